@@ -1,0 +1,401 @@
+/*
+ * Authentication, both directions:
+ *  - clients: trust, any, plain, md5 and SCRAM-SHA-256 against auth_file
+ *    secrets, with PgBouncer's messages; unknown users go through a mock
+ *    exchange so that a failure does not reveal whether the user exists;
+ *  - servers: answering PostgreSQL's cleartext, md5 and SCRAM requests with
+ *    the configured password, or with the SCRAM keys a client proved.
+ */
+#include "pgwarden.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+
+#define SCRAM_MECHANISM "SCRAM-SHA-256"
+
+/* ---------------- clients ---------------- */
+
+static void join_pool(struct pgsocket *client, struct pguser *user)
+{
+	struct pgdatabase *db = client->db;
+	struct pguser *pool_user = db->forced_user ? db->forced_user : user;
+
+	client->login_user = user;
+	client->pool = get_pool(db, pool_user);
+	client->counted_in_pool = true;
+	db->client_count++;
+	pool_user->client_count++;
+}
+
+static void auth_succeeded(struct pgsocket *client, struct pguser *user)
+{
+	client->auth_phase = AUTH_PHASE_DONE;
+	join_pool(client, user);
+	finish_client_login(client);
+}
+
+static void send_auth_request(struct pgsocket *client, uint32_t code, const void *extra, size_t len)
+{
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_auth_request(&pb, code, extra, len);
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* The secret we check this client against; NULL for an unknown user. */
+static const char *client_secret(struct pgsocket *client)
+{
+	struct pguser *user = find_user(client->user_name);
+	return user ? user->secret : NULL;
+}
+
+static void fail_auth(struct pgsocket *client)
+{
+	bool scram = client->auth_phase == AUTH_PHASE_SCRAM_FIRST || client->auth_phase == AUTH_PHASE_SCRAM_FINAL;
+	disconnect_client_sqlstate(client, "28P01", scram ? "SASL authentication failed"
+							   : "password authentication failed");
+}
+
+static void start_scram(struct pgsocket *client)
+{
+	static const char mechanisms[] = SCRAM_MECHANISM "\0";
+	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+	send_auth_request(client, AUTH_REQ_SASL, mechanisms, sizeof(mechanisms));
+}
+
+static void start_md5(struct pgsocket *client)
+{
+	if (RAND_bytes(client->md5_salt, sizeof(client->md5_salt)) != 1)
+		die("cannot generate md5 salt");
+	client->auth_phase = AUTH_PHASE_MD5;
+	send_auth_request(client, AUTH_REQ_MD5, client->md5_salt, sizeof(client->md5_salt));
+}
+
+void client_start_auth(struct pgsocket *client)
+{
+	struct pguser *user = find_user(client->user_name);
+	const char *secret = user ? user->secret : NULL;
+
+	switch (cf->auth_type) {
+	case AUTH_TYPE_ANY:
+		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
+		return;
+	case AUTH_TYPE_TRUST:
+		if (!user) {
+			disconnect_client_sqlstate(client, "28000", "\"trust\" authentication failed");
+			return;
+		}
+		auth_succeeded(client, user);
+		return;
+	case AUTH_TYPE_PLAIN:
+		client->auth_phase = AUTH_PHASE_PASSWORD;
+		send_auth_request(client, AUTH_REQ_PASSWORD, NULL, 0);
+		return;
+	case AUTH_TYPE_MD5:
+		/* A SCRAM secret cannot answer md5: PgBouncer upgrades to SCRAM. */
+		if (secret && password_type_of(secret) == PASSWORD_SCRAM)
+			start_scram(client);
+		else
+			start_md5(client);
+		return;
+	case AUTH_TYPE_SCRAM:
+		if (secret && password_type_of(secret) == PASSWORD_MD5) {
+			slog_warning(client, "SCRAM authentication failed: user has MD5 secret");
+			client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+			fail_auth(client);
+			return;
+		}
+		start_scram(client);
+		return;
+	default:
+		disconnect_client(client, true, "unsupported auth_type");
+		return;
+	}
+}
+
+/* A cleartext password checked against any kind of stored secret. */
+static bool check_plain_password(const char *secret, const char *user, const char *password)
+{
+	char md5[MD5_PASSWD_LEN + 1];
+	struct scram_secret s;
+	bool ok = false;
+
+	switch (password_type_of(secret)) {
+	case PASSWORD_PLAIN:
+		return secret[0] && strlen(secret) == strlen(password) &&
+		       secure_equal(secret, password, strlen(secret));
+	case PASSWORD_MD5:
+		md5_password_hash(password, user, md5);
+		return secure_equal(md5, secret, MD5_PASSWD_LEN);
+	case PASSWORD_SCRAM:
+		if (scram_parse_secret(secret, &s)) {
+			ok = scram_verify_plain_password(&s, password, NULL);
+			scram_secret_clear(&s);
+		}
+		return ok;
+	}
+	return false;
+}
+
+static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	const char *secret = client_secret(client);
+	struct pktreader r;
+	const char *password;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_string(&r, &password)) {
+		disconnect_client(client, true, "bad packet");
+		return SBUF_CLOSED;
+	}
+	if (!password[0]) {
+		disconnect_client(client, true, "empty password returned by client");
+		return SBUF_CLOSED;
+	}
+	bool ok = false;
+	if (secret) {
+		if (client->auth_phase == AUTH_PHASE_MD5) {
+			char expect[MD5_PASSWD_LEN + 1];
+			md5_challenge_response(secret, client->user_name, client->md5_salt, expect);
+			ok = secret[0] && strlen(password) == MD5_PASSWD_LEN &&
+			     secure_equal(expect, password, MD5_PASSWD_LEN);
+		} else {
+			ok = check_plain_password(secret, client->user_name, password);
+		}
+	}
+	if (!ok) {
+		fail_auth(client);
+		return SBUF_CLOSED;
+	}
+	auth_succeeded(client, find_user(client->user_name));
+	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+/* Unknown users get a throwaway secret so the exchange looks the same. */
+static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
+{
+	const char *secret = client_secret(client);
+	if (secret && password_type_of(secret) == PASSWORD_SCRAM)
+		return scram_parse_secret(secret, out);
+	if (secret && password_type_of(secret) == PASSWORD_PLAIN && secret[0])
+		return scram_secret_from_password(secret, 4096, out);
+	uint8_t junk[16];
+	RAND_bytes(junk, sizeof(junk));
+	char *fake = b64_encode(junk, sizeof(junk));
+	bool ok = scram_secret_from_password(fake, 4096, out);
+	free(fake);
+	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+	return ok;
+}
+
+static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	struct pktreader r;
+	const char *mech;
+	uint32_t data_len;
+	const uint8_t *data;
+	char *server_first = NULL;
+	const char *err = NULL;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_string(&r, &mech) || !pkt_get_u32(&r, &data_len) ||
+	    data_len > pkt_remaining(&r) || !pkt_get_bytes(&r, data_len, &data)) {
+		disconnect_client(client, true, "bad packet");
+		return SBUF_CLOSED;
+	}
+	if (strcmp(mech, SCRAM_MECHANISM) != 0) {
+		disconnect_client(client, true, "client selected an invalid SASL authentication mechanism");
+		return SBUF_CLOSED;
+	}
+	client->scram_srv = xcalloc(1, sizeof(*client->scram_srv));
+	if (!load_scram_secret(client, &client->scram_srv->secret)) {
+		fail_auth(client);
+		return SBUF_CLOSED;
+	}
+	if (!scram_server_handle_first(client->scram_srv, (const char *)data, data_len, &server_first, &err)) {
+		disconnect_client(client, true, "%s", err ? err : "invalid SCRAM message");
+		return SBUF_CLOSED;
+	}
+	client->auth_phase = AUTH_PHASE_SCRAM_FINAL;
+	send_auth_request(client, AUTH_REQ_SASL_CONT, server_first, strlen(server_first));
+	free(server_first);
+	return SBUF_DONE;
+}
+
+static enum sbuf_result auth_scram_final(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	bool proof_ok = false;
+	char *server_final = NULL;
+	const char *err = NULL;
+	struct pguser *user = find_user(client->user_name);
+
+	if (!scram_server_handle_final(client->scram_srv, (const char *)body, len, &proof_ok, &server_final, &err)) {
+		disconnect_client(client, true, "%s", err ? err : "invalid SCRAM message");
+		return SBUF_CLOSED;
+	}
+	if (!proof_ok || !user) {
+		free(server_final);
+		fail_auth(client);
+		return SBUF_CLOSED;
+	}
+	send_auth_request(client, AUTH_REQ_SASL_FIN, server_final, strlen(server_final));
+	free(server_final);
+
+	/* What the client proved lets us log in to PostgreSQL as this user
+	 * even though we only hold the SCRAM secret. */
+	if (client->scram_srv->have_client_key) {
+		memcpy(user->scram_client_key, client->scram_srv->client_key, SCRAM_KEY_LEN);
+		memcpy(user->scram_server_key, client->scram_srv->secret.server_key, SCRAM_KEY_LEN);
+		user->has_scram_keys = true;
+	}
+	scram_server_clear(client->scram_srv);
+	free(client->scram_srv);
+	client->scram_srv = NULL;
+	auth_succeeded(client, user);
+	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pkt)
+{
+	if (!pkt->complete)
+		return SBUF_NEED_FULL;
+	sbuf_skip(&client->sbuf, pkt);
+	if (pkt->hdr.type != 'p') {
+		disconnect_client(client, true, "client sent unexpected packet '%c' during login",
+				  pkt->hdr.type >= 32 && pkt->hdr.type < 127 ? pkt->hdr.type : '?');
+		return SBUF_CLOSED;
+	}
+	const uint8_t *body = pkt->data + 5;
+	size_t len = pkt->hdr.len - 5;
+
+	switch (client->auth_phase) {
+	case AUTH_PHASE_PASSWORD:
+	case AUTH_PHASE_MD5:
+		return auth_password(client, body, len);
+	case AUTH_PHASE_SCRAM_FIRST:
+		return auth_scram_first(client, body, len);
+	case AUTH_PHASE_SCRAM_FINAL:
+		return auth_scram_final(client, body, len);
+	default:
+		disconnect_client(client, true, "client password pkt before startup packet");
+		return SBUF_CLOSED;
+	}
+}
+
+/* ---------------- servers ---------------- */
+
+static void send_password_msg(struct pgsocket *server, const void *data, size_t len)
+{
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, 'p');
+	pktbuf_put_bytes(&pb, data, len);
+	pktbuf_end(&pb);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+static bool server_auth_fail(struct pgsocket *server, const char *msg)
+{
+	slog_warning(server, "%s", msg);
+	strlcpy_safe(server->pool->last_login_error, msg, sizeof(server->pool->last_login_error));
+	return false;
+}
+
+static bool start_server_scram(struct pgsocket *server, const char *secret, const struct pguser *user)
+{
+	struct scram_client *sc = xcalloc(1, sizeof(*sc));
+
+	if (password_type_of(secret) == PASSWORD_PLAIN && secret[0]) {
+		sc->password = xstrdup(secret);
+	} else if (password_type_of(secret) == PASSWORD_SCRAM && user->has_scram_keys) {
+		sc->use_keys = true;
+		memcpy(sc->client_key, user->scram_client_key, SCRAM_KEY_LEN);
+		memcpy(sc->server_key, user->scram_server_key, SCRAM_KEY_LEN);
+	} else {
+		free(sc);
+		return server_auth_fail(server, password_type_of(secret) == PASSWORD_SCRAM
+			? "cannot do SCRAM authentication: password is SCRAM secret but client authentication did not provide SCRAM keys"
+			: "server login failed: wrong password type");
+	}
+	server->scram_cli = sc;
+	char *first = scram_client_first(sc);
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, 'p');
+	pktbuf_put_string(&pb, SCRAM_MECHANISM);
+	pktbuf_put_u32(&pb, (uint32_t)strlen(first));
+	pktbuf_put_bytes(&pb, first, strlen(first));
+	pktbuf_end(&pb);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+	free(first);
+	return true;
+}
+
+static bool offers_scram(const uint8_t *mechs, size_t len)
+{
+	struct pktreader r;
+	const char *m;
+	pktreader_init(&r, mechs, len);
+	while (pkt_get_string(&r, &m) && m[0])
+		if (strcmp(m, SCRAM_MECHANISM) == 0)
+			return true;
+	return false;
+}
+
+bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len)
+{
+	struct pguser *user = server->login_user;
+	const char *secret = user->secret ? user->secret : "";
+	const char *err = NULL;
+	struct pktreader r;
+	uint32_t code;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_u32(&r, &code))
+		return server_auth_fail(server, "server login failed: bad auth packet");
+	const uint8_t *rest = body + 4;
+	size_t rest_len = len - 4;
+
+	switch (code) {
+	case AUTH_REQ_PASSWORD:
+		if (password_type_of(secret) != PASSWORD_PLAIN || !secret[0])
+			return server_auth_fail(server, "server login failed: wrong password type");
+		send_password_msg(server, secret, strlen(secret) + 1);
+		return true;
+	case AUTH_REQ_MD5: {
+		char resp[MD5_PASSWD_LEN + 1];
+		if (rest_len < 4 || password_type_of(secret) == PASSWORD_SCRAM || !secret[0])
+			return server_auth_fail(server, "server login failed: wrong password type");
+		md5_challenge_response(secret, user->name, rest, resp);
+		send_password_msg(server, resp, sizeof(resp));
+		return true;
+	}
+	case AUTH_REQ_SASL:
+		if (!offers_scram(rest, rest_len))
+			return server_auth_fail(server, "server login failed: none of the server's SASL authentication mechanisms are supported");
+		return start_server_scram(server, secret, user);
+	case AUTH_REQ_SASL_CONT: {
+		if (!server->scram_cli)
+			return server_auth_fail(server, "server login failed: unexpected SASL message");
+		char *final = scram_client_final(server->scram_cli, (const char *)rest, rest_len, &err);
+		if (!final)
+			return server_auth_fail(server, err ? err : "server login failed: bad SCRAM message");
+		send_password_msg(server, final, strlen(final));
+		free(final);
+		return true;
+	}
+	case AUTH_REQ_SASL_FIN:
+		if (!server->scram_cli || !scram_client_verify_final(server->scram_cli, (const char *)rest, rest_len, &err))
+			return server_auth_fail(server, "server login failed: invalid server signature");
+		return true;
+	default: {
+		char msg[80];
+		snprintf(msg, sizeof(msg), "unknown/unsupported auth method: %u", code);
+		return server_auth_fail(server, msg);
+	}
+	}
+}

@@ -1,0 +1,369 @@
+/*
+ * Client connections: the startup packet, login, and the protocol state
+ * machine that hands each message to the server the pool gives this client.
+ */
+#include "pgwarden.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+
+/* Login-phase messages may be bigger than pkt_buf (long SCRAM messages). */
+#define MAX_LOGIN_PKT (64 * 1024)
+/* PostgreSQL's own limit for the startup packet. */
+#define MAX_STARTUP_PKT 10000
+
+/* ---------------- welcome ---------------- */
+
+/* Replay the server's ParameterStatus, but with the client's own values for
+ * the parameters we track per client. */
+static void add_welcome_params(struct pgsocket *client, struct pktbuf *pb)
+{
+	const struct pktbuf *w = &client->pool->welcome;
+	size_t pos = 0;
+
+	while (pos + 5 <= w->len) {
+		uint32_t len = (uint32_t)w->data[pos + 1] << 24 | (uint32_t)w->data[pos + 2] << 16 |
+			       (uint32_t)w->data[pos + 3] << 8 | w->data[pos + 4];
+		const char *name = (const char *)w->data + pos + 5;
+		if (varcache_lookup(name) < 0)
+			pktbuf_put_bytes(pb, w->data + pos, len + 1);
+		pos += len + 1;
+	}
+	varcache_send_all(&client->vars, pb);
+}
+
+static void send_welcome(struct pgsocket *client)
+{
+	struct pktbuf pb;
+
+	pktbuf_init(&pb);
+	pktbuf_auth_request(&pb, AUTH_REQ_OK, NULL, 0);
+	add_welcome_params(client, &pb);
+	pktbuf_backend_key(&pb, client->cancel_key);
+	pktbuf_ready(&pb, 'I');
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* Auth passed: join the pool; answer now or once a server has logged in. */
+bool finish_client_login(struct pgsocket *client)
+{
+	struct pgpool *pool = client->pool;
+
+	if (!pool->welcome_ready) {
+		if (client->state != CL_WAITING_LOGIN) {
+			slog_debug(client, "finish_client_login: no welcome message, pause");
+			change_client_state(client, CL_WAITING_LOGIN);
+			launch_new_connection(pool);
+		}
+		return false;
+	}
+	varcache_fill_unset(&client->vars, &pool->server_defaults);
+	generate_cancel_key(client->cancel_key);
+	send_welcome(client);
+	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
+	client->request_time = get_time_usec();
+	change_client_state(client, CL_ACTIVE);
+	sbuf_continue(&client->sbuf);
+	return true;
+}
+
+/* ---------------- startup packet ---------------- */
+
+static bool ignored_param(const char *name)
+{
+	return config_list_contains(cf->ignore_startup_parameters, name);
+}
+
+static void append_client_host(struct pgsocket *client)
+{
+	char addr[80] = "unix";
+	char *app = client->vars.value[VAR_APPNAME];
+	size_t used = strlen(app);
+
+	if (client->remote_addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&client->remote_addr;
+		char ip[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), "%s:%d", ip, ntohs(in->sin_port));
+	} else if (client->remote_addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&client->remote_addr;
+		char ip[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), "[%s]:%d", ip, ntohs(in6->sin6_port));
+	}
+	snprintf(app + used, VAR_MAX_LEN - used, "%s%s", used ? " - " : "", addr);
+}
+
+/* Returns false after disconnecting the client. */
+static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
+{
+	const char *name, *value;
+	const char *user = NULL, *dbname = NULL;
+
+	while (pkt_get_string(r, &name) && name[0]) {
+		if (!pkt_get_string(r, &value)) {
+			disconnect_client(client, true, "bad packet");
+			return false;
+		}
+		if (strcmp(name, "user") == 0) {
+			user = value;
+		} else if (strcmp(name, "database") == 0) {
+			dbname = value;
+		} else if (varcache_lookup(name) >= 0) {
+			varcache_set(&client->vars, name, value);
+		} else if (ignored_param(name)) {
+			slog_debug(client, "ignoring startup parameter: %s=%s", name, value);
+		} else {
+			slog_warning(client, "unsupported startup parameter: %s=%s", name, value);
+			disconnect_client(client, true, "unsupported startup parameter: %s", name);
+			return false;
+		}
+	}
+	if (!r->ok) {
+		disconnect_client(client, true, "bad packet");
+		return false;
+	}
+	if (!user || !user[0]) {
+		disconnect_client(client, true, "no username supplied");
+		return false;
+	}
+	if (strlen(user) >= MAX_USERNAME) {
+		disconnect_client(client, true, "username too long");
+		return false;
+	}
+	if (!dbname || !dbname[0])
+		dbname = user;
+	if (strlen(dbname) >= MAX_DBNAME) {
+		disconnect_client(client, true, "too long db name: %s", dbname);
+		return false;
+	}
+	strlcpy_safe(client->user_name, user, sizeof(client->user_name));
+	strlcpy_safe(client->db_name, dbname, sizeof(client->db_name));
+	return true;
+}
+
+/* Choose database, user and pool; then authenticate. */
+static void start_login(struct pgsocket *client)
+{
+	if (cf->log_connections)
+		slog_info(client, "login attempt: db=%s user=%s tls=no", client->db_name, client->user_name);
+	if (pooler.client_count > cf->max_client_conn) {
+		disconnect_client_sqlstate(client, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	struct pgdatabase *db = lookup_or_create_database(client->db_name);
+	if (!db) {
+		disconnect_client_sqlstate(client, "3D000", "no such database: %s", client->db_name);
+		return;
+	}
+	if (db->disabled) {
+		disconnect_client(client, true, "database \"%s\" is disabled", db->name);
+		return;
+	}
+	client->db = db;
+	if (cf->application_name_add_host)
+		append_client_host(client);
+	client_start_auth(client);
+}
+
+static void answer_ssl_request(struct pgsocket *client)
+{
+	/* TLS arrives with [tls-auth]; until then PostgreSQL's "no". */
+	static const char no = 'N';
+	sbuf_send(&client->sbuf, &no, 1);
+	client->wait_sslchar = false;
+}
+
+static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt *pkt)
+{
+	struct pktreader r;
+	uint32_t code;
+
+	if (pkt->hdr.len > MAX_STARTUP_PKT) {
+		disconnect_client(client, true, "bad packet header");
+		return SBUF_CLOSED;
+	}
+	if (!pkt->complete)
+		return SBUF_NEED_FULL;
+	pktreader_init(&r, pkt->data + 4, pkt->hdr.len - 4);
+	pkt_get_u32(&r, &code);
+	sbuf_skip(&client->sbuf, pkt);
+
+	switch (code) {
+	case PKT_SSL_REQUEST:
+	case PKT_GSSENC_REQUEST:
+		if (pkt->hdr.len != 8) {
+			disconnect_client(client, true, "bad packet");
+			return SBUF_CLOSED;
+		}
+		answer_ssl_request(client);
+		return SBUF_DONE;
+	case PKT_CANCEL_REQUEST: {
+		const uint8_t *key;
+		if (pkt->hdr.len == 16 && pkt_get_bytes(&r, CANCEL_KEY_LEN, &key)) {
+			memcpy(client->cancel_key, key, CANCEL_KEY_LEN);
+			forward_cancel_request(client);
+		}
+		client->state = CL_CANCEL;	/* closes without a log line */
+		disconnect_client(client, false, "cancel request");
+		return SBUF_CLOSED;
+	}
+	default:
+		break;
+	}
+	if (code >> 16 != 3) {
+		disconnect_client(client, true, "unsupported protocol version %u.%u", code >> 16, code & 0xffff);
+		return SBUF_CLOSED;
+	}
+	client->sbuf.startup_phase = false;
+	if (!read_startup_params(client, &r))
+		return SBUF_CLOSED;
+	start_login(client);
+	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+/* ---------------- after login ---------------- */
+
+static bool is_known_frontend_type(uint8_t type)
+{
+	switch (type) {
+	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'S': case 'H':
+	case 'C': case 'd': case 'c': case 'f': case 'F': case 'X':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Bring the server's session parameters in line with this client's. */
+static bool sync_server_vars(struct pgsocket *client, struct pgsocket *server)
+{
+	struct pktbuf pb;
+	bool need;
+
+	pktbuf_init(&pb);
+	need = varcache_build_sync(&client->vars, &server->vars, &pb);
+	if (need) {
+		slog_debug(server, "syncing session parameters for client");
+		server->setting_vars = true;
+		server->ready = false;
+		sbuf_send_pktbuf(&server->sbuf, &pb);
+	}
+	pktbuf_free(&pb);
+	return need;
+}
+
+static void note_query_start(struct pgsocket *client, struct pgsocket *server, uint8_t type, usec_t now)
+{
+	if (type == 'Q' || type == 'S' || type == 'F') {
+		server->expect_rfq++;
+		server->ready = false;
+	}
+	if (!server->query_start)
+		server->query_start = now;
+	if (!server->xact_start)
+		server->xact_start = now;
+	client->request_time = now;
+}
+
+static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pkt *pkt)
+{
+	uint8_t type = pkt->hdr.type;
+
+	if (!is_known_frontend_type(type)) {
+		disconnect_client(client, true, "unknown pkt from client: %u/0x%x", type, type);
+		return SBUF_CLOSED;
+	}
+	if (type == 'X') {
+		sbuf_skip(&client->sbuf, pkt);
+		disconnect_client(client, false, "client close request");
+		return SBUF_CLOSED;
+	}
+	if (cf->disable_pqexec && type == 'Q') {
+		disconnect_client(client, true, "PQexec disallowed");
+		return SBUF_CLOSED;
+	}
+	if (!client->link) {
+		if (client->state == CL_WAITING)
+			return SBUF_PAUSE;
+		if (!find_server(client))
+			return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_PAUSE;
+	}
+	struct pgsocket *server = client->link;
+	if (server->setting_vars)
+		return SBUF_PAUSE;
+	if (sync_server_vars(client, server))
+		return SBUF_PAUSE;
+
+	note_query_start(client, server, type, get_time_usec());
+	server->pool->stats.client_bytes += pkt->hdr.len;
+	sbuf_forward(&client->sbuf, &server->sbuf, pkt);
+	return SBUF_DONE;
+}
+
+enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt)
+{
+	struct pgsocket *client = container_of(sb, struct pgsocket, sbuf);
+
+	switch (ev) {
+	case SBUF_EV_RECV_FAILED:
+		disconnect_client(client, false, "client unexpected eof");
+		return SBUF_CLOSED;
+	case SBUF_EV_SEND_FAILED:
+		disconnect_client(client, false, "client send failed");
+		return SBUF_CLOSED;
+	case SBUF_EV_BAD_PKT:
+		disconnect_client(client, true, "bad packet header");
+		return SBUF_CLOSED;
+	case SBUF_EV_CONNECT_OK:
+	case SBUF_EV_CONNECT_FAILED:
+	case SBUF_EV_FLUSHED:
+		return SBUF_DONE;
+	case SBUF_EV_PKT:
+		break;
+	}
+
+	switch (client->state) {
+	case CL_LOGIN:
+		if (sb->startup_phase)
+			return handle_startup(client, pkt);
+		return client_auth_packet(client, pkt);
+	case CL_WAITING_LOGIN:
+		/* Nothing is expected before our welcome. */
+		return SBUF_PAUSE;
+	case CL_ACTIVE:
+	case CL_WAITING:
+		return handle_query_pkt(client, pkt);
+	default:
+		sbuf_skip(sb, pkt);
+		return SBUF_DONE;
+	}
+}
+
+void accept_client(int fd, bool is_unix)
+{
+	struct pgsocket *client = socket_alloc(false);
+	socklen_t len = sizeof(client->remote_addr);
+
+	client->is_unix = is_unix;
+	getpeername(fd, (struct sockaddr *)&client->remote_addr, &len);
+	len = sizeof(client->local_addr);
+	getsockname(fd, (struct sockaddr *)&client->local_addr, &len);
+	if (is_unix) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			client->peer_pid = cred.pid;
+	}
+	sbuf_accept(&client->sbuf, fd);
+	client->sbuf.startup_phase = true;
+	client->sbuf.max_full_pkt = MAX_LOGIN_PKT;
+	client->counted_client = true;
+	pooler.client_count++;
+	client->state = CL_FREE;
+	change_client_state(client, CL_LOGIN);
+	slog_noise(client, "P: got connection");
+}

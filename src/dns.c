@@ -1,0 +1,460 @@
+/*
+ * Asynchronous name resolution: c-ares driven by the libevent loop.
+ *
+ * c-ares tells us which sockets it wants watched through its socket state
+ * callback; each becomes a persistent libevent event, and one timer follows
+ * ares_timeout() so retries and timeouts happen without any traffic.
+ *
+ * Answers are cached per name (dns_max_ttl, or the record TTL if lower;
+ * dns_nxdomain_ttl for names that do not exist), and concurrent requests for
+ * a name share one lookup, as in PgBouncer's dnslookup.c.
+ */
+#include "dns.h"
+#include "list.h"
+#include "log.h"
+
+#include <ares.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Per try; with two tries a dead DNS server fails a lookup in seconds. */
+#define DNS_TIMEOUT_MS 2000
+#define DNS_TRIES 2
+/* PgBouncer's defaults for dns_max_ttl and dns_nxdomain_ttl. */
+#define DNS_DEFAULT_TTL (15 * USEC_PER_SEC)
+
+struct dns_context {
+	struct event_base *base;
+	ares_channel channel;
+	struct event *timer;		/* fires at ares_timeout() */
+	struct list_node entries;	/* struct dns_entry, one per name */
+	struct list_node watchers;	/* struct dns_watcher, one per c-ares socket */
+	usec_t max_ttl;
+	usec_t nxdomain_ttl;
+};
+
+/* One name: its last answer and the requests waiting for a lookup. */
+struct dns_entry {
+	struct list_node node;
+	struct dns_context *ctx;
+	char *name;
+	bool pending;			/* a c-ares lookup is running */
+	bool have_result;
+	/*
+	 * Nesting depth of callbacks running over addrs.  While non-zero the
+	 * answer is served as-is whatever its TTL, so a callback resolving the
+	 * same name again cannot free addrs under the caller's feet.
+	 */
+	int delivering;
+	usec_t expires;
+	struct sockaddr_storage *addrs;
+	const struct sockaddr **addr_ptrs;
+	int naddrs;
+	const char *errmsg;		/* static (ares_strerror) or NULL */
+	struct list_node waiters;	/* struct dns_request */
+};
+
+struct dns_request {
+	struct list_node node;		/* on dns_entry.waiters */
+	dns_callback cb;
+	void *arg;
+};
+
+struct dns_watcher {
+	struct list_node node;
+	struct dns_context *ctx;
+	ares_socket_t fd;
+	short flags;			/* EV_READ / EV_WRITE */
+	struct event *ev;
+};
+
+/* --- libevent glue --- */
+
+/* Re-arm the timer for c-ares' next retry or timeout, if any. */
+static void update_timer(struct dns_context *ctx)
+{
+	struct timeval tv;
+
+	if (ares_timeout(ctx->channel, NULL, &tv))
+		evtimer_add(ctx->timer, &tv);
+	else
+		evtimer_del(ctx->timer);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_context *ctx = arg;
+
+	/* No sockets: only lets c-ares expire and retry queries. */
+	ares_process_fd(ctx->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	update_timer(ctx);
+}
+
+static void watcher_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_watcher *w = arg;
+	struct dns_context *ctx = w->ctx;	/* w may be freed below */
+
+	ares_process_fd(ctx->channel,
+			(what & EV_READ) ? fd : ARES_SOCKET_BAD,
+			(what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	update_timer(ctx);
+}
+
+static struct dns_watcher *find_watcher(struct dns_context *ctx, ares_socket_t fd)
+{
+	struct list_node *n;
+
+	list_for_each(n, &ctx->watchers) {
+		struct dns_watcher *w = container_of(n, struct dns_watcher, node);
+		if (w->fd == fd)
+			return w;
+	}
+	return NULL;
+}
+
+/* Freeing the event from inside its own callback is fine with libevent. */
+static void watcher_free(struct dns_watcher *w)
+{
+	event_free(w->ev);
+	list_del(&w->node);
+	free(w);
+}
+
+static void watcher_add(struct dns_context *ctx, ares_socket_t fd, short flags)
+{
+	struct dns_watcher *w = xcalloc(1, sizeof(*w));
+
+	w->ctx = ctx;
+	w->fd = fd;
+	w->flags = flags;
+	w->ev = event_new(ctx->base, fd, flags | EV_PERSIST, watcher_cb, w);
+	if (!w->ev || event_add(w->ev, NULL) < 0)
+		die("dns: cannot watch c-ares socket %d", (int)fd);
+	list_append(&ctx->watchers, &w->node);
+}
+
+/* c-ares opened, closed or changed interest in one of its sockets. */
+static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns_context *ctx = data;
+	struct dns_watcher *w = find_watcher(ctx, fd);
+	short flags = (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
+
+	if (w && w->flags == flags)
+		return;
+	if (w)
+		watcher_free(w);
+	if (flags)
+		watcher_add(ctx, fd, flags);
+}
+
+/* --- cache entries --- */
+
+static void entry_clear_result(struct dns_entry *e)
+{
+	free(e->addrs);
+	free(e->addr_ptrs);
+	e->addrs = NULL;
+	e->addr_ptrs = NULL;
+	e->naddrs = 0;
+	e->errmsg = NULL;
+	e->have_result = false;
+}
+
+/* Only for entries with no waiters (requests are dropped uncalled). */
+static void entry_free(struct dns_entry *e)
+{
+	struct list_node *n;
+
+	while ((n = list_pop(&e->waiters)))
+		free(container_of(n, struct dns_request, node));
+	entry_clear_result(e);
+	list_del(&e->node);
+	free(e->name);
+	free(e);
+}
+
+static bool entry_fresh(const struct dns_entry *e, usec_t now)
+{
+	return e->have_result && (e->delivering > 0 || now < e->expires);
+}
+
+/* Drop stale answers nobody waits for, so odd names do not pile up. */
+static void prune_entries(struct dns_context *ctx, usec_t now)
+{
+	struct list_node *n, *tmp;
+
+	list_for_each_safe(n, tmp, &ctx->entries) {
+		struct dns_entry *e = container_of(n, struct dns_entry, node);
+		if (!e->pending && !entry_fresh(e, now) && list_empty(&e->waiters))
+			entry_free(e);
+	}
+}
+
+/* Names are few (one per configured host), so a list is enough. */
+static struct dns_entry *find_entry(struct dns_context *ctx, const char *name)
+{
+	struct list_node *n;
+
+	list_for_each(n, &ctx->entries) {
+		struct dns_entry *e = container_of(n, struct dns_entry, node);
+		if (strcasecmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static struct dns_entry *entry_new(struct dns_context *ctx, const char *name)
+{
+	struct dns_entry *e = xcalloc(1, sizeof(*e));
+
+	e->ctx = ctx;
+	e->name = xstrdup(name);
+	list_init(&e->waiters);
+	list_append(&ctx->entries, &e->node);
+	return e;
+}
+
+/* Call one callback over the entry's answer; see dns_entry.delivering. */
+static void deliver(struct dns_entry *e, dns_callback cb, void *arg)
+{
+	e->delivering++;
+	cb(arg, e->addr_ptrs, e->naddrs, e->errmsg);
+	e->delivering--;
+}
+
+/*
+ * Callbacks may cancel other waiters or resolve again, so take the waiters
+ * off the list one at a time.
+ */
+static void deliver_waiters(struct dns_entry *e)
+{
+	struct list_node *n;
+
+	while ((n = list_pop(&e->waiters))) {
+		struct dns_request *req = container_of(n, struct dns_request, node);
+		dns_callback cb = req->cb;
+		void *arg = req->arg;
+
+		free(req);
+		deliver(e, cb, arg);
+	}
+}
+
+/* --- lookups --- */
+
+static int count_addrs(const struct ares_addrinfo *res)
+{
+	const struct ares_addrinfo_node *ai;
+	int n = 0;
+
+	for (ai = res ? res->nodes : NULL; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			n++;
+	}
+	return n;
+}
+
+/* Copy the addresses out; returns the lowest record TTL in seconds, 0 if none. */
+static int store_addrs(struct dns_entry *e, const struct ares_addrinfo *res, int n)
+{
+	const struct ares_addrinfo_node *ai;
+	int i = 0, ttl = 0;
+
+	e->addrs = xcalloc(n, sizeof(*e->addrs));
+	e->addr_ptrs = xcalloc(n, sizeof(*e->addr_ptrs));
+	for (ai = res->nodes; ai && i < n; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		memcpy(&e->addrs[i], ai->ai_addr, MIN((size_t)ai->ai_addrlen, sizeof(e->addrs[i])));
+		e->addr_ptrs[i] = (const struct sockaddr *)&e->addrs[i];
+		if (ai->ai_ttl > 0 && (ttl == 0 || ai->ai_ttl < ttl))
+			ttl = ai->ai_ttl;
+		i++;
+	}
+	e->naddrs = i;
+	return ttl;
+}
+
+static void store_result(struct dns_entry *e, int status, const struct ares_addrinfo *res)
+{
+	struct dns_context *ctx = e->ctx;
+	usec_t now = get_time_usec();
+	int n = status == ARES_SUCCESS ? count_addrs(res) : 0;
+	int ttl;
+
+	entry_clear_result(e);
+	e->have_result = true;
+	if (n > 0) {
+		/* Hosts-file answers carry no TTL (0): use dns_max_ttl then. */
+		ttl = store_addrs(e, res, n);
+		e->expires = now + (ttl > 0 ? MIN((usec_t)ttl * USEC_PER_SEC, ctx->max_ttl) : ctx->max_ttl);
+		log_debug("dns: %s resolved to %d address(es), ttl %d", e->name, e->naddrs, ttl);
+		return;
+	}
+
+	e->errmsg = status == ARES_SUCCESS ? "no addresses found" : ares_strerror(status);
+	log_warning("DNS lookup failed: %s: %s", e->name, e->errmsg);
+	/*
+	 * Only a definite "no such name" is cached; after a timeout or a
+	 * server failure the next request tries again.
+	 */
+	if (status == ARES_ENOTFOUND || status == ARES_ENODATA || status == ARES_SUCCESS)
+		e->expires = now + ctx->nxdomain_ttl;
+	else
+		e->expires = now;
+}
+
+static void lookup_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
+{
+	struct dns_entry *e = arg;
+
+	/* dns_free() is tearing the channel down and frees the entry itself. */
+	if (status == ARES_EDESTRUCTION) {
+		ares_freeaddrinfo(res);
+		return;
+	}
+	e->pending = false;
+	store_result(e, status, res);
+	ares_freeaddrinfo(res);
+	deliver_waiters(e);
+}
+
+/* May complete, and call back, before returning (hosts file, bad names). */
+static void start_lookup(struct dns_entry *e)
+{
+	struct ares_addrinfo_hints hints;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;	/* one node per address */
+	e->pending = true;
+	ares_getaddrinfo(e->ctx->channel, e->name, NULL, &hints, lookup_done, e);
+	update_timer(e->ctx);
+}
+
+/* IPv4/IPv6 literals (with an IPv6 scope, too) need no lookup at all. */
+static bool resolve_literal(const char *name, dns_callback cb, void *arg)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;	/* never blocks: no lookup */
+	if (getaddrinfo(name, NULL, &hints, &res) != 0 || !res)
+		return false;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, res->ai_addr, MIN((size_t)res->ai_addrlen, sizeof(ss)));
+	freeaddrinfo(res);
+	cb(arg, &sa, 1, NULL);
+	return true;
+}
+
+/* --- public API --- */
+
+struct dns_context *dns_create(struct event_base *base)
+{
+	struct dns_context *ctx;
+	struct ares_options opts;
+	int status;
+
+	status = ares_library_init(ARES_LIB_INIT_ALL);
+	if (status != ARES_SUCCESS) {
+		log_error("c-ares init failed: %s", ares_strerror(status));
+		return NULL;
+	}
+	ctx = xcalloc(1, sizeof(*ctx));
+	ctx->base = base;
+	ctx->max_ttl = DNS_DEFAULT_TTL;
+	ctx->nxdomain_ttl = DNS_DEFAULT_TTL;
+	list_init(&ctx->entries);
+	list_init(&ctx->watchers);
+
+	/* Lookup order ("fb": hosts file, then DNS) comes from the system. */
+	memset(&opts, 0, sizeof(opts));
+	opts.sock_state_cb = sock_state_cb;
+	opts.sock_state_cb_data = ctx;
+	opts.timeout = DNS_TIMEOUT_MS;
+	opts.tries = DNS_TRIES;
+	status = ares_init_options(&ctx->channel, &opts,
+				   ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (status != ARES_SUCCESS) {
+		log_error("c-ares channel init failed: %s", ares_strerror(status));
+		free(ctx);
+		ares_library_cleanup();
+		return NULL;
+	}
+	ctx->timer = evtimer_new(base, timer_cb, ctx);
+	if (!ctx->timer)
+		die("dns: cannot create timer");
+	return ctx;
+}
+
+void dns_set_ttl(struct dns_context *ctx, usec_t max_ttl, usec_t nxdomain_ttl)
+{
+	ctx->max_ttl = max_ttl;
+	ctx->nxdomain_ttl = nxdomain_ttl;
+}
+
+struct dns_request *dns_resolve(struct dns_context *ctx, const char *name, dns_callback cb, void *arg)
+{
+	usec_t now = get_time_usec();
+	struct dns_entry *e;
+	struct dns_request *req;
+
+	if (resolve_literal(name, cb, arg))
+		return NULL;
+
+	e = find_entry(ctx, name);
+	if (!e) {
+		prune_entries(ctx, now);
+		e = entry_new(ctx, name);
+	}
+	if (!e->pending && entry_fresh(e, now)) {
+		deliver(e, cb, arg);
+		return NULL;
+	}
+
+	req = xcalloc(1, sizeof(*req));
+	req->cb = cb;
+	req->arg = arg;
+	list_append(&e->waiters, &req->node);
+	if (!e->pending)
+		start_lookup(e);
+	/* Not pending any more: answered synchronously, req is gone. */
+	return e->pending ? req : NULL;
+}
+
+void dns_cancel(struct dns_request *req)
+{
+	if (!req)
+		return;
+	/* The lookup goes on for the other waiters and the cache. */
+	list_del(&req->node);
+	free(req);
+}
+
+/* Pending requests are dropped without a callback.  Not from a callback. */
+void dns_free(struct dns_context *ctx)
+{
+	struct list_node *n;
+
+	if (!ctx)
+		return;
+	/* Fails every query with ARES_EDESTRUCTION and closes the sockets. */
+	ares_destroy(ctx->channel);
+	while ((n = list_first(&ctx->watchers)))
+		watcher_free(container_of(n, struct dns_watcher, node));
+	while ((n = list_first(&ctx->entries)))
+		entry_free(container_of(n, struct dns_entry, node));
+	event_free(ctx->timer);
+	free(ctx);
+	ares_library_cleanup();
+}

@@ -1,0 +1,198 @@
+/*
+ * Listening sockets: TCP on every listen_addr (IPv4 and IPv6, names
+ * resolved once at start) and the unix socket .s.PGSQL.<port>.
+ */
+#include "pgwarden.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <netinet/tcp.h>
+
+#define MAX_LISTENERS 32
+
+struct listener {
+	int fd;
+	bool is_unix;
+	struct event ev;
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static struct listener listeners[MAX_LISTENERS];
+static int n_listeners;
+
+static void tune_client_socket(int fd)
+{
+	int on = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (cf->tcp_keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	if (cf->tcp_keepidle)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf->tcp_keepidle, sizeof(int));
+	if (cf->tcp_keepintvl)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf->tcp_keepintvl, sizeof(int));
+	if (cf->tcp_keepcnt)
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf->tcp_keepcnt, sizeof(int));
+}
+
+static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
+{
+	struct listener *l = arg;
+
+	/* Take a few per wakeup so a connect storm cannot starve the loop. */
+	for (int i = 0; i < 32; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warning("accept() failed: %s", strerror(errno));
+			return;
+		}
+		if (!l->is_unix)
+			tune_client_socket(cfd);
+		accept_client(cfd, l->is_unix);
+	}
+}
+
+static bool add_listener(int fd, bool is_unix, const char *path)
+{
+	if (n_listeners >= MAX_LISTENERS) {
+		close(fd);
+		return false;
+	}
+	struct listener *l = &listeners[n_listeners++];
+	l->fd = fd;
+	l->is_unix = is_unix;
+	strlcpy_safe(l->unix_path, path ? path : "", sizeof(l->unix_path));
+	event_assign(&l->ev, pooler.base, fd, EV_READ | EV_PERSIST, accept_cb, l);
+	event_add(&l->ev, NULL);
+	return true;
+}
+
+static bool listen_tcp_addr(const struct addrinfo *ai, const char *what)
+{
+	int on = 1;
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		log_error("could not create socket: %s", strerror(errno));
+		return false;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (cf->so_reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, cf->listen_backlog) < 0) {
+		log_error("cannot listen on %s: %s", what, strerror(errno));
+		close(fd);
+		return false;
+	}
+	if (cf->tcp_defer_accept) {
+		int secs = 45;
+		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+	}
+	log_info("listening on %s", what);
+	return add_listener(fd, false, NULL);
+}
+
+static bool listen_tcp(const char *addr)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res, *ai;
+	char port[16];
+	bool any = false;
+
+	snprintf(port, sizeof(port), "%d", cf->listen_port);
+	int err = getaddrinfo(strcmp(addr, "*") == 0 ? NULL : addr, port, &hints, &res);
+	if (err) {
+		log_error("getaddrinfo('%s', '%s') = %s", addr, port, gai_strerror(err));
+		return false;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		char what[128], host[NI_MAXHOST];
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+		snprintf(what, sizeof(what), ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+		any |= listen_tcp_addr(ai, what);
+	}
+	freeaddrinfo(res);
+	return any;
+}
+
+/* A live socket file means another pooler owns it. */
+static bool unix_socket_in_use(const struct sockaddr_un *un)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	bool in_use = fd >= 0 && connect(fd, (const struct sockaddr *)un, sizeof(*un)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return in_use;
+}
+
+static bool listen_unix(void)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", cf->unix_socket_dir, cf->listen_port);
+	if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
+		log_error("unix socket path too long");
+		return false;
+	}
+	if (unix_socket_in_use(&un))
+		die("unix socket is in use, cannot continue");
+	unlink(un.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+	    listen(fd, cf->listen_backlog) < 0) {
+		log_error("cannot listen on unix:%s: %s", un.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	chmod(un.sun_path, (mode_t)cf->unix_socket_mode);
+	log_info("listening on unix:%s", un.sun_path);
+	return add_listener(fd, true, un.sun_path);
+}
+
+bool listen_start(void)
+{
+	if (cf->listen_addr && cf->listen_addr[0]) {
+		char *list = xstrdup(cf->listen_addr), *save = NULL;
+		for (char *tok = strtok_r(list, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+			listen_tcp(tok);
+		free(list);
+	}
+	if (cf->unix_socket_dir && cf->unix_socket_dir[0])
+		listen_unix();
+	if (n_listeners == 0) {
+		log_error("nowhere to listen on");
+		return false;
+	}
+	return true;
+}
+
+/* SIGTERM: stop taking new TCP clients, keep the unix socket for admins. */
+void listen_stop_tcp(void)
+{
+	for (int i = 0; i < n_listeners; i++) {
+		if (!listeners[i].is_unix && listeners[i].fd >= 0) {
+			event_del(&listeners[i].ev);
+			close(listeners[i].fd);
+			listeners[i].fd = -1;
+		}
+	}
+}
+
+void listen_cleanup(void)
+{
+	for (int i = 0; i < n_listeners; i++) {
+		if (listeners[i].fd < 0)
+			continue;
+		event_del(&listeners[i].ev);
+		close(listeners[i].fd);
+		if (listeners[i].is_unix)
+			unlink(listeners[i].unix_path);
+	}
+	n_listeners = 0;
+}

@@ -1,0 +1,381 @@
+/*
+ * pgwarden: command line, startup checks, signals and the event loop.
+ * The command line is PgBouncer's: pgwarden [-d] [-q] [-v] [-u user] [-V] [-h] config.ini
+ */
+#include "pgwarden.h"
+#include "pgwarden/version.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <ares.h>
+#include <openssl/opensslv.h>
+#include <openssl/crypto.h>
+
+static const char *progname = "pgwarden";
+static const char *switch_user;
+
+static void print_version(void)
+{
+	printf("pgwarden %s\n", PGWARDEN_VERSION_STRING);
+	printf("libevent %s\n", event_get_version());
+	printf("adns: c-ares %s\n", ares_version(NULL));
+	printf("tls: %s\n", OpenSSL_version(OPENSSL_VERSION));
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"%s is a connection pooler for PostgreSQL, compatible with PgBouncer.\n\n"
+		"Usage:\n"
+		"  %s [OPTION]... CONFIG_FILE\n\n"
+		"Options:\n"
+		"  -d, --daemon         run in background (as a daemon)\n"
+		"  -q, --quiet          run quietly\n"
+		"  -R, --reboot         accepted for compatibility; online restart is not supported\n"
+		"  -u, --user=USERNAME  assume identity of USERNAME\n"
+		"  -v, --verbose        increase verbosity\n"
+		"  -V, --version        show version, then exit\n"
+		"  -h, --help           show this help, then exit\n",
+		progname, progname);
+}
+
+static void apply_log_settings(void)
+{
+	struct log_settings ls = {
+		.logfile = cf->logfile,
+		.quiet = pooler.quiet,
+		.verbose = cf->verbose + pooler.verbose_cli,
+		.syslog = cf->syslog,
+		.syslog_ident = cf->syslog_ident,
+		.syslog_facility = cf->syslog_facility,
+	};
+	log_configure(&ls);
+}
+
+static void load_userlist(void)
+{
+	if (!cf->auth_file || !cf->auth_file[0])
+		return;
+	struct userlist *ul = userlist_load(cf->auth_file);
+	if (!ul) {
+		log_warning("could not open auth_file %s: %s", cf->auth_file, strerror(errno));
+		return;
+	}
+	if (pooler.userlist)
+		userlist_free(pooler.userlist);
+	pooler.userlist = ul;
+}
+
+static bool load_config(void)
+{
+	char err[512] = "";
+	struct config *ncf = config_load(pooler.config_path, err, sizeof(err));
+	if (!ncf) {
+		log_error("%s", err);
+		return false;
+	}
+	if (ncf->auth_type == AUTH_TYPE_HBA || ncf->auth_type == AUTH_TYPE_CERT) {
+		log_error("auth_type %s is not supported yet", ncf->auth_type == AUTH_TYPE_HBA ? "hba" : "cert");
+		config_free(ncf);
+		return false;
+	}
+	if (pooler.config)
+		config_free(pooler.config);
+	pooler.config = ncf;
+	return true;
+}
+
+/* ---------------- signals ---------------- */
+
+static void shutdown_now(const char *why)
+{
+	log_info("%s", why);
+	listen_cleanup();
+	if (cf->pidfile && cf->pidfile[0])
+		unlink(cf->pidfile);
+	exit(0);
+}
+
+static void shutdown_check_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
+{
+	struct list_node *n;
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		if (!list_empty(&pool->active_servers))
+			return;
+	}
+	shutdown_now("server connections dropped, exiting");
+}
+
+static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
+{
+	static struct event ev_shutdown_check;
+
+	switch (sig) {
+	case SIGTERM:
+		shutdown_now("got SIGTERM, fast exit");
+		break;
+	case SIGQUIT:
+		shutdown_now("got SIGQUIT, fast exit");
+		break;
+	case SIGINT:
+		if (pooler.shutting_down)
+			shutdown_now("got SIGINT while shutting down, fast exit");
+		log_info("got SIGINT, shutting down");
+		pooler.shutting_down = true;
+		pooler.paused = true;
+		listen_stop_tcp();
+		{
+			struct timeval tv = { 0, 100000 };
+			event_assign(&ev_shutdown_check, pooler.base, -1, EV_PERSIST, shutdown_check_cb, NULL);
+			event_add(&ev_shutdown_check, &tv);
+		}
+		break;
+	case SIGHUP:
+		log_info("got SIGHUP, re-reading config");
+		if (load_config()) {
+			apply_log_settings();
+			load_userlist();
+			objects_apply_config();
+		} else {
+			log_error("config file loading failed");
+		}
+		break;
+	case SIGUSR1:
+		if (pooler.paused) {
+			log_info("got SIGUSR1, but already paused/suspended");
+		} else {
+			log_info("got SIGUSR1, pausing all activity");
+			pooler.paused = true;
+		}
+		break;
+	case SIGUSR2:
+		if (pooler.shutting_down) {
+			log_info("got SIGUSR2 while shutting down, ignoring");
+		} else if (pooler.paused) {
+			log_info("got SIGUSR2, continuing from PAUSE");
+			pooler.paused = false;
+		} else {
+			log_info("got SIGUSR2, but not paused/suspended");
+		}
+		break;
+	}
+}
+
+static void setup_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
+	static struct event evs[ARRAY_SIZE(sigs)];
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		evsignal_assign(&evs[i], pooler.base, sigs[i], on_signal, NULL);
+		evsignal_add(&evs[i], NULL);
+	}
+}
+
+/* ---------------- process setup ---------------- */
+
+static void check_pidfile(void)
+{
+	char buf[32];
+	const char *path = cf->pidfile;
+	if (!path || !path[0])
+		return;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		long pid = strtol(buf, NULL, 10);
+		if (pid > 0 && kill((pid_t)pid, 0) == 0)
+			die("pidfile exists, another instance running?");
+	}
+	log_info("stale pidfile, removing");
+	unlink(path);
+}
+
+static void write_pidfile(void)
+{
+	const char *path = cf->pidfile;
+	if (!path || !path[0])
+		return;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("could not write pidfile '%s': %s", path, strerror(errno));
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+}
+
+static void daemonize(void)
+{
+	if (!cf->pidfile || !cf->pidfile[0])
+		die("daemon needs pidfile configured");
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork failed: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		die("setsid failed: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork failed: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd < 0)
+		die("could not open /dev/null: %s", strerror(errno));
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+static void change_user(const char *name)
+{
+	struct passwd *pw = getpwnam(name);
+	if (!pw)
+		die("could not find user '%s' to switch to", name);
+	if (getuid() == pw->pw_uid)
+		return;
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		die("could not switch to user '%s': %s", name, strerror(errno));
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	int expected = cf->max_client_conn + cf->default_pool_size * (cf->n_dbs + 1) + 32;
+	log_info("kernel file descriptor limit: %lu (hard: %lu); max_client_conn: %d, max expected fd use: %d",
+		 (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, cf->max_client_conn, expected);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "reboot", no_argument, NULL, 'R' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "dqRu:vVh", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			pooler.daemonize = true;
+			pooler.quiet = true;
+			break;
+		case 'q':
+			pooler.quiet = true;
+			break;
+		case 'R':
+			fprintf(stderr, "%s: online restart (-R) is not supported, starting normally\n", progname);
+			break;
+		case 'u':
+			switch_user = optarg;
+			break;
+		case 'v':
+			pooler.verbose_cli++;
+			break;
+		case 'V':
+			print_version();
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+			exit(1);
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "%s: no configuration file specified\n", progname);
+		fprintf(stderr, "Try \"%s --help\" for more information.\n", progname);
+		exit(1);
+	}
+	pooler.config_path = argv[optind];
+}
+
+static void init_pooler_state(void)
+{
+	list_init(&pooler.databases);
+	list_init(&pooler.users);
+	list_init(&pooler.pools);
+	list_init(&pooler.login_clients);
+	list_init(&pooler.justfree);
+}
+
+int main(int argc, char **argv)
+{
+	if (argv[0] && strrchr(argv[0], '/'))
+		progname = strrchr(argv[0], '/') + 1;
+	else if (argv[0])
+		progname = argv[0];
+	init_pooler_state();
+	parse_args(argc, argv);
+
+	if (!load_config())
+		die("cannot load config file");
+	apply_log_settings();
+
+	const char *user = switch_user ? switch_user : (cf->user && cf->user[0] ? cf->user : NULL);
+	if (getuid() == 0 && !user)
+		die("pgwarden should not run as root");
+
+	if (pooler.daemonize)
+		daemonize();
+	check_pidfile();
+
+	pooler.base = event_base_new();
+	if (!pooler.base)
+		die("event_base_new() failed");
+	sbuf_global_init(pooler.base);
+	pooler.dns = dns_create(pooler.base);
+	if (!pooler.dns)
+		die("dns setup failed");
+	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
+
+	load_userlist();
+	raise_fd_limit();
+	if (!listen_start())
+		die("nowhere to listen on");
+	write_pidfile();
+	if (user)
+		change_user(user);
+
+	objects_apply_config();
+	setup_signals();
+	janitor_setup();
+	stats_setup();
+
+	log_info("process up: pgwarden %s, libevent %s, adns: c-ares %s, tls: %s", PGWARDEN_VERSION_STRING,
+		 event_get_version(), ares_version(NULL), OpenSSL_version(OPENSSL_VERSION));
+	event_base_dispatch(pooler.base);
+	listen_cleanup();
+	return 0;
+}

@@ -1,0 +1,327 @@
+/*
+ * The pooler's object model: databases, users, pools and sockets (clients and
+ * servers), and the one struct holding the running state.  Modules:
+ *   objects.c  lifecycle and lookup of these objects, state changes
+ *   pool.c     server assignment, wait queue, limits, janitor timers
+ *   client.c   client protocol state machine
+ *   server.c   server protocol state machine
+ *   auth.c     client authentication and server login answers
+ *   varcache.c ParameterStatus tracking and SET synchronisation
+ *   listen.c   listening sockets and accept
+ *   stats.c    counters and the periodic stats log line
+ */
+#ifndef PGWARDEN_H
+#define PGWARDEN_H
+
+#include "util.h"
+#include "list.h"
+#include "log.h"
+#include "config.h"
+#include "userlist.h"
+#include "sbuf.h"
+#include "pktbuf.h"
+#include "scram.h"
+#include "dns.h"
+
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#define PGWARDEN_NAME "pgwarden"
+#define MAX_USERNAME 128
+#define MAX_DBNAME 128
+#define CANCEL_KEY_LEN 8
+
+/* ---- parameters tracked per connection (varcache.c) ---- */
+enum var_id {
+	VAR_CLIENT_ENCODING,
+	VAR_DATESTYLE,
+	VAR_TIMEZONE,
+	VAR_INTERVALSTYLE,
+	VAR_STD_STRINGS,
+	VAR_APPNAME,
+	VAR_COUNT
+};
+#define VAR_MAX_LEN 128
+
+struct varcache {
+	char value[VAR_COUNT][VAR_MAX_LEN];
+};
+
+int varcache_lookup(const char *name);		/* enum var_id, or -1 */
+const char *varcache_name(int id);
+bool varcache_set(struct varcache *vc, const char *name, const char *value);
+/* Build "SET a='x';SET b='y';" for what differs; false if nothing to do. */
+bool varcache_build_sync(const struct varcache *client, const struct varcache *server, struct pktbuf *pb);
+/* Fill in what the client did not set from the pool's defaults. */
+void varcache_fill_unset(struct varcache *dst, const struct varcache *defaults);
+void varcache_send_all(const struct varcache *vc, struct pktbuf *pb);
+
+/* ---- statistics (stats.c) ---- */
+struct stats {
+	uint64_t server_assignment_count;
+	uint64_t xact_count;
+	uint64_t query_count;
+	uint64_t client_bytes;	/* received from clients */
+	uint64_t server_bytes;	/* received from servers */
+	uint64_t xact_time;	/* usec */
+	uint64_t query_time;
+	uint64_t wait_time;
+};
+
+/* ---- objects ---- */
+struct pgdatabase {
+	struct list_node node;
+	char name[MAX_DBNAME];
+	char dbname[MAX_DBNAME];	/* on the server */
+	char *host;			/* NULL: unix socket in /var/run/postgresql or /tmp */
+	int port;
+	struct pguser *forced_user;	/* user= in the connstr */
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool;
+	int pool_mode;			/* POOL_INHERIT: from [users] or global */
+	int max_db_connections;
+	char *connect_query;
+	struct varcache startup_vars;	/* client_encoding/datestyle/timezone/application_name */
+
+	int server_count;		/* connections to servers, all pools */
+	int client_count;
+	bool is_admin;
+	bool is_autodb;
+	bool paused;
+	bool disabled;
+	bool db_dead;			/* removed from config; freed when unused */
+	usec_t inactive_since;
+
+	/* resolved address cache (host names go through dns.c) */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	usec_t resolved_at;
+	int host_rr;			/* round-robin position in a host list */
+};
+
+struct pguser {
+	struct list_node node;
+	char name[MAX_USERNAME];
+	char *secret;			/* from auth_file or [databases] password=; may be "" */
+	int pool_mode;
+	int max_user_connections;
+	int server_count;
+	int client_count;
+	bool forced;			/* belongs to one database's user= */
+
+	/* Learned from a client's successful SCRAM login, so we can log in to
+	 * the server with only the SCRAM secret (as PgBouncer does). */
+	bool has_scram_keys;
+	uint8_t scram_client_key[SCRAM_KEY_LEN];
+	uint8_t scram_server_key[SCRAM_KEY_LEN];
+};
+
+enum sock_state {
+	CL_FREE,
+	CL_JUSTFREE,
+	CL_LOGIN,
+	CL_WAITING,
+	CL_WAITING_LOGIN,
+	CL_ACTIVE,
+	CL_CANCEL,
+	SV_FREE,
+	SV_JUSTFREE,
+	SV_LOGIN,
+	SV_IDLE,
+	SV_ACTIVE,
+	SV_USED,
+	SV_TESTED,
+};
+
+struct pgpool {
+	struct list_node node;
+	struct pgdatabase *db;
+	struct pguser *user;
+
+	struct list_node active_clients;
+	struct list_node waiting_clients;
+	struct list_node active_servers;
+	struct list_node idle_servers;
+	struct list_node used_servers;
+	struct list_node tested_servers;
+	struct list_node login_servers;
+	struct list_node cancel_clients;	/* CL_CANCEL waiting for a connect */
+
+	/* ParameterStatus of the first server login, replayed to clients. */
+	bool welcome_ready;
+	struct pktbuf welcome;
+	struct varcache server_defaults;
+
+	usec_t last_connect_time;
+	bool last_login_failed;
+	char last_login_error[256];
+	char last_login_sqlstate[6];
+
+	struct stats stats;
+	struct stats older_stats;
+};
+
+enum auth_phase {
+	AUTH_PHASE_NONE,
+	AUTH_PHASE_PASSWORD,		/* waiting for a cleartext password */
+	AUTH_PHASE_MD5,
+	AUTH_PHASE_SCRAM_FIRST,
+	AUTH_PHASE_SCRAM_FINAL,
+	AUTH_PHASE_DONE,
+};
+
+struct pgsocket {
+	struct list_node node;		/* in a pool list or a global list */
+	struct sbuf sbuf;
+	struct pgsocket *link;		/* client <-> server while active */
+	struct pgpool *pool;
+	struct pgdatabase *db;
+	struct pguser *login_user;	/* who we are logged in as */
+	enum sock_state state;
+	uint64_t id;
+
+	bool is_server;
+	bool is_unix;
+	bool ready;			/* server: idle in ReadyForQuery */
+	bool close_needed;
+	bool admin_user;		/* client: admin console access */
+	bool wait_sslchar;
+	bool setting_vars;		/* server: our SET is running */
+	bool resetting;			/* server: reset query running */
+	bool checking;			/* server: check query running */
+	bool exec_on_connect;		/* server: connect_query running */
+	bool in_copy;			/* client: COPY IN in progress */
+	bool sent_terminate;
+	bool counted_client;		/* counted in pooler.client_count */
+	bool counted_in_pool;		/* counted in its db's and user's client_count */
+	bool auth_ok_sent;
+	char tx_state;			/* 'I', 'T', 'E' from ReadyForQuery */
+	int expect_rfq;			/* server: ReadyForQuery messages still to come */
+	int pending_rfq_skip;		/* server: RFQs of our own queries to swallow */
+
+	uint8_t cancel_key[CANCEL_KEY_LEN];
+	struct sockaddr_storage remote_addr;
+	struct sockaddr_storage local_addr;
+	int peer_pid;			/* unix socket peer */
+
+	usec_t connect_time;
+	usec_t request_time;		/* last activity */
+	usec_t query_start;
+	usec_t xact_start;
+	usec_t wait_start;
+
+	struct varcache vars;
+
+	/* client login */
+	char user_name[MAX_USERNAME];
+	char db_name[MAX_DBNAME];
+	enum auth_phase auth_phase;
+	uint8_t md5_salt[4];
+	struct scram_server *scram_srv;	/* client SCRAM in progress */
+	struct scram_client *scram_cli;	/* server login SCRAM in progress */
+	struct dns_request *dns_req;	/* server: address lookup in flight */
+	bool is_cancel_conn;		/* server: only carries a CancelRequest */
+	uint8_t cancel_to_send[CANCEL_KEY_LEN];	/* its payload: the server's key */
+	struct pktbuf login_params;	/* server: ParameterStatus seen at login */
+};
+
+/* The running pooler: every piece of mutable state lives here. */
+struct pooler {
+	struct event_base *base;
+	struct config *config;
+	struct userlist *userlist;
+	struct dns_context *dns;
+
+	struct list_node databases;
+	struct list_node users;
+	struct list_node pools;
+	struct list_node login_clients;		/* clients not yet in a pool */
+	struct list_node justfree;		/* closed, freed after this loop turn */
+
+	int client_count;
+	int server_count;
+	uint64_t next_id;
+	bool shutting_down;
+	bool paused;
+	bool suspended;
+
+	struct event ev_janitor;
+	struct event ev_stats;
+	struct event ev_reap;
+	struct event ev_sigterm, ev_sigint, ev_sighup, ev_sigusr1, ev_sigusr2, ev_sigquit;
+
+	struct stats total_stats;
+	struct stats last_totals;
+	usec_t last_stats_time;
+
+	char *config_path;
+	int verbose_cli;
+	bool quiet;
+	bool daemonize;
+};
+
+extern struct pooler pooler;
+#define cf (pooler.config)
+
+/* ---- objects.c ---- */
+struct pgdatabase *find_database(const char *name);
+struct pgdatabase *register_database(const struct db_def *def, bool is_autodb, const char *autoname);
+struct pgdatabase *lookup_or_create_database(const char *name);
+struct pguser *find_user(const char *name);
+struct pguser *add_user(const char *name, const char *secret);
+struct pgpool *get_pool(struct pgdatabase *db, struct pguser *user);
+struct pgsocket *socket_alloc(bool is_server);
+void change_client_state(struct pgsocket *client, enum sock_state newstate);
+void change_server_state(struct pgsocket *server, enum sock_state newstate);
+void disconnect_client(struct pgsocket *client, bool notify, const char *reason_fmt, ...) PRINTF_LIKE(3, 4);
+void disconnect_client_sqlstate(struct pgsocket *client, const char *sqlstate, const char *reason_fmt, ...) PRINTF_LIKE(3, 4);
+void disconnect_server(struct pgsocket *server, bool notify, const char *reason_fmt, ...) PRINTF_LIKE(3, 4);
+void reap_justfree(void);
+struct pgsocket *find_client_by_cancel_key(const uint8_t key[CANCEL_KEY_LEN]);
+int pool_mode_of(const struct pgpool *pool);
+int pool_size_of(const struct pgpool *pool);
+void objects_apply_config(void);
+void socket_prefix(const struct pgsocket *sk, char *buf, size_t len);
+void slog(enum log_level lvl, const struct pgsocket *sk, const char *fmt, ...) PRINTF_LIKE(3, 4);
+#define slog_error(sk, ...) slog(LOG_LVL_ERROR, sk, __VA_ARGS__)
+#define slog_warning(sk, ...) slog(LOG_LVL_WARNING, sk, __VA_ARGS__)
+#define slog_info(sk, ...) slog(LOG_LVL_LOG, sk, __VA_ARGS__)
+#define slog_debug(sk, ...) do { if (log_enabled(LOG_LVL_DEBUG)) slog(LOG_LVL_DEBUG, sk, __VA_ARGS__); } while (0)
+#define slog_noise(sk, ...) do { if (log_enabled(LOG_LVL_NOISE)) slog(LOG_LVL_NOISE, sk, __VA_ARGS__); } while (0)
+void send_error_to_client(struct pgsocket *client, const char *sqlstate, const char *msg);
+void generate_cancel_key(uint8_t key[CANCEL_KEY_LEN]);
+void kill_pool_logins(struct pgpool *pool, const char *sqlstate, const char *msg);
+
+/* ---- pool.c ---- */
+bool find_server(struct pgsocket *client);	/* true: linked now */
+void release_server(struct pgsocket *server);
+void launch_new_connection(struct pgpool *pool);
+void pool_wake_waiters(struct pgpool *pool);
+void janitor_setup(void);
+void forward_cancel_request(struct pgsocket *req);
+
+/* ---- client.c ---- */
+enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
+void accept_client(int fd, bool is_unix);
+bool finish_client_login(struct pgsocket *client);
+void client_activate(struct pgsocket *client);
+
+/* ---- server.c ---- */
+enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
+void connect_server(struct pgsocket *server);
+
+/* ---- auth.c ---- */
+void client_start_auth(struct pgsocket *client);
+enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pkt);
+bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len);
+
+/* ---- listen.c ---- */
+bool listen_start(void);
+void listen_stop_tcp(void);
+void listen_cleanup(void);
+
+/* ---- stats.c ---- */
+void stats_setup(void);
+
+#endif

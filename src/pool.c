@@ -1,0 +1,376 @@
+/*
+ * Server assignment: linking clients to server connections, the FIFO wait
+ * queue, pool limits (pool_size, reserve pool, max_db_connections,
+ * max_user_connections), and the janitor that enforces every timeout.
+ */
+#include "pgwarden.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define JANITOR_PERIOD_USEC (100 * 1000)
+
+static int pool_server_count(const struct pgpool *pool)
+{
+	return list_count(&pool->active_servers) + list_count(&pool->idle_servers) +
+	       list_count(&pool->used_servers) + list_count(&pool->tested_servers) +
+	       list_count(&pool->login_servers);
+}
+
+static void link_client_server(struct pgsocket *client, struct pgsocket *server)
+{
+	client->link = server;
+	server->link = client;
+	change_server_state(server, SV_ACTIVE);
+	server->pool->stats.server_assignment_count++;
+	pooler.total_stats.server_assignment_count++;
+}
+
+/* An idle server that has not been used for a while is checked first. */
+static bool server_needs_check(const struct pgsocket *server, usec_t now)
+{
+	if (!cf->server_check_query || !cf->server_check_query[0])
+		return false;
+	return now - server->request_time > cf->server_check_delay;
+}
+
+static void start_server_check(struct pgsocket *server)
+{
+	struct pktbuf pb;
+	const char *q = cf->server_check_query;
+
+	/* "<empty>" asks for an empty query: the cheapest round trip. */
+	if (strcmp(q, "<empty>") == 0)
+		q = "";
+	slog_debug(server, "P: checking: %s", q);
+	change_server_state(server, SV_TESTED);
+	server->checking = true;
+	server->ready = false;
+	server->expect_rfq = 1;
+	pktbuf_init(&pb);
+	pktbuf_query(&pb, q);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* Pop a usable idle server, sending stale ones off to be checked. */
+static struct pgsocket *take_idle_server(struct pgpool *pool)
+{
+	usec_t now = get_time_usec();
+	struct list_node *n;
+
+	while ((n = list_first(&pool->idle_servers)) != NULL) {
+		struct pgsocket *server = container_of(n, struct pgsocket, node);
+		if (server_needs_check(server, now)) {
+			start_server_check(server);
+			continue;
+		}
+		return server;
+	}
+	return NULL;
+}
+
+bool find_server(struct pgsocket *client)
+{
+	struct pgpool *pool = client->pool;
+
+	if (client->link)
+		return true;
+	if (pooler.paused || pool->db->paused) {
+		if (client->state != CL_WAITING)
+			change_client_state(client, CL_WAITING);
+		return false;
+	}
+	/* FIFO: nobody jumps the queue. */
+	bool queue_empty = list_empty(&pool->waiting_clients) ||
+			   list_first(&pool->waiting_clients) == &client->node;
+	struct pgsocket *server = queue_empty ? take_idle_server(pool) : NULL;
+	if (server) {
+		if (client->state != CL_ACTIVE)
+			change_client_state(client, CL_ACTIVE);
+		link_client_server(client, server);
+		return true;
+	}
+	if (client->state != CL_WAITING)
+		change_client_state(client, CL_WAITING);
+	launch_new_connection(pool);
+	return false;
+}
+
+/* Give idle servers to waiting clients, and open connections for the rest. */
+void pool_wake_waiters(struct pgpool *pool)
+{
+	struct list_node *n, *tmp;
+
+	if (pooler.paused || pool->db->paused)
+		return;
+	list_for_each_safe(n, tmp, &pool->waiting_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		if (client->state != CL_WAITING)
+			continue;
+		struct pgsocket *server = take_idle_server(pool);
+		if (!server)
+			break;
+		change_client_state(client, CL_ACTIVE);
+		link_client_server(client, server);
+		sbuf_continue(&client->sbuf);
+	}
+	if (!list_empty(&pool->waiting_clients))
+		launch_new_connection(pool);
+}
+
+static bool server_too_old(const struct pgsocket *server, usec_t now)
+{
+	return cf->server_lifetime && now - server->connect_time > cf->server_lifetime;
+}
+
+static void send_reset_query(struct pgsocket *server)
+{
+	struct pktbuf pb;
+
+	slog_debug(server, "resetting: %s", cf->server_reset_query);
+	change_server_state(server, SV_TESTED);
+	server->resetting = true;
+	server->ready = false;
+	server->expect_rfq = 1;
+	pktbuf_init(&pb);
+	pktbuf_query(&pb, cf->server_reset_query);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* The client is done with this server (transaction end, or it left). */
+void release_server(struct pgsocket *server)
+{
+	struct pgpool *pool = server->pool;
+	struct pgsocket *client = server->link;
+	usec_t now = get_time_usec();
+
+	if (client) {
+		client->link = NULL;
+		server->link = NULL;
+	}
+	server->request_time = now;
+	if (server->close_needed) {
+		disconnect_server(server, true, "obsolete connection");
+		return;
+	}
+	if (server_too_old(server, now) && !pool->db->is_admin) {
+		disconnect_server(server, true, "server lifetime over");
+		return;
+	}
+	if (server->tx_state != 'I') {
+		disconnect_server(server, true, "server was not idle at release");
+		return;
+	}
+	bool want_reset = cf->server_reset_query && cf->server_reset_query[0] &&
+			  (pool_mode_of(pool) == POOL_SESSION || cf->server_reset_query_always);
+	if (want_reset) {
+		send_reset_query(server);
+		return;
+	}
+	change_server_state(server, SV_IDLE);
+	pool_wake_waiters(pool);
+}
+
+static bool reserve_pool_allowed(struct pgpool *pool, usec_t now)
+{
+	int reserve = pool->db->reserve_pool >= 0 ? pool->db->reserve_pool : cf->reserve_pool_size;
+	if (reserve <= 0 || list_empty(&pool->waiting_clients))
+		return false;
+	if (pool_server_count(pool) >= pool_size_of(pool) + reserve)
+		return false;
+	struct pgsocket *first = container_of(list_first(&pool->waiting_clients), struct pgsocket, node);
+	if (now - first->wait_start < cf->reserve_pool_timeout)
+		return false;
+	log_info("taking connection from reserve_pool");
+	return true;
+}
+
+static bool under_limits(struct pgpool *pool)
+{
+	int max_db = pool->db->max_db_connections >= 0 ? pool->db->max_db_connections : cf->max_db_connections;
+	int max_user = pool->user->max_user_connections >= 0 ? pool->user->max_user_connections
+							     : cf->max_user_connections;
+
+	if (max_db > 0 && pool->db->server_count >= max_db) {
+		log_debug("launch_new_connection: database '%s' full (%d >= %d)",
+			  pool->db->name, pool->db->server_count, max_db);
+		return false;
+	}
+	if (max_user > 0 && pool->user->server_count >= max_user) {
+		log_debug("launch_new_connection: user '%s' full (%d >= %d)",
+			  pool->user->name, pool->user->server_count, max_user);
+		return false;
+	}
+	return true;
+}
+
+static bool may_launch(struct pgpool *pool, usec_t now)
+{
+	if (pooler.shutting_down || pool->db->disabled)
+		return false;
+	if (pool->last_login_failed && now - pool->last_connect_time < cf->server_login_retry) {
+		log_debug("launch_new_connection: last failed, not launching new connection yet");
+		return false;
+	}
+	/* One login at a time per waiting client; no thundering herd. */
+	int waiting = list_count(&pool->waiting_clients);
+	int logging_in = list_count(&pool->login_servers);
+	if (logging_in > 0 && logging_in >= waiting)
+		return false;
+	if (pool_server_count(pool) >= pool_size_of(pool) && !reserve_pool_allowed(pool, now))
+		return false;
+	return under_limits(pool);
+}
+
+static void launch_one(struct pgpool *pool)
+{
+	struct pgsocket *server = socket_alloc(true);
+
+	server->pool = pool;
+	server->db = pool->db;
+	server->login_user = pool->db->forced_user ? pool->db->forced_user : pool->user;
+	server->state = SV_FREE;
+	change_server_state(server, SV_LOGIN);
+	pooler.server_count++;
+	pool->db->server_count++;
+	server->login_user->server_count++;
+	pool->last_connect_time = get_time_usec();
+	slog_debug(server, "launching new connection to server");
+	connect_server(server);
+}
+
+void launch_new_connection(struct pgpool *pool)
+{
+	usec_t now = get_time_usec();
+	while (may_launch(pool, now))
+		launch_one(pool);
+}
+
+/* ---------------- janitor: timeouts and pool maintenance ---------------- */
+
+static void check_waiting_clients(struct pgpool *pool, usec_t now)
+{
+	struct list_node *n, *tmp;
+
+	list_for_each_safe(n, tmp, &pool->waiting_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		usec_t waited = now - client->wait_start;
+		if (client->state == CL_WAITING_LOGIN) {
+			if (cf->client_login_timeout && now - client->connect_time > cf->client_login_timeout)
+				disconnect_client(client, true, "client_login_timeout (server down)");
+			else if (pool->last_login_failed && list_empty(&pool->login_servers))
+				disconnect_client_sqlstate(client, "08P01", "%s", pool->last_login_error);
+			continue;
+		}
+		if (cf->query_wait_timeout && waited > cf->query_wait_timeout && !pooler.paused)
+			disconnect_client(client, true, "query_wait_timeout");
+		else if (pool->last_login_failed && list_empty(&pool->login_servers) &&
+			 pool_server_count(pool) == 0)
+			disconnect_client(client, true, "server login has been failing, try again later (server_login_retry)");
+	}
+}
+
+static void check_active_clients(struct pgpool *pool, usec_t now)
+{
+	struct list_node *n, *tmp;
+
+	list_for_each_safe(n, tmp, &pool->active_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		struct pgsocket *server = client->link;
+		usec_t idle = now - client->request_time;
+		if (!server) {
+			if (cf->client_idle_timeout && idle > cf->client_idle_timeout)
+				disconnect_client(client, true, "client_idle_timeout");
+			continue;
+		}
+		if (cf->query_timeout && server->query_start && !server->ready &&
+		    now - server->query_start > cf->query_timeout)
+			disconnect_client(client, true, "query timeout");
+		else if (cf->idle_transaction_timeout && server->ready && server->tx_state != 'I' &&
+			 idle > cf->idle_transaction_timeout)
+			disconnect_client(client, true, "idle transaction timeout");
+	}
+}
+
+static void check_idle_servers(struct pgpool *pool, usec_t now)
+{
+	struct list_node *n, *tmp;
+	int min_size = pool->db->min_pool_size >= 0 ? pool->db->min_pool_size : cf->min_pool_size;
+
+	list_for_each_safe(n, tmp, &pool->idle_servers) {
+		struct pgsocket *server = container_of(n, struct pgsocket, node);
+		if (server->close_needed)
+			disconnect_server(server, true, "obsolete connection");
+		else if (server_too_old(server, now) && !pool->db->is_admin)
+			disconnect_server(server, true, "server lifetime over");
+		else if (cf->server_idle_timeout && now - server->request_time > cf->server_idle_timeout &&
+			 pool_server_count(pool) > min_size)
+			disconnect_server(server, true, "server idle timeout");
+	}
+	list_for_each_safe(n, tmp, &pool->login_servers) {
+		struct pgsocket *server = container_of(n, struct pgsocket, node);
+		if (cf->server_connect_timeout && now - server->connect_time > cf->server_connect_timeout) {
+			pool->last_login_failed = true;
+			strlcpy_safe(pool->last_login_error, "server connect timeout", sizeof(pool->last_login_error));
+			disconnect_server(server, false, "connect timeout");
+		}
+	}
+}
+
+/* Keep min_pool_size connections for pools that have been used. */
+static void fill_min_pool(struct pgpool *pool)
+{
+	int min_size = pool->db->min_pool_size >= 0 ? pool->db->min_pool_size : cf->min_pool_size;
+	usec_t now = get_time_usec();
+
+	if (min_size <= 0 || pool->db->is_admin)
+		return;
+	if (list_empty(&pool->active_clients) && list_empty(&pool->waiting_clients) && !pool->db->forced_user)
+		return;
+	while (pool_server_count(pool) < min_size && pool_server_count(pool) < pool_size_of(pool)) {
+		if (pool->last_login_failed && now - pool->last_connect_time < cf->server_login_retry)
+			return;
+		if (!under_limits(pool) || pooler.shutting_down)
+			return;
+		log_debug("launching new connection to satisfy min_pool_size");
+		launch_one(pool);
+	}
+}
+
+static void check_login_clients(usec_t now)
+{
+	struct list_node *n, *tmp;
+	list_for_each_safe(n, tmp, &pooler.login_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		if (client->state == CL_LOGIN && cf->client_login_timeout &&
+		    now - client->connect_time > cf->client_login_timeout)
+			disconnect_client(client, true, "client_login_timeout");
+	}
+}
+
+static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
+{
+	usec_t now = get_time_usec();
+	struct list_node *n;
+
+	check_login_clients(now);
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		check_waiting_clients(pool, now);
+		check_active_clients(pool, now);
+		check_idle_servers(pool, now);
+		fill_min_pool(pool);
+		if (!list_empty(&pool->waiting_clients))
+			pool_wake_waiters(pool);
+	}
+	reap_justfree();
+}
+
+void janitor_setup(void)
+{
+	struct timeval tv = { 0, JANITOR_PERIOD_USEC };
+	event_assign(&pooler.ev_janitor, pooler.base, -1, EV_PERSIST, janitor_cb, NULL);
+	event_add(&pooler.ev_janitor, &tv);
+}

@@ -1,0 +1,499 @@
+#include "sbuf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct event_base *sbuf_base;
+
+/*
+ * Forwarded messages that sit next to each other in one source buffer and go
+ * to the same destination are sent with one write.  There is one batch at a
+ * time; anything else written anywhere flushes it first, which keeps every
+ * destination's byte order equal to the order the decisions were taken in.
+ */
+static struct {
+	struct sbuf *src;
+	struct sbuf *dst;
+	const uint8_t *data;
+	size_t len;
+} batch;
+
+static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg);
+static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg);
+static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct sbuf *src);
+
+void sbuf_global_init(struct event_base *base)
+{
+	sbuf_base = base;
+}
+
+void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->fd = -1;
+	sb->handler = handler;
+	sb->ibuf_size = bufsize;
+	sb->max_full_pkt = bufsize;
+	sb->max_pkt_len = INT32_MAX;
+}
+
+static void set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void attach_fd(struct sbuf *sb, int fd)
+{
+	sb->fd = fd;
+	set_nonblocking(fd);
+	sb->ibuf = xmalloc(sb->ibuf_size);
+	event_assign(&sb->ev_read, sbuf_base, fd, EV_READ | EV_PERSIST, sbuf_read_cb, sb);
+	event_assign(&sb->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
+}
+
+/* Reading happens only when nobody asked us to hold still. */
+static void update_read_interest(struct sbuf *sb)
+{
+	bool want = !sb->closed && !sb->paused && !sb->waiting_dst && !sb->connecting;
+	if (want == sb->reading)
+		return;
+	if (want)
+		event_add(&sb->ev_read, NULL);
+	else
+		event_del(&sb->ev_read);
+	sb->reading = want;
+}
+
+static void set_write_interest(struct sbuf *sb, bool want)
+{
+	if (want == sb->writing)
+		return;
+	if (want)
+		event_add(&sb->ev_write, NULL);
+	else
+		event_del(&sb->ev_write);
+	sb->writing = want;
+}
+
+bool sbuf_accept(struct sbuf *sb, int fd)
+{
+	attach_fd(sb, fd);
+	update_read_interest(sb);
+	return true;
+}
+
+bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	attach_fd(sb, fd);
+	sb->connecting = true;
+	if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+		/* Report through the loop, as an async failure would be. */
+		sb->send_failed = true;
+	}
+	set_write_interest(sb, true);
+	if (sb->send_failed)
+		event_active(&sb->ev_write, EV_WRITE, 0);
+	return true;
+}
+
+static void batch_flush(void)
+{
+	if (!batch.len)
+		return;
+	struct sbuf *src = batch.src, *dst = batch.dst;
+	const uint8_t *data = batch.data;
+	size_t len = batch.len;
+	batch.len = 0;
+	raw_send(dst, data, len, src);
+}
+
+void sbuf_close(struct sbuf *sb)
+{
+	if (sb->closed)
+		return;
+	if (batch.len && (batch.src == sb || batch.dst == sb))
+		batch_flush();
+	sb->closed = true;
+	if (sb->fd >= 0) {
+		if (sb->reading)
+			event_del(&sb->ev_read);
+		if (sb->writing)
+			event_del(&sb->ev_write);
+		event_del(&sb->ev_read);	/* also clears a pending event_active */
+		event_del(&sb->ev_write);
+		close(sb->fd);
+		sb->fd = -1;
+	}
+	sb->reading = sb->writing = false;
+	/* Whoever waited for us to drain must not wait forever. */
+	if (sb->blocked_src) {
+		struct sbuf *src = sb->blocked_src;
+		sb->blocked_src = NULL;
+		src->blocked_on = NULL;
+		src->waiting_dst = false;
+		if (src->pkt_dst == sb)
+			src->pkt_dst = NULL;
+		sbuf_continue(src);
+	}
+	if (sb->blocked_on) {
+		sb->blocked_on->blocked_src = NULL;
+		sb->blocked_on = NULL;
+	}
+	free(sb->ibuf);
+	sb->ibuf = NULL;
+	free(sb->obuf);
+	sb->obuf = NULL;
+	sb->olen = sb->opos = sb->ocap = 0;
+	sb->recv_pos = sb->parse_pos = 0;
+}
+
+static void queue_output(struct sbuf *dst, const uint8_t *data, size_t len)
+{
+	if (dst->opos == dst->olen)
+		dst->opos = dst->olen = 0;
+	if (dst->olen + len > dst->ocap) {
+		/* Reclaim the already-written prefix before growing. */
+		if (dst->opos) {
+			memmove(dst->obuf, dst->obuf + dst->opos, dst->olen - dst->opos);
+			dst->olen -= dst->opos;
+			dst->opos = 0;
+		}
+		size_t cap = dst->ocap ? dst->ocap : 4096;
+		while (cap < dst->olen + len)
+			cap *= 2;
+		if (cap != dst->ocap) {
+			dst->obuf = xrealloc(dst->obuf, cap);
+			dst->ocap = cap;
+		}
+	}
+	memcpy(dst->obuf + dst->olen, data, len);
+	dst->olen += len;
+}
+
+/* Make src wait until dst has written out its queue. */
+static void block_on(struct sbuf *src, struct sbuf *dst)
+{
+	if (!src || src->closed || src->waiting_dst)
+		return;
+	if (dst->blocked_src && dst->blocked_src != src)
+		return;		/* one waiter at a time; the other keeps its data small */
+	src->waiting_dst = true;
+	src->blocked_on = dst;
+	dst->blocked_src = src;
+	update_read_interest(src);
+}
+
+static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct sbuf *src)
+{
+	if (dst->closed || dst->fd < 0 || dst->send_failed)
+		return;
+	if (dst->opos == dst->olen && !dst->connecting) {
+		ssize_t n = send(dst->fd, data, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+				dst->send_failed = true;
+				event_active(&dst->ev_write, EV_WRITE, 0);
+				return;
+			}
+			n = 0;
+		}
+		dst->bytes_out += (size_t)n;
+		data += n;
+		len -= (size_t)n;
+		if (!len)
+			return;
+	}
+	queue_output(dst, data, len);
+	set_write_interest(dst, true);
+	block_on(src, dst);
+}
+
+bool sbuf_send(struct sbuf *dst, const void *data, size_t len)
+{
+	batch_flush();
+	if (dst->closed)
+		return false;
+	raw_send(dst, data, len, NULL);
+	return !dst->send_failed;
+}
+
+bool sbuf_send_pktbuf(struct sbuf *dst, struct pktbuf *pb)
+{
+	bool ok = sbuf_send(dst, pb->data, pb->len);
+	pktbuf_reset(pb);
+	return ok;
+}
+
+static void batch_add(struct sbuf *src, struct sbuf *dst, const uint8_t *data, size_t len)
+{
+	if (batch.len && batch.src == src && batch.dst == dst && batch.data + batch.len == data) {
+		batch.len += len;
+		return;
+	}
+	batch_flush();
+	batch.src = src;
+	batch.dst = dst;
+	batch.data = data;
+	batch.len = len;
+}
+
+void sbuf_forward(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt)
+{
+	if (dst && !dst->closed)
+		batch_add(sb, dst, pkt->data, pkt->avail);
+	else
+		dst = NULL;
+	sb->parse_pos += pkt->avail;
+	sb->pkt_remain = pkt->hdr.len - pkt->avail;
+	sb->pkt_dst = dst;
+}
+
+void sbuf_skip(struct sbuf *sb, const struct sbuf_pkt *pkt)
+{
+	sbuf_forward(sb, NULL, pkt);
+}
+
+void sbuf_unlink_stream(struct sbuf *sb, struct sbuf *dst)
+{
+	if (sb->pkt_dst == dst)
+		sb->pkt_dst = NULL;
+	if (batch.len && batch.src == sb && batch.dst == dst)
+		batch_flush();
+}
+
+/* Make room so that a message of pkt_len bytes fits from parse_pos on. */
+static bool make_room_for(struct sbuf *sb, uint32_t pkt_len)
+{
+	if (pkt_len > sb->max_full_pkt)
+		return false;
+	if (pkt_len > sb->ibuf_size) {
+		sb->ibuf = xrealloc(sb->ibuf, pkt_len);
+		sb->ibuf_size = pkt_len;
+	}
+	return true;
+}
+
+static enum sbuf_result call_handler(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt)
+{
+	return sb->handler(sb, ev, pkt);
+}
+
+/* Continue a message that is being streamed past the buffer. */
+static void stream_remainder(struct sbuf *sb)
+{
+	uint32_t n = MIN(sb->recv_pos - sb->parse_pos, sb->pkt_remain);
+	if (sb->pkt_dst && !sb->pkt_dst->closed)
+		batch_add(sb, sb->pkt_dst, sb->ibuf + sb->parse_pos, n);
+	sb->parse_pos += n;
+	sb->pkt_remain -= n;
+}
+
+/* Returns false when the sbuf was closed by its owner. */
+static bool process_buffer(struct sbuf *sb)
+{
+	while (!sb->closed && !sb->paused && sb->recv_pos > sb->parse_pos) {
+		if (sb->pkt_remain) {
+			stream_remainder(sb);
+			continue;
+		}
+		struct sbuf_pkt pkt;
+		uint32_t avail = sb->recv_pos - sb->parse_pos;
+		const uint8_t *p = sb->ibuf + sb->parse_pos;
+		enum pkt_header_result hr = pkt_parse_header(p, avail, sb->startup_phase, sb->max_pkt_len, &pkt.hdr);
+		if (hr == PKT_HDR_INCOMPLETE)
+			break;
+		if (hr == PKT_HDR_BAD) {
+			batch_flush();
+			call_handler(sb, SBUF_EV_BAD_PKT, NULL);
+			return false;
+		}
+		pkt.data = p;
+		pkt.avail = MIN(avail, pkt.hdr.len);
+		pkt.complete = pkt.avail == pkt.hdr.len;
+
+		enum sbuf_result res = call_handler(sb, SBUF_EV_PKT, &pkt);
+		if (res == SBUF_CLOSED || sb->closed)
+			return false;
+		if (res == SBUF_PAUSE) {
+			sb->paused = true;
+			break;
+		}
+		if (res == SBUF_NEED_FULL) {
+			if (pkt.complete || !make_room_for(sb, pkt.hdr.len)) {
+				batch_flush();
+				call_handler(sb, SBUF_EV_BAD_PKT, &pkt);
+				return false;
+			}
+			break;
+		}
+	}
+	batch_flush();
+	return !sb->closed;
+}
+
+/* Move the unprocessed tail to the front so the next read has room. */
+static void compact(struct sbuf *sb)
+{
+	if (sb->parse_pos == 0)
+		return;
+	uint32_t left = sb->recv_pos - sb->parse_pos;
+	if (left)
+		memmove(sb->ibuf, sb->ibuf + sb->parse_pos, left);
+	sb->recv_pos = left;
+	sb->parse_pos = 0;
+}
+
+static void process_and_compact(struct sbuf *sb)
+{
+	if (process_buffer(sb))
+		compact(sb);
+	update_read_interest(sb);
+}
+
+static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sbuf *sb = arg;
+
+	if (sb->continue_pending) {
+		sb->continue_pending = false;
+		if (!(what & EV_READ) || sb->recv_pos > sb->parse_pos) {
+			process_and_compact(sb);
+			return;
+		}
+	}
+	if (sb->closed || sb->paused || sb->waiting_dst)
+		return;
+	if (sb->recv_pos >= sb->ibuf_size) {
+		/* Full buffer but no complete message to act on; cannot happen
+		 * unless the handler misbehaves.  Treat as a protocol error. */
+		call_handler(sb, SBUF_EV_BAD_PKT, NULL);
+		return;
+	}
+	ssize_t n = read(fd, sb->ibuf + sb->recv_pos, sb->ibuf_size - sb->recv_pos);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
+		return;
+	}
+	if (n == 0) {
+		/* Whatever complete messages arrived before EOF still count. */
+		process_buffer(sb);
+		if (!sb->closed)
+			call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
+		return;
+	}
+	sb->recv_pos += (uint32_t)n;
+	sb->bytes_in += (uint64_t)n;
+	process_and_compact(sb);
+}
+
+static void finish_connect(struct sbuf *sb)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	sb->connecting = false;
+	if (sb->send_failed || getsockopt(sb->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		if (err)
+			errno = err;
+		set_write_interest(sb, false);
+		call_handler(sb, SBUF_EV_CONNECT_FAILED, NULL);
+		return;
+	}
+	if (sb->olen == sb->opos)
+		set_write_interest(sb, false);
+	update_read_interest(sb);
+	call_handler(sb, SBUF_EV_CONNECT_OK, NULL);
+}
+
+static void release_blocked_source(struct sbuf *sb)
+{
+	struct sbuf *src = sb->blocked_src;
+	if (!src)
+		return;
+	sb->blocked_src = NULL;
+	src->blocked_on = NULL;
+	src->waiting_dst = false;
+	sbuf_continue(src);
+}
+
+static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sbuf *sb = arg;
+
+	if (sb->closed)
+		return;
+	if (sb->connecting) {
+		finish_connect(sb);
+		return;
+	}
+	if (sb->send_failed) {
+		set_write_interest(sb, false);
+		call_handler(sb, SBUF_EV_SEND_FAILED, NULL);
+		return;
+	}
+	while (sb->opos < sb->olen) {
+		ssize_t n = send(fd, sb->obuf + sb->opos, sb->olen - sb->opos, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			sb->send_failed = true;
+			set_write_interest(sb, false);
+			call_handler(sb, SBUF_EV_SEND_FAILED, NULL);
+			return;
+		}
+		sb->opos += (size_t)n;
+		sb->bytes_out += (uint64_t)n;
+	}
+	sb->opos = sb->olen = 0;
+	set_write_interest(sb, false);
+	release_blocked_source(sb);
+	if (sb->want_flush_event && !sb->closed) {
+		sb->want_flush_event = false;
+		call_handler(sb, SBUF_EV_FLUSHED, NULL);
+	}
+}
+
+void sbuf_continue(struct sbuf *sb)
+{
+	if (sb->closed)
+		return;
+	sb->paused = false;
+	if (sb->waiting_dst)
+		return;		/* the destination will wake us */
+	update_read_interest(sb);
+	if (sb->recv_pos > sb->parse_pos && !sb->continue_pending) {
+		/* Process what is buffered from the loop, not from inside the
+		 * caller's handler: no re-entrancy. */
+		sb->continue_pending = true;
+		event_active(&sb->ev_read, 0, 0);
+	}
+}
+
+void sbuf_pause(struct sbuf *sb)
+{
+	sb->paused = true;
+	update_read_interest(sb);
+}
+
+void sbuf_request_flush_event(struct sbuf *sb)
+{
+	if (sb->closed)
+		return;
+	if (sb->olen == sb->opos && !sb->connecting) {
+		call_handler(sb, SBUF_EV_FLUSHED, NULL);
+		return;
+	}
+	sb->want_flush_event = true;
+}

@@ -1,0 +1,585 @@
+/*
+ * Server connections: connecting (unix socket, IP literal or a name through
+ * dns.c), logging in, and the protocol state machine that forwards results to
+ * the linked client and notices when a transaction ends.
+ */
+#include "pgwarden.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+
+/* ---------------- addresses ---------------- */
+
+static bool unix_socket_addr(const char *dir, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)ss;
+	memset(ss, 0, sizeof(*ss));
+	un->sun_family = AF_UNIX;
+	int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", dir, port);
+	if (n < 0 || (size_t)n >= sizeof(un->sun_path))
+		return false;
+	*len = sizeof(*un);
+	return true;
+}
+
+static bool ip_literal_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+		return true;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return true;
+	}
+	return false;
+}
+
+/* Pick the next host of a comma-separated list (round robin). */
+static void next_host(struct pgdatabase *db, char *buf, size_t len)
+{
+	const char *hosts = db->host;
+	int count = 1;
+	for (const char *p = hosts; *p; p++)
+		if (*p == ',')
+			count++;
+	int want = db->host_rr++ % count;
+	const char *start = hosts;
+	for (int i = 0; i < want; i++)
+		start = strchr(start, ',') + 1;
+	const char *end = strchr(start, ',');
+	size_t n = end ? (size_t)(end - start) : strlen(start);
+	while (n && (*start == ' ')) {
+		start++;
+		n--;
+	}
+	while (n && start[n - 1] == ' ')
+		n--;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+}
+
+static void tune_tcp_socket(int fd)
+{
+	int on = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (cf->tcp_keepalive) {
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+		if (cf->tcp_keepidle)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf->tcp_keepidle, sizeof(int));
+		if (cf->tcp_keepintvl)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf->tcp_keepintvl, sizeof(int));
+		if (cf->tcp_keepcnt)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf->tcp_keepcnt, sizeof(int));
+	}
+	if (cf->tcp_user_timeout)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cf->tcp_user_timeout, sizeof(int));
+	if (cf->tcp_socket_buffer) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cf->tcp_socket_buffer, sizeof(int));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cf->tcp_socket_buffer, sizeof(int));
+	}
+}
+
+static void connect_failed(struct pgsocket *server, const char *why)
+{
+	struct pgpool *pool = server->pool;
+	if (!server->is_cancel_conn) {
+		pool->last_login_failed = true;
+		pool->last_connect_time = get_time_usec();
+		snprintf(pool->last_login_error, sizeof(pool->last_login_error),
+			 "server login has been failing, try again later (server_login_retry)");
+	}
+	disconnect_server(server, false, "%s", why);
+}
+
+static void start_connect(struct pgsocket *server, const struct sockaddr_storage *ss, socklen_t len)
+{
+	memcpy(&server->remote_addr, ss, len);
+	server->is_unix = ss->ss_family == AF_UNIX;
+	if (!sbuf_connect(&server->sbuf, (const struct sockaddr *)ss, len)) {
+		connect_failed(server, "cannot connect");
+		return;
+	}
+	if (!server->is_unix)
+		tune_tcp_socket(server->sbuf.fd);
+}
+
+static void dns_done(void *arg, const struct sockaddr *const *addrs, int n, const char *errmsg)
+{
+	struct pgsocket *server = arg;
+	struct pgdatabase *db = server->db;
+
+	server->dns_req = NULL;
+	if (n <= 0) {
+		slog_warning(server, "DNS lookup failed: %s", errmsg ? errmsg : "no address");
+		connect_failed(server, "server DNS lookup failed");
+		return;
+	}
+	const struct sockaddr *sa = addrs[0];
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(&db->addr, sa, len);
+	((struct sockaddr_in *)&db->addr)->sin_port = htons((uint16_t)db->port);
+	db->addrlen = len;
+	db->resolved_at = get_time_usec();
+	start_connect(server, &db->addr, db->addrlen);
+}
+
+void connect_server(struct pgsocket *server)
+{
+	struct pgdatabase *db = server->db;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char host[256];
+
+	if (!db->host || !db->host[0]) {
+		if (!unix_socket_addr(cf->unix_socket_dir && cf->unix_socket_dir[0] ? cf->unix_socket_dir : "/tmp",
+				      db->port, &ss, &len)) {
+			connect_failed(server, "unix socket path too long");
+			return;
+		}
+		start_connect(server, &ss, len);
+		return;
+	}
+	next_host(db, host, sizeof(host));
+	if (host[0] == '/') {
+		if (!unix_socket_addr(host, db->port, &ss, &len)) {
+			connect_failed(server, "unix socket path too long");
+			return;
+		}
+		start_connect(server, &ss, len);
+		return;
+	}
+	if (ip_literal_addr(host, db->port, &ss, &len)) {
+		start_connect(server, &ss, len);
+		return;
+	}
+	/* Host names: the resolver caches for dns_max_ttl. */
+	server->dns_req = dns_resolve(pooler.dns, host, dns_done, server);
+}
+
+/* ---------------- login ---------------- */
+
+static void add_startup_param(struct pktbuf *pb, const char *name, const char *value)
+{
+	if (value && value[0]) {
+		pktbuf_put_string(pb, name);
+		pktbuf_put_string(pb, value);
+	}
+}
+
+static void send_startup(struct pgsocket *server)
+{
+	struct pktbuf pb;
+	struct pgdatabase *db = server->db;
+
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, PKT_STARTUP_TYPE);
+	pktbuf_put_u32(&pb, PKT_PROTO_V3);
+	add_startup_param(&pb, "user", server->login_user->name);
+	add_startup_param(&pb, "database", db->dbname);
+	for (int i = 0; i < VAR_COUNT; i++)
+		add_startup_param(&pb, varcache_name(i), db->startup_vars.value[i]);
+	pktbuf_put_u8(&pb, 0);
+	pktbuf_end(&pb);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+static void send_cancel(struct pgsocket *server)
+{
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, PKT_STARTUP_TYPE);
+	pktbuf_put_u32(&pb, PKT_CANCEL_REQUEST);
+	pktbuf_put_bytes(&pb, server->cancel_to_send, CANCEL_KEY_LEN);
+	pktbuf_end(&pb);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+	slog_debug(server, "started sending cancel request");
+	/* PostgreSQL closes the connection once it has read the request. */
+}
+
+/* Clients that waited for the first login of this pool fail with its error. */
+void kill_pool_logins(struct pgpool *pool, const char *sqlstate, const char *msg)
+{
+	struct list_node *n, *tmp;
+	list_for_each_safe(n, tmp, &pool->waiting_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		if (client->state == CL_WAITING_LOGIN)
+			disconnect_client_sqlstate(client, sqlstate, "%s", msg);
+	}
+}
+
+static enum sbuf_result login_failed(struct pgsocket *server, const uint8_t *body, size_t len)
+{
+	const char *sqlstate, *msg;
+	struct pgpool *pool = server->pool;
+
+	pkt_parse_error_fields(body, len, &sqlstate, &msg);
+	slog_warning(server, "server login failed: %s %s", sqlstate, msg);
+	pool->last_login_failed = true;
+	pool->last_connect_time = get_time_usec();
+	strlcpy_safe(pool->last_login_error, msg, sizeof(pool->last_login_error));
+	strlcpy_safe(pool->last_login_sqlstate, sqlstate[0] ? sqlstate : "08P01", sizeof(pool->last_login_sqlstate));
+	kill_pool_logins(pool, pool->last_login_sqlstate, msg);
+	disconnect_server(server, false, "login failed");
+	return SBUF_CLOSED;
+}
+
+/* First login of a pool: remember what PostgreSQL told us, for clients. */
+static void save_welcome(struct pgsocket *server)
+{
+	struct pgpool *pool = server->pool;
+	if (pool->welcome_ready)
+		return;
+	pktbuf_reset(&pool->welcome);
+	pktbuf_put_bytes(&pool->welcome, server->login_params.data, server->login_params.len);
+	pool->server_defaults = server->vars;
+	pool->welcome_ready = true;
+}
+
+static void login_complete(struct pgsocket *server)
+{
+	struct pgpool *pool = server->pool;
+	struct list_node *n, *tmp;
+
+	save_welcome(server);
+	pktbuf_free(&server->login_params);
+	pool->last_login_failed = false;
+	server->ready = true;
+	server->request_time = get_time_usec();
+	if (cf->log_connections)
+		slog_info(server, "new connection to server");
+	change_server_state(server, SV_IDLE);
+
+	list_for_each_safe(n, tmp, &pool->waiting_clients) {
+		struct pgsocket *client = container_of(n, struct pgsocket, node);
+		if (client->state == CL_WAITING_LOGIN)
+			finish_client_login(client);
+	}
+	pool_wake_waiters(pool);
+}
+
+static void run_connect_query(struct pgsocket *server)
+{
+	struct pktbuf pb;
+	server->exec_on_connect = true;
+	server->expect_rfq = 1;
+	pktbuf_init(&pb);
+	pktbuf_query(&pb, server->db->connect_query);
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+static void remember_param(struct pgsocket *server, const uint8_t *body, size_t len, bool at_login)
+{
+	struct pktreader r;
+	const char *name, *value;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_string(&r, &name) || !pkt_get_string(&r, &value))
+		return;
+	varcache_set(&server->vars, name, value);
+	if (server->link)
+		varcache_set(&server->link->vars, name, value);
+	if (at_login)
+		pktbuf_param_status(&server->login_params, name, value);
+}
+
+static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
+	size_t len = pkt->hdr.len - pkt->hdr.hdr_len;
+
+	switch (pkt->hdr.type) {
+	case 'R':
+		if (len >= 4 && body[0] == 0 && body[1] == 0 && body[2] == 0 && body[3] == AUTH_REQ_OK) {
+			slog_debug(server, "S: auth ok");
+			break;
+		}
+		if (!server_answer_auth(server, body, len)) {
+			struct pgpool *pool = server->pool;
+			pool->last_login_failed = true;
+			pool->last_connect_time = get_time_usec();
+			kill_pool_logins(pool, "08P01", pool->last_login_error);
+			disconnect_server(server, false, "%s", pool->last_login_error);
+			return SBUF_CLOSED;
+		}
+		break;
+	case 'S':
+		remember_param(server, body, len, true);
+		break;
+	case 'K':
+		if (len >= CANCEL_KEY_LEN)
+			memcpy(server->cancel_key, body, CANCEL_KEY_LEN);
+		break;
+	case 'E':
+		sbuf_skip(&server->sbuf, pkt);
+		return login_failed(server, body, len);
+	case 'N':
+		break;
+	case 'Z':
+		server->tx_state = len ? (char)body[0] : 'I';
+		sbuf_skip(&server->sbuf, pkt);
+		if (server->exec_on_connect) {
+			server->exec_on_connect = false;
+			login_complete(server);
+		} else if (server->db->connect_query && server->db->connect_query[0]) {
+			run_connect_query(server);
+		} else {
+			login_complete(server);
+		}
+		return SBUF_DONE;
+	default:
+		if (!server->exec_on_connect) {
+			sbuf_skip(&server->sbuf, pkt);
+			disconnect_server(server, false, "unexpected packet '%c' during login", pkt->hdr.type);
+			return SBUF_CLOSED;
+		}
+	}
+	sbuf_skip(&server->sbuf, pkt);
+	return SBUF_DONE;
+}
+
+/* ---------------- after login ---------------- */
+
+static bool internal_query_running(const struct pgsocket *server)
+{
+	return server->setting_vars || server->resetting || server->checking;
+}
+
+/* Our own query (SET sync, reset, check) finished. */
+static void internal_query_done(struct pgsocket *server)
+{
+	struct pgpool *pool = server->pool;
+
+	if (server->setting_vars) {
+		server->setting_vars = false;
+		server->ready = true;
+		if (server->link)
+			sbuf_continue(&server->link->sbuf);
+		return;
+	}
+	server->resetting = false;
+	server->checking = false;
+	server->ready = true;
+	server->request_time = get_time_usec();
+	change_server_state(server, SV_IDLE);
+	pool_wake_waiters(pool);
+}
+
+static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
+	size_t len = pkt->hdr.len - pkt->hdr.hdr_len;
+
+	sbuf_skip(&server->sbuf, pkt);
+	if (pkt->hdr.type == 'E') {
+		const char *sqlstate, *msg;
+		pkt_parse_error_fields(body, len, &sqlstate, &msg);
+		slog_warning(server, "%s failed: %s %s",
+			     server->setting_vars ? "var change" : server->resetting ? "reset query" : "test query",
+			     sqlstate, msg);
+		if (server->setting_vars && server->link)
+			disconnect_client(server->link, true, "var change failed");
+		disconnect_server(server, true, server->resetting ? "reset query failed" : "test query failed");
+		return SBUF_CLOSED;
+	}
+	if (pkt->hdr.type == 'S')
+		remember_param(server, body, len, false);
+	if (pkt->hdr.type == 'Z') {
+		server->tx_state = len ? (char)body[0] : 'I';
+		internal_query_done(server);
+	}
+	return SBUF_DONE;
+}
+
+static void account_ready(struct pgsocket *server, char tx_state)
+{
+	struct pgpool *pool = server->pool;
+	usec_t now = get_time_usec();
+
+	if (server->query_start) {
+		pool->stats.query_count++;
+		pool->stats.query_time += now - server->query_start;
+		server->query_start = 0;
+	}
+	if (tx_state == 'I' && server->xact_start) {
+		pool->stats.xact_count++;
+		pool->stats.xact_time += now - server->xact_start;
+		server->xact_start = 0;
+	}
+}
+
+static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	struct pgsocket *client = server->link;
+	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
+	char tx_state = pkt->hdr.len > 5 ? (char)body[0] : 'I';
+
+	server->tx_state = tx_state;
+	if (server->expect_rfq > 0)
+		server->expect_rfq--;
+	server->ready = server->expect_rfq == 0;
+	account_ready(server, tx_state);
+
+	if (!client) {
+		sbuf_skip(&server->sbuf, pkt);
+		return SBUF_DONE;
+	}
+	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
+	client->tx_state = tx_state;
+	if (!server->ready)
+		return SBUF_DONE;
+
+	int mode = pool_mode_of(server->pool);
+	if (mode == POOL_STMT && tx_state != 'I') {
+		disconnect_client(client, true, "transaction blocks not allowed in statement pooling mode");
+		return SBUF_DONE;
+	}
+	if (mode != POOL_SESSION && tx_state == 'I' && !client->in_copy)
+		release_server(server);
+	return SBUF_DONE;
+}
+
+static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	struct pgsocket *client = server->link;
+
+	switch (pkt->hdr.type) {
+	case 'Z':
+		if (!pkt->complete)
+			return SBUF_NEED_FULL;
+		return ready_for_query(server, pkt);
+	case 'S':
+		if (!pkt->complete)
+			return SBUF_NEED_FULL;
+		remember_param(server, pkt->data + 5, pkt->hdr.len - 5, false);
+		break;
+	case 'G':	/* CopyInResponse: client streams data next */
+		if (client)
+			client->in_copy = true;
+		break;
+	case 'C':
+	case 'c':
+	case 'E':
+		if (client)
+			client->in_copy = false;
+		break;
+	}
+	if (!client) {
+		sbuf_skip(&server->sbuf, pkt);
+		/* Only async notices may arrive on an idle connection. */
+		if (pkt->hdr.type == 'N' || pkt->hdr.type == 'S')
+			return SBUF_DONE;
+		disconnect_server(server, true, "idle server got dirty");
+		return SBUF_CLOSED;
+	}
+	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
+	return SBUF_DONE;
+}
+
+static enum sbuf_result cancel_conn_event(struct pgsocket *server, enum sbuf_event ev, struct sbuf_pkt *pkt)
+{
+	if (ev == SBUF_EV_CONNECT_OK) {
+		send_cancel(server);
+		return SBUF_DONE;
+	}
+	if (ev == SBUF_EV_PKT)
+		sbuf_skip(&server->sbuf, pkt);
+	if (ev == SBUF_EV_CONNECT_FAILED)
+		slog_warning(server, "sending cancel request failed: %s", strerror(errno));
+	/* EOF after the request is the normal end. */
+	disconnect_server(server, false, "cancel request done");
+	return SBUF_CLOSED;
+}
+
+enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt)
+{
+	struct pgsocket *server = container_of(sb, struct pgsocket, sbuf);
+
+	if (server->is_cancel_conn)
+		return cancel_conn_event(server, ev, pkt);
+
+	switch (ev) {
+	case SBUF_EV_CONNECT_OK:
+		slog_debug(server, "connected");
+		send_startup(server);
+		return SBUF_DONE;
+	case SBUF_EV_CONNECT_FAILED:
+		slog_warning(server, "connect failed: %s", strerror(errno));
+		connect_failed(server, "connect failed");
+		return SBUF_CLOSED;
+	case SBUF_EV_RECV_FAILED:
+	case SBUF_EV_SEND_FAILED:
+		if (server->state == SV_LOGIN) {
+			connect_failed(server, "server closed connection during login");
+			return SBUF_CLOSED;
+		}
+		disconnect_server(server, false, "server conn crashed?");
+		return SBUF_CLOSED;
+	case SBUF_EV_BAD_PKT:
+		disconnect_server(server, false, "bad packet from server");
+		return SBUF_CLOSED;
+	case SBUF_EV_FLUSHED:
+		return SBUF_DONE;
+	case SBUF_EV_PKT:
+		break;
+	}
+
+	pooler.total_stats.server_bytes += pkt->avail;
+	if (server->state == SV_LOGIN || server->exec_on_connect) {
+		if (!pkt->complete)
+			return SBUF_NEED_FULL;
+		return handle_login_pkt(server, pkt);
+	}
+	if (internal_query_running(server)) {
+		if (!pkt->complete && (pkt->hdr.type == 'E' || pkt->hdr.type == 'S' || pkt->hdr.type == 'Z'))
+			return SBUF_NEED_FULL;
+		return internal_query_pkt(server, pkt);
+	}
+	return handle_active_pkt(server, pkt);
+}
+
+/* ---------------- cancel requests ---------------- */
+
+void forward_cancel_request(struct pgsocket *req)
+{
+	struct pgsocket *target = find_client_by_cancel_key(req->cancel_key);
+	struct pgsocket *server = target ? target->link : NULL;
+
+	if (!target) {
+		log_debug("cancel request for unknown client");
+		return;
+	}
+	if (!server) {
+		slog_debug(target, "cancel request for idle client");
+		return;
+	}
+	struct pgsocket *cancel = socket_alloc(true);
+	cancel->is_cancel_conn = true;
+	cancel->pool = server->pool;
+	cancel->db = server->db;
+	memcpy(cancel->cancel_to_send, server->cancel_key, CANCEL_KEY_LEN);
+	cancel->state = SV_LOGIN;	/* not in any pool list */
+	memcpy(&cancel->remote_addr, &server->remote_addr, sizeof(server->remote_addr));
+	cancel->is_unix = server->is_unix;
+	socklen_t len = server->is_unix ? sizeof(struct sockaddr_un)
+			: server->remote_addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			: sizeof(struct sockaddr_in);
+	if (!sbuf_connect(&cancel->sbuf, (const struct sockaddr *)&cancel->remote_addr, len))
+		disconnect_server(cancel, false, "failed to send cancel request");
+}

@@ -1,0 +1,74 @@
+#include "util.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/crypto.h>
+
+usec_t get_time_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+usec_t get_wall_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static void *check_alloc(void *p)
+{
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+void *xmalloc(size_t len)
+{
+	return check_alloc(malloc(len ? len : 1));
+}
+
+void *xcalloc(size_t n, size_t len)
+{
+	return check_alloc(calloc(n ? n : 1, len ? len : 1));
+}
+
+void *xrealloc(void *p, size_t len)
+{
+	return check_alloc(realloc(p, len ? len : 1));
+}
+
+char *xstrdup(const char *s)
+{
+	return check_alloc(strdup(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	return check_alloc(strndup(s, n));
+}
+
+size_t strlcpy_safe(char *dst, const char *src, size_t dstsize)
+{
+	size_t len = strlen(src);
+	if (dstsize) {
+		size_t n = len < dstsize - 1 ? len : dstsize - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+bool secure_equal(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void secure_zero(void *p, size_t len)
+{
+	OPENSSL_cleanse(p, len);
+}

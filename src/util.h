@@ -1,0 +1,48 @@
+/*
+ * Small helpers shared by every module: time, allocation that cannot fail
+ * silently, and bounded string copies.
+ */
+#ifndef PGWARDEN_UTIL_H
+#define PGWARDEN_UTIL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdarg.h>
+
+typedef uint64_t usec_t;	/* microseconds */
+
+#define USEC_PER_SEC 1000000ULL
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+#define UNUSED __attribute__((unused))
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+
+/* Monotonic clock, for timeouts and durations. */
+usec_t get_time_usec(void);
+/* Wall clock, for log lines and SHOW output. */
+usec_t get_wall_usec(void);
+
+/* Allocation: abort with a log line on out-of-memory, like xmalloc. */
+void *xmalloc(size_t len);
+void *xcalloc(size_t n, size_t len);
+void *xrealloc(void *p, size_t len);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* strlcpy semantics: always NUL-terminates, returns strlen(src). */
+size_t strlcpy_safe(char *dst, const char *src, size_t dstsize);
+
+/* Constant-time comparison for secrets. */
+bool secure_equal(const void *a, const void *b, size_t len);
+
+/* Zero memory in a way the compiler will not elide. */
+void secure_zero(void *p, size_t len);
+
+#endif

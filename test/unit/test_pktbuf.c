@@ -1,0 +1,131 @@
+/*
+ * Unit tests for message framing: building messages and parsing headers and
+ * bodies, including the malformed lengths a hostile client can send.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "pktbuf.h"
+
+static void test_build_query(void **state)
+{
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_query(&pb, "select 1");
+	/* 'Q' + int32 length (4 + 9) + "select 1\0" */
+	assert_int_equal(pb.len, 1 + 4 + 9);
+	assert_int_equal(pb.data[0], 'Q');
+	assert_int_equal(pb.data[4], 13);
+	assert_memory_equal(pb.data + 5, "select 1", 9);
+	pktbuf_free(&pb);
+}
+
+static void test_build_startup(void **state)
+{
+	struct pktbuf pb;
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, PKT_STARTUP_TYPE);
+	pktbuf_put_u32(&pb, PKT_PROTO_V3);
+	pktbuf_put_string(&pb, "user");
+	pktbuf_put_string(&pb, "bob");
+	pktbuf_put_u8(&pb, 0);
+	pktbuf_end(&pb);
+	/* no type byte: length counts itself */
+	assert_int_equal(pb.len, 4 + 4 + 5 + 4 + 1);
+	assert_int_equal(pb.data[3], pb.len);
+
+	struct pkt_header hdr;
+	assert_int_equal(pkt_parse_header(pb.data, pb.len, true, 10000, &hdr), PKT_HDR_OK);
+	assert_int_equal(hdr.len, pb.len);
+	assert_int_equal(hdr.hdr_len, 4);
+	pktbuf_free(&pb);
+}
+
+static void test_error_roundtrip(void **state)
+{
+	struct pktbuf pb;
+	const char *sqlstate, *msg;
+	pktbuf_init(&pb);
+	pktbuf_error(&pb, "FATAL", "28P01", "password authentication failed");
+	struct pkt_header hdr;
+	assert_int_equal(pkt_parse_header(pb.data, pb.len, false, 100000, &hdr), PKT_HDR_OK);
+	assert_int_equal(hdr.type, 'E');
+	assert_int_equal(hdr.len, pb.len);
+	pkt_parse_error_fields(pb.data + 5, pb.len - 5, &sqlstate, &msg);
+	assert_string_equal(sqlstate, "28P01");
+	assert_string_equal(msg, "password authentication failed");
+	pktbuf_free(&pb);
+}
+
+static void test_header_incomplete(void **state)
+{
+	const uint8_t buf[] = { 'Q', 0, 0 };
+	struct pkt_header hdr;
+	assert_int_equal(pkt_parse_header(buf, sizeof(buf), false, 1000, &hdr), PKT_HDR_INCOMPLETE);
+	assert_int_equal(pkt_parse_header(buf, 0, true, 1000, &hdr), PKT_HDR_INCOMPLETE);
+}
+
+static void test_header_bad_lengths(void **state)
+{
+	struct pkt_header hdr;
+	const uint8_t zero[] = { 'Q', 0, 0, 0, 0 };
+	const uint8_t three[] = { 'Q', 0, 0, 0, 3 };
+	const uint8_t negative[] = { 'Q', 0xff, 0xff, 0xff, 0xf0 };
+	const uint8_t huge[] = { 'Q', 0x7f, 0xff, 0xff, 0xff };
+	const uint8_t startup_short[] = { 0, 0, 0, 7 };
+
+	assert_int_equal(pkt_parse_header(zero, 5, false, 1000, &hdr), PKT_HDR_BAD);
+	assert_int_equal(pkt_parse_header(three, 5, false, 1000, &hdr), PKT_HDR_BAD);
+	assert_int_equal(pkt_parse_header(negative, 5, false, INT32_MAX, &hdr), PKT_HDR_BAD);
+	assert_int_equal(pkt_parse_header(huge, 5, false, 1000, &hdr), PKT_HDR_BAD);
+	assert_int_equal(pkt_parse_header(startup_short, 4, true, 1000, &hdr), PKT_HDR_BAD);
+}
+
+static void test_reader_bounds(void **state)
+{
+	const uint8_t body[] = { 'a', 'b', 0, 0, 0, 0, 42, 'x' };
+	struct pktreader r;
+	const char *s;
+	uint32_t v;
+
+	pktreader_init(&r, body, sizeof(body));
+	assert_true(pkt_get_string(&r, &s));
+	assert_string_equal(s, "ab");
+	assert_true(pkt_get_u32(&r, &v));
+	assert_int_equal(v, 42);
+	/* "x" has no terminator: must fail, and stay failed */
+	assert_false(pkt_get_string(&r, &s));
+	assert_false(pkt_get_u32(&r, &v));
+	assert_int_equal(pkt_remaining(&r), 0);
+}
+
+static void test_reader_truncated_int(void **state)
+{
+	const uint8_t body[] = { 0, 1 };
+	struct pktreader r;
+	uint32_t v;
+	uint16_t s;
+	pktreader_init(&r, body, sizeof(body));
+	assert_false(pkt_get_u32(&r, &v));
+	pktreader_init(&r, body, sizeof(body));
+	assert_true(pkt_get_u16(&r, &s));
+	assert_int_equal(s, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_query),
+		cmocka_unit_test(test_build_startup),
+		cmocka_unit_test(test_error_roundtrip),
+		cmocka_unit_test(test_header_incomplete),
+		cmocka_unit_test(test_header_bad_lengths),
+		cmocka_unit_test(test_reader_bounds),
+		cmocka_unit_test(test_reader_truncated_int),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
