@@ -566,13 +566,17 @@ static void settings_reset(void *base, const struct setting *table)
 	}
 }
 
-/* Free the strings named in the table (never the name key itself). */
+/*
+ * Free the strings named in the table (never the name key itself).  They are
+ * wiped first because one of them may be a password.
+ */
 static void settings_free(void *base, const struct setting *table)
 {
 	for (const struct setting *s = table; s->name; s++) {
 		char **field = (char **)((char *)base + s->offset);
 
-		if (s->type == SET_STR) {
+		if (s->type == SET_STR && *field) {
+			secure_zero(*field, strlen(*field));
 			free(*field);
 			*field = NULL;
 		}
@@ -751,8 +755,6 @@ void config_db_def_clear(struct db_def *def)
 {
 	if (!def)
 		return;
-	if (def->password)
-		secure_zero(def->password, strlen(def->password));
 	settings_free(def, db_settings);
 	free(def->name);
 	memset(def, 0, sizeof(*def));
@@ -1224,4 +1226,25 @@ bool config_list_contains(const char *list, const char *word)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * On reload, settings PgBouncer marks "no reload" keep the value the process
+ * started with (listen sockets, pkt_buf, ...); changing them needs a restart.
+ */
+void config_keep_startup_values(struct config *newcf, const struct config *oldcf)
+{
+	char value[1024], err[256];
+
+	for (const struct config_key *k = config_keys; k->name; k++) {
+		if (k->reloadable)
+			continue;
+		config_format_value(oldcf, k, value, sizeof(value));
+		char newvalue[1024];
+		config_format_value(newcf, k, newvalue, sizeof(newvalue));
+		if (strcmp(value, newvalue) == 0)
+			continue;
+		log_warning("setting %s cannot be changed by a reload; restart to apply it", k->name);
+		config_set_value(newcf, k, value, err, sizeof(err));
+	}
 }

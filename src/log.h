@@ -30,7 +30,7 @@ void log_configure(const struct log_settings *s);
 void log_shutdown(void);
 
 void log_generic(enum log_level lvl, const char *prefix, const char *fmt, ...) PRINTF_LIKE(3, 4);
-void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_list ap);
+void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_list ap) PRINTF_LIKE(3, 0);
 bool log_enabled(enum log_level lvl);
 
 #define log_error(...)   log_generic(LOG_LVL_ERROR, NULL, __VA_ARGS__)

@@ -67,10 +67,8 @@ static void load_userlist(void)
 	if (!cf->auth_file || !cf->auth_file[0])
 		return;
 	struct userlist *ul = userlist_load(cf->auth_file);
-	if (!ul) {
-		log_warning("could not open auth_file %s: %s", cf->auth_file, strerror(errno));
-		return;
-	}
+	if (!ul)
+		return;		/* userlist_load logged why */
 	if (pooler.userlist)
 		userlist_free(pooler.userlist);
 	pooler.userlist = ul;
@@ -89,8 +87,10 @@ static bool load_config(void)
 		config_free(ncf);
 		return false;
 	}
-	if (pooler.config)
+	if (pooler.config) {
+		config_keep_startup_values(ncf, pooler.config);
 		config_free(pooler.config);
+	}
 	pooler.config = ncf;
 	return true;
 }

@@ -58,17 +58,31 @@ static void attach_fd(struct sbuf *sb, int fd)
 	event_assign(&sb->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
 }
 
-/* Reading happens only when nobody asked us to hold still. */
+static bool read_wanted(const struct sbuf *sb)
+{
+	return !sb->closed && !sb->paused && !sb->waiting_dst && !sb->connecting;
+}
+
+/*
+ * Reading happens only when nobody asked us to hold still.  Stopping is lazy:
+ * a paused client usually has nothing more to send (it waits for its answer),
+ * so the read event stays registered and is only removed if it fires while
+ * we hold still.  That saves two epoll_ctl calls per wait.
+ */
 static void update_read_interest(struct sbuf *sb)
 {
-	bool want = !sb->closed && !sb->paused && !sb->waiting_dst && !sb->connecting;
-	if (want == sb->reading)
-		return;
-	if (want)
+	if (read_wanted(sb) && !sb->reading) {
 		event_add(&sb->ev_read, NULL);
-	else
+		sb->reading = true;
+	}
+}
+
+static void stop_reading(struct sbuf *sb)
+{
+	if (sb->reading) {
 		event_del(&sb->ev_read);
-	sb->reading = want;
+		sb->reading = false;
+	}
 }
 
 static void set_write_interest(struct sbuf *sb, bool want)
@@ -371,8 +385,10 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
-	if (sb->closed || sb->paused || sb->waiting_dst)
+	if (!read_wanted(sb)) {
+		stop_reading(sb);
 		return;
+	}
 	if (sb->recv_pos >= sb->ibuf_size) {
 		/* Full buffer but no complete message to act on; cannot happen
 		 * unless the handler misbehaves.  Treat as a protocol error. */

@@ -19,7 +19,7 @@
  * Spelled relative to this file on purpose: under automake the build
  * directory (with autoconf's own config.h) comes first in the include path.
  */
-#include "../../src/config.h"
+#include "config.h"
 #include "../../src/log.h"
 
 /*

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../src/userlist.h"
+#include "userlist.h"
 #include "../../src/log.h"
 
 /* Log lines go to this file so tests can check PgBouncer's messages. */
