@@ -31,6 +31,8 @@ static void join_pool(struct pgsocket *client, struct pguser *user)
 static void auth_succeeded(struct pgsocket *client, struct pguser *user)
 {
 	client->auth_phase = AUTH_PHASE_DONE;
+	if (client->db->is_admin && !admin_check_access(client))
+		return;
 	join_pool(client, user);
 	finish_client_login(client);
 }
@@ -78,8 +80,22 @@ void client_start_auth(struct pgsocket *client)
 	struct pguser *user = find_user(client->user_name);
 	const char *secret = user ? user->secret : NULL;
 
+	if (client->db->is_admin && admin_peer_login(client)) {
+		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
+		return;
+	}
 	switch (cf->auth_type) {
 	case AUTH_TYPE_ANY:
+		/* The console has no server login to vouch for. */
+		if (client->db->is_admin) {
+			auth_succeeded(client, user ? user : add_user(client->user_name, ""));
+			return;
+		}
+		/* Without a forced user nobody would vouch for the server login. */
+		if (!client->db->forced_user) {
+			disconnect_client_sqlstate(client, "28000", "auth_type=any requires forced user");
+			return;
+		}
 		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
 		return;
 	case AUTH_TYPE_TRUST:

@@ -52,6 +52,8 @@ bool finish_client_login(struct pgsocket *client)
 {
 	struct pgpool *pool = client->pool;
 
+	if (pool->db->is_admin)
+		admin_prepare_pool(pool);
 	if (!pool->welcome_ready) {
 		if (client->state != CL_WAITING_LOGIN) {
 			slog_debug(client, "finish_client_login: no welcome message, pause");
@@ -214,8 +216,12 @@ static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt 
 	default:
 		break;
 	}
+	if (code >> 16 == 2) {
+		disconnect_client(client, true, "old V2 protocol not supported");
+		return SBUF_CLOSED;
+	}
 	if (code >> 16 != 3) {
-		disconnect_client(client, true, "unsupported protocol version %u.%u", code >> 16, code & 0xffff);
+		disconnect_client(client, true, "bad packet header");
 		return SBUF_CLOSED;
 	}
 	client->sbuf.startup_phase = false;
@@ -282,6 +288,8 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 		disconnect_client(client, false, "client close request");
 		return SBUF_CLOSED;
 	}
+	if (client->db->is_admin)
+		return admin_handle_pkt(client, pkt);
 	if (cf->disable_pqexec && type == 'Q') {
 		disconnect_client(client, true, "PQexec disallowed");
 		return SBUF_CLOSED;
@@ -352,11 +360,14 @@ void accept_client(int fd, bool is_unix)
 	getpeername(fd, (struct sockaddr *)&client->remote_addr, &len);
 	len = sizeof(client->local_addr);
 	getsockname(fd, (struct sockaddr *)&client->local_addr, &len);
+	client->peer_uid = -1;
 	if (is_unix) {
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 			client->peer_pid = cred.pid;
+			client->peer_uid = (int)cred.uid;
+		}
 	}
 	sbuf_accept(&client->sbuf, fd);
 	client->sbuf.startup_phase = true;

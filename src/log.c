@@ -122,7 +122,8 @@ void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_l
 	if (!prefix)
 		prefix = "";
 
-	if (!log_state.quiet)
+	/* A fatal error before daemonizing must reach the operator even with -q. */
+	if (!log_state.quiet || lvl == LOG_LVL_FATAL)
 		fprintf(stderr, "%s [%d] %s %s%s\n", ts, (int)getpid(), level_names[lvl], prefix, msg);
 	if (log_state.file)
 		fprintf(log_state.file, "%s [%d] %s %s%s\n", ts, (int)getpid(), level_names[lvl], prefix, msg);

@@ -95,9 +95,23 @@ static bool load_config(void)
 	return true;
 }
 
+/* Re-read the ini and auth_file; the running config stays if the new one is bad. */
+bool pooler_reload(void)
+{
+	if (!load_config()) {
+		log_error("config file loading failed");
+		return false;
+	}
+	apply_log_settings();
+	load_userlist();
+	objects_apply_config();
+	admin_setup();
+	return true;
+}
+
 /* ---------------- signals ---------------- */
 
-static void shutdown_now(const char *why)
+void pooler_shutdown_now(const char *why)
 {
 	log_info("%s", why);
 	listen_cleanup();
@@ -114,7 +128,7 @@ static void shutdown_check_cb(evutil_socket_t fd UNUSED, short what UNUSED, void
 		if (!list_empty(&pool->active_servers))
 			return;
 	}
-	shutdown_now("server connections dropped, exiting");
+	pooler_shutdown_now("server connections dropped, exiting");
 }
 
 static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
@@ -123,14 +137,14 @@ static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 
 	switch (sig) {
 	case SIGTERM:
-		shutdown_now("got SIGTERM, fast exit");
+		pooler_shutdown_now("got SIGTERM, fast exit");
 		break;
 	case SIGQUIT:
-		shutdown_now("got SIGQUIT, fast exit");
+		pooler_shutdown_now("got SIGQUIT, fast exit");
 		break;
 	case SIGINT:
 		if (pooler.shutting_down)
-			shutdown_now("got SIGINT while shutting down, fast exit");
+			pooler_shutdown_now("got SIGINT while shutting down, fast exit");
 		log_info("got SIGINT, shutting down");
 		pooler.shutting_down = true;
 		pooler.paused = true;
@@ -143,13 +157,7 @@ static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 		break;
 	case SIGHUP:
 		log_info("got SIGHUP, re-reading config");
-		if (load_config()) {
-			apply_log_settings();
-			load_userlist();
-			objects_apply_config();
-		} else {
-			log_error("config file loading failed");
-		}
+		pooler_reload();
 		break;
 	case SIGUSR1:
 		if (pooler.paused) {
@@ -369,6 +377,7 @@ int main(int argc, char **argv)
 		change_user(user);
 
 	objects_apply_config();
+	admin_setup();
 	setup_signals();
 	janitor_setup();
 	stats_setup();

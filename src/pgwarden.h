@@ -185,7 +185,8 @@ struct pgsocket {
 	bool is_unix;
 	bool ready;			/* server: idle in ReadyForQuery */
 	bool close_needed;
-	bool admin_user;		/* client: admin console access */
+	bool admin_user;		/* client: admin console, full access */
+	bool stats_user;		/* client: admin console, SHOW only */
 	bool wait_sslchar;
 	bool setting_vars;		/* server: our SET is running */
 	bool resetting;			/* server: reset query running */
@@ -204,6 +205,7 @@ struct pgsocket {
 	struct sockaddr_storage remote_addr;
 	struct sockaddr_storage local_addr;
 	int peer_pid;			/* unix socket peer */
+	int peer_uid;			/* unix socket peer, -1 for TCP */
 
 	usec_t connect_time;
 	usec_t request_time;		/* last activity */
@@ -315,6 +317,26 @@ void connect_server(struct pgsocket *server);
 void client_start_auth(struct pgsocket *client);
 enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pkt);
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len);
+
+/* ---- admin.c: the console, a client whose "server" is the pooler ---- */
+#define ADMIN_DBNAME "pgbouncer"
+#define ADMIN_DBNAME_ALIAS "pgwarden"
+/* Register the console databases; called at start and after each reload. */
+void admin_setup(void);
+/* After the client passed authentication: admin_users / stats_users /
+ * unix-socket peer rules.  False: the client was disconnected. */
+bool admin_check_access(struct pgsocket *client);
+/* Unix socket from the pooler's own OS user as "pgbouncer": no password. */
+bool admin_peer_login(struct pgsocket *client);
+/* Fill a console pool's welcome (ParameterStatus) the first time it is used. */
+void admin_prepare_pool(struct pgpool *pool);
+enum sbuf_result admin_handle_pkt(struct pgsocket *client, struct sbuf_pkt *pkt);
+/* Called by the janitor: completes PAUSE / SUSPEND / WAIT_CLOSE in progress. */
+void admin_janitor(void);
+
+/* ---- main.c: process control shared by signals and the console ---- */
+bool pooler_reload(void);		/* false: config invalid, old one kept */
+void pooler_shutdown_now(const char *why);
 
 /* ---- listen.c ---- */
 bool listen_start(void);

@@ -187,18 +187,39 @@ static bool reserve_pool_allowed(struct pgpool *pool, usec_t now)
 	return true;
 }
 
+/*
+ * A database or user at its connection limit may still have idle servers in
+ * other pools (another user of the same database, ...).  Closing one of them
+ * lets this pool in instead of waiting forever, as PgBouncer does.
+ */
+static bool evict_idle_server(struct pgpool *pool, bool same_db)
+{
+	struct list_node *n;
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *other = container_of(n, struct pgpool, node);
+		if (other == pool || list_empty(&other->idle_servers))
+			continue;
+		if (same_db ? other->db != pool->db : other->user != pool->user)
+			continue;
+		struct pgsocket *victim = container_of(list_first(&other->idle_servers), struct pgsocket, node);
+		disconnect_server(victim, true, "evicted to make room for another pool");
+		return true;
+	}
+	return false;
+}
+
 static bool under_limits(struct pgpool *pool)
 {
 	int max_db = pool->db->max_db_connections >= 0 ? pool->db->max_db_connections : cf->max_db_connections;
 	int max_user = pool->user->max_user_connections >= 0 ? pool->user->max_user_connections
 							     : cf->max_user_connections;
 
-	if (max_db > 0 && pool->db->server_count >= max_db) {
+	if (max_db > 0 && pool->db->server_count >= max_db && !evict_idle_server(pool, true)) {
 		log_debug("launch_new_connection: database '%s' full (%d >= %d)",
 			  pool->db->name, pool->db->server_count, max_db);
 		return false;
 	}
-	if (max_user > 0 && pool->user->server_count >= max_user) {
+	if (max_user > 0 && pool->user->server_count >= max_user && !evict_idle_server(pool, false)) {
 		log_debug("launch_new_connection: user '%s' full (%d >= %d)",
 			  pool->user->name, pool->user->server_count, max_user);
 		return false;
@@ -365,6 +386,7 @@ static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg U
 		if (!list_empty(&pool->waiting_clients))
 			pool_wake_waiters(pool);
 	}
+	admin_janitor();
 	reap_justfree();
 }
 
