@@ -93,7 +93,8 @@ void client_start_auth(struct pgsocket *client)
 		}
 		/* Without a forced user nobody would vouch for the server login. */
 		if (!client->db->forced_user) {
-			disconnect_client_sqlstate(client, "28000", "auth_type=any requires forced user");
+			slog_warning(client, "auth_type=any requires forced user");
+			disconnect_client_sqlstate(client, "08P01", "bouncer config error");
 			return;
 		}
 		auth_succeeded(client, user ? user : add_user(client->user_name, ""));

@@ -249,6 +249,8 @@ struct pgsocket *socket_alloc(bool is_server)
 	sk->state = is_server ? SV_FREE : CL_FREE;
 	sk->tx_state = 'I';
 	sbuf_init(&sk->sbuf, is_server ? server_proto : client_proto, (uint32_t)cf->pkt_buf);
+	if (!is_server && cf->max_packet_size > 0)
+		sk->sbuf.max_pkt_len = (uint32_t)cf->max_packet_size;
 	sk->connect_time = sk->request_time = get_time_usec();
 	return sk;
 }

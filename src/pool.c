@@ -46,7 +46,6 @@ static void start_server_check(struct pgsocket *server)
 	change_server_state(server, SV_TESTED);
 	server->checking = true;
 	server->ready = false;
-	server->expect_rfq = 1;
 	pktbuf_init(&pb);
 	pktbuf_query(&pb, q);
 	sbuf_send_pktbuf(&server->sbuf, &pb);
@@ -132,7 +131,6 @@ static void send_reset_query(struct pgsocket *server)
 	change_server_state(server, SV_TESTED);
 	server->resetting = true;
 	server->ready = false;
-	server->expect_rfq = 1;
 	pktbuf_init(&pb);
 	pktbuf_query(&pb, cf->server_reset_query);
 	sbuf_send_pktbuf(&server->sbuf, &pb);

@@ -260,6 +260,7 @@ static void login_complete(struct pgsocket *server)
 	pktbuf_free(&server->login_params);
 	pool->last_login_failed = false;
 	server->ready = true;
+	server->expect_rfq = 0;
 	server->request_time = get_time_usec();
 	if (cf->log_connections)
 		slog_info(server, "new connection to server");
@@ -277,7 +278,6 @@ static void run_connect_query(struct pgsocket *server)
 {
 	struct pktbuf pb;
 	server->exec_on_connect = true;
-	server->expect_rfq = 1;
 	pktbuf_init(&pb);
 	pktbuf_query(&pb, server->db->connect_query);
 	sbuf_send_pktbuf(&server->sbuf, &pb);
@@ -376,6 +376,7 @@ static void internal_query_done(struct pgsocket *server)
 	server->resetting = false;
 	server->checking = false;
 	server->ready = true;
+	server->expect_rfq = 0;
 	server->request_time = get_time_usec();
 	change_server_state(server, SV_IDLE);
 	pool_wake_waiters(pool);
