@@ -16,6 +16,28 @@
 
 /* ---------------- clients ---------------- */
 
+static int limit_or_global(int own, int global)
+{
+	return own >= 0 ? own : global;
+}
+
+/* max_db_client_connections / max_user_client_connections (0 = unlimited). */
+static bool client_limits_reached(struct pgsocket *client, struct pguser *user)
+{
+	int max_db = limit_or_global(client->db->max_db_client_connections, cf->max_db_client_connections);
+	int max_user = limit_or_global(user->max_user_client_connections, cf->max_user_client_connections);
+
+	if (max_db > 0 && client->db->client_count >= max_db) {
+		disconnect_client_sqlstate(client, "53300", "no more connections allowed (max_db_client_connections)");
+		return true;
+	}
+	if (max_user > 0 && user->client_count >= max_user) {
+		disconnect_client_sqlstate(client, "53300", "no more connections allowed (max_user_client_connections)");
+		return true;
+	}
+	return false;
+}
+
 static void join_pool(struct pgsocket *client, struct pguser *user)
 {
 	struct pgdatabase *db = client->db;
@@ -25,13 +47,15 @@ static void join_pool(struct pgsocket *client, struct pguser *user)
 	client->pool = get_pool(db, pool_user);
 	client->counted_in_pool = true;
 	db->client_count++;
-	pool_user->client_count++;
+	user->client_count++;
 }
 
 static void auth_succeeded(struct pgsocket *client, struct pguser *user)
 {
 	client->auth_phase = AUTH_PHASE_DONE;
 	if (client->db->is_admin && !admin_check_access(client))
+		return;
+	if (client_limits_reached(client, user))
 		return;
 	join_pool(client, user);
 	finish_client_login(client);
@@ -197,11 +221,11 @@ static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
 	if (secret && password_type_of(secret) == PASSWORD_SCRAM)
 		return scram_parse_secret(secret, out);
 	if (secret && password_type_of(secret) == PASSWORD_PLAIN && secret[0])
-		return scram_secret_from_password(secret, 4096, out);
+		return scram_secret_from_password(secret, cf->scram_iterations, out);
 	uint8_t junk[16];
 	RAND_bytes(junk, sizeof(junk));
 	char *fake = b64_encode(junk, sizeof(junk));
-	bool ok = scram_secret_from_password(fake, 4096, out);
+	bool ok = scram_secret_from_password(fake, cf->scram_iterations, out);
 	free(fake);
 	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
 	return ok;

@@ -95,6 +95,7 @@ static struct pguser *new_user(const char *name, const char *secret, bool forced
 	u->secret = xstrdup(secret ? secret : "");
 	u->pool_mode = POOL_INHERIT;
 	u->max_user_connections = -1;
+	u->max_user_client_connections = -1;
 	u->forced = forced;
 	list_append(&pooler.users, &u->node);
 	return u;
@@ -119,12 +120,34 @@ static void apply_user_def(struct pguser *u)
 	const struct user_def *ud = config_find_user(cf, u->name);
 	u->pool_mode = ud ? ud->pool_mode : POOL_INHERIT;
 	u->max_user_connections = ud ? ud->max_user_connections : -1;
+	u->max_user_client_connections = ud ? ud->max_user_client_connections : -1;
 }
 
 static void set_db_var(struct pgdatabase *db, enum var_id id, const char *value)
 {
 	if (value)
 		strlcpy_safe(db->startup_vars.value[id], value, VAR_MAX_LEN);
+}
+
+static void mark_list_close_needed(struct list_node *list)
+{
+	struct list_node *n;
+	list_for_each(n, list)
+		container_of(n, struct pgsocket, node)->close_needed = true;
+}
+
+static void mark_db_servers_close_needed(struct pgdatabase *db)
+{
+	struct list_node *n;
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		if (pool->db != db)
+			continue;
+		mark_list_close_needed(&pool->active_servers);
+		mark_list_close_needed(&pool->idle_servers);
+		mark_list_close_needed(&pool->used_servers);
+		mark_list_close_needed(&pool->tested_servers);
+	}
 }
 
 static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const char *name)
@@ -140,13 +163,16 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 	free(db->host);
 	db->host = host ? xstrdup(host) : NULL;
 	db->port = def->port > 0 ? def->port : 5432;
+	/* Servers connected to the old address must not be reused. */
 	if (addr_changed)
-		db->resolved_at = 0;
+		mark_db_servers_close_needed(db);
 	db->pool_size = def->pool_size;
 	db->min_pool_size = def->min_pool_size;
 	db->reserve_pool = def->reserve_pool;
 	db->pool_mode = def->pool_mode;
 	db->max_db_connections = def->max_db_connections;
+	db->max_db_client_connections = def->max_db_client_connections;
+	db->server_lifetime = def->server_lifetime > 0 ? (usec_t)def->server_lifetime * USEC_PER_SEC : 0;
 	free(db->connect_query);
 	db->connect_query = def->connect_query ? xstrdup(def->connect_query) : NULL;
 	memset(&db->startup_vars, 0, sizeof(db->startup_vars));
@@ -176,7 +202,7 @@ struct pgdatabase *register_database(const struct db_def *def, bool is_autodb, c
 	if (!db) {
 		db = xcalloc(1, sizeof(*db));
 		strlcpy_safe(db->name, name, sizeof(db->name));
-		db->port = -1;
+		db->port = def->port > 0 ? def->port : 5432;
 		list_append(&pooler.databases, &db->node);
 	}
 	db->is_autodb = is_autodb;
@@ -352,8 +378,8 @@ static void uncount_client(struct pgsocket *client)
 	}
 	if (client->counted_in_pool) {
 		client->counted_in_pool = false;
-		client->pool->db->client_count--;
-		client->pool->user->client_count--;
+		client->db->client_count--;
+		client->login_user->client_count--;
 	}
 }
 

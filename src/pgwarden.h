@@ -81,6 +81,8 @@ struct pgdatabase {
 	int reserve_pool;
 	int pool_mode;			/* POOL_INHERIT: from [users] or global */
 	int max_db_connections;
+	int max_db_client_connections;	/* -1: the global setting */
+	usec_t server_lifetime;		/* 0: the global setting */
 	char *connect_query;
 	struct varcache startup_vars;	/* client_encoding/datestyle/timezone/application_name */
 
@@ -93,10 +95,6 @@ struct pgdatabase {
 	bool db_dead;			/* removed from config; freed when unused */
 	usec_t inactive_since;
 
-	/* resolved address cache (host names go through dns.c) */
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
-	usec_t resolved_at;
 	int host_rr;			/* round-robin position in a host list */
 };
 
@@ -106,6 +104,7 @@ struct pguser {
 	char *secret;			/* from auth_file or [databases] password=; may be "" */
 	int pool_mode;
 	int max_user_connections;
+	int max_user_client_connections;
 	int server_count;
 	int client_count;
 	bool forced;			/* belongs to one database's user= */

@@ -120,7 +120,8 @@ void pool_wake_waiters(struct pgpool *pool)
 
 static bool server_too_old(const struct pgsocket *server, usec_t now)
 {
-	return cf->server_lifetime && now - server->connect_time > cf->server_lifetime;
+	usec_t lifetime = server->db->server_lifetime ? server->db->server_lifetime : cf->server_lifetime;
+	return lifetime && now - server->connect_time > lifetime;
 }
 
 static void send_reset_query(struct pgsocket *server)
@@ -369,6 +370,74 @@ static void check_login_clients(usec_t now)
 	}
 }
 
+static bool pool_in_use(const struct pgpool *pool)
+{
+	return !list_empty(&pool->active_clients) || !list_empty(&pool->waiting_clients) ||
+	       !list_empty(&pool->cancel_clients) || !list_empty(&pool->active_servers) ||
+	       !list_empty(&pool->idle_servers) || !list_empty(&pool->used_servers) ||
+	       !list_empty(&pool->tested_servers) || !list_empty(&pool->login_servers);
+}
+
+static bool db_in_use(const struct pgdatabase *db)
+{
+	struct list_node *n;
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		if (pool->db == db && pool_in_use(pool))
+			return true;
+	}
+	/* Clients still logging in point at their database too. */
+	list_for_each(n, &pooler.login_clients) {
+		if (container_of(n, struct pgsocket, node)->db == db)
+			return true;
+	}
+	return false;
+}
+
+static void free_database(struct pgdatabase *db)
+{
+	struct list_node *n, *tmp;
+
+	log_info("dropping database '%s' as it does not exist anymore or inactive auto-database", db->name);
+	list_for_each_safe(n, tmp, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		if (pool->db != db)
+			continue;
+		list_del(&pool->node);
+		pktbuf_free(&pool->welcome);
+		free(pool);
+	}
+	if (db->forced_user) {
+		list_del(&db->forced_user->node);
+		free(db->forced_user->secret);
+		free(db->forced_user);
+	}
+	list_del(&db->node);
+	free(db->host);
+	free(db->connect_query);
+	free(db);
+}
+
+/* Auto-databases unused for autodb_idle_timeout, and databases removed from
+ * the config once their last connection is gone, are freed. */
+static void cleanup_databases(usec_t now)
+{
+	struct list_node *n, *tmp;
+	list_for_each_safe(n, tmp, &pooler.databases) {
+		struct pgdatabase *db = container_of(n, struct pgdatabase, node);
+		if (!db->is_autodb && !db->db_dead)
+			continue;
+		if (db_in_use(db)) {
+			db->inactive_since = 0;
+			continue;
+		}
+		if (!db->inactive_since)
+			db->inactive_since = now;
+		if (db->db_dead || now - db->inactive_since > cf->autodb_idle_timeout)
+			free_database(db);
+	}
+}
+
 static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	usec_t now = get_time_usec();
@@ -385,6 +454,7 @@ static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg U
 			pool_wake_waiters(pool);
 	}
 	admin_janitor();
+	cleanup_databases(now);
 	reap_justfree();
 }
 

@@ -120,7 +120,7 @@ static void start_connect(struct pgsocket *server, const struct sockaddr_storage
 static void dns_done(void *arg, const struct sockaddr *const *addrs, int n, const char *errmsg)
 {
 	struct pgsocket *server = arg;
-	struct pgdatabase *db = server->db;
+	struct sockaddr_storage ss;
 
 	server->dns_req = NULL;
 	if (n <= 0) {
@@ -128,13 +128,16 @@ static void dns_done(void *arg, const struct sockaddr *const *addrs, int n, cons
 		connect_failed(server, "server DNS lookup failed");
 		return;
 	}
+	/* dns.c caches the answer for dns_max_ttl; we only add the port. */
 	const struct sockaddr *sa = addrs[0];
 	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	memcpy(&db->addr, sa, len);
-	((struct sockaddr_in *)&db->addr)->sin_port = htons((uint16_t)db->port);
-	db->addrlen = len;
-	db->resolved_at = get_time_usec();
-	start_connect(server, &db->addr, db->addrlen);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len);
+	if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)server->db->port);
+	else
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)server->db->port);
+	start_connect(server, &ss, len);
 }
 
 void connect_server(struct pgsocket *server)
@@ -441,16 +444,18 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 		sbuf_skip(&server->sbuf, pkt);
 		return SBUF_DONE;
 	}
+	int mode = pool_mode_of(server->pool);
+	if (mode == POOL_STMT && tx_state != 'I' && server->ready) {
+		/* The error replaces ReadyForQuery, so the client sees it as the
+		 * answer to the statement that opened the transaction. */
+		sbuf_skip(&server->sbuf, pkt);
+		disconnect_client(client, true, "transaction blocks not allowed in statement pooling mode");
+		return SBUF_DONE;
+	}
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	client->tx_state = tx_state;
 	if (!server->ready)
 		return SBUF_DONE;
-
-	int mode = pool_mode_of(server->pool);
-	if (mode == POOL_STMT && tx_state != 'I') {
-		disconnect_client(client, true, "transaction blocks not allowed in statement pooling mode");
-		return SBUF_DONE;
-	}
 	if (mode != POOL_SESSION && tx_state == 'I' && !client->in_copy)
 		release_server(server);
 	return SBUF_DONE;
