@@ -83,6 +83,17 @@ struct pguser *find_user(const char *name)
 	list_for_each(n, &pooler.users) {
 		struct pguser *u = container_of(n, struct pguser, node);
 		if (!u->forced && strcmp(u->name, name) == 0)
+			return u->removed ? NULL : u;
+	}
+	return NULL;
+}
+
+static struct pguser *find_user_any(const char *name)
+{
+	struct list_node *n;
+	list_for_each(n, &pooler.users) {
+		struct pguser *u = container_of(n, struct pguser, node);
+		if (!u->forced && strcmp(u->name, name) == 0)
 			return u;
 	}
 	return NULL;
@@ -103,8 +114,9 @@ static struct pguser *new_user(const char *name, const char *secret, bool forced
 
 struct pguser *add_user(const char *name, const char *secret)
 {
-	struct pguser *u = find_user(name);
+	struct pguser *u = find_user_any(name);
 	if (u) {
+		u->removed = false;
 		if (secret && strcmp(u->secret, secret) != 0) {
 			free(u->secret);
 			u->secret = xstrdup(secret);
@@ -150,21 +162,35 @@ static void mark_db_servers_close_needed(struct pgdatabase *db)
 	}
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* What a server connection was opened with: a change means reconnecting. */
+static bool login_settings_changed(const struct pgdatabase *db, const struct db_def *def, const char *dbname)
+{
+	int port = def->port > 0 ? def->port : 5432;
+	const struct pguser *fu = db->forced_user;
+
+	return db->port != port || str_differs(db->host, def->host) || strcmp(db->dbname, dbname) != 0 ||
+	       str_differs(db->connect_query, def->connect_query) ||
+	       str_differs(fu ? fu->name : NULL, def->user) ||
+	       (def->password && fu && str_differs(fu->secret, def->password));
+}
+
 static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const char *name)
 {
-	bool addr_changed;
 	const char *dbname = def->dbname ? def->dbname : name;
 	const char *host = def->host;
+	bool login_changed = login_settings_changed(db, def, dbname);
 
-	addr_changed = db->port != def->port ||
-		       (db->host == NULL) != (host == NULL) ||
-		       (host && db->host && strcmp(host, db->host) != 0);
 	strlcpy_safe(db->dbname, dbname, sizeof(db->dbname));
 	free(db->host);
 	db->host = host ? xstrdup(host) : NULL;
 	db->port = def->port > 0 ? def->port : 5432;
-	/* Servers connected to the old address must not be reused. */
-	if (addr_changed)
+	/* Servers logged in with the old settings must not be reused. */
+	if (login_changed)
 		mark_db_servers_close_needed(db);
 	db->pool_size = def->pool_size;
 	db->min_pool_size = def->min_pool_size;
@@ -250,12 +276,13 @@ struct pgpool *get_pool(struct pgdatabase *db, struct pguser *user)
 	return pool;
 }
 
+/* PgBouncer's precedence: [users] over [databases] over the global mode. */
 int pool_mode_of(const struct pgpool *pool)
 {
-	if (pool->db->pool_mode != POOL_INHERIT)
-		return pool->db->pool_mode;
 	if (pool->user->pool_mode != POOL_INHERIT)
 		return pool->user->pool_mode;
+	if (pool->db->pool_mode != POOL_INHERIT)
+		return pool->db->pool_mode;
 	return cf->pool_mode;
 }
 
@@ -564,6 +591,12 @@ void objects_apply_config(void)
 {
 	struct list_node *n;
 
+	/* Users gone from auth_file can no longer log in (objects in use stay). */
+	list_for_each(n, &pooler.users) {
+		struct pguser *u = container_of(n, struct pguser, node);
+		if (!u->forced)
+			u->removed = true;
+	}
 	if (pooler.userlist) {
 		for (int i = 0; i < pooler.userlist->n; i++)
 			add_user(pooler.userlist->entries[i].name, pooler.userlist->entries[i].secret);

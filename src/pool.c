@@ -118,10 +118,11 @@ void pool_wake_waiters(struct pgpool *pool)
 		launch_new_connection(pool);
 }
 
+/* server_lifetime = 0 means "use each connection once", as in PgBouncer. */
 static bool server_too_old(const struct pgsocket *server, usec_t now)
 {
 	usec_t lifetime = server->db->server_lifetime ? server->db->server_lifetime : cf->server_lifetime;
-	return lifetime && now - server->connect_time > lifetime;
+	return now - server->connect_time > lifetime || lifetime == 0;
 }
 
 static void send_reset_query(struct pgsocket *server)
@@ -175,7 +176,8 @@ void release_server(struct pgsocket *server)
 static bool reserve_pool_allowed(struct pgpool *pool, usec_t now)
 {
 	int reserve = pool->db->reserve_pool >= 0 ? pool->db->reserve_pool : cf->reserve_pool_size;
-	if (reserve <= 0 || list_empty(&pool->waiting_clients))
+	/* reserve_pool_timeout = 0 turns the reserve pool off, as in PgBouncer. */
+	if (reserve <= 0 || !cf->reserve_pool_timeout || list_empty(&pool->waiting_clients))
 		return false;
 	if (pool_server_count(pool) >= pool_size_of(pool) + reserve)
 		return false;

@@ -331,6 +331,13 @@ static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pk
 		break;
 	case 'E':
 		sbuf_skip(&server->sbuf, pkt);
+		if (server->exec_on_connect) {
+			/* PgBouncer logs connect_query errors and goes on. */
+			const char *sqlstate, *msg;
+			pkt_parse_error_fields(body, len, &sqlstate, &msg);
+			slog_warning(server, "connect_query failed: %s %s", sqlstate, msg);
+			return SBUF_DONE;
+		}
 		return login_failed(server, body, len);
 	case 'N':
 		break;
