@@ -68,6 +68,7 @@ bool finish_client_login(struct pgsocket *client)
 	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
 	client->request_time = get_time_usec();
 	change_client_state(client, CL_ACTIVE);
+	pool->stats.client_login_count++;
 	sbuf_continue(&client->sbuf);
 	return true;
 }

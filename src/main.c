@@ -120,40 +120,23 @@ void pooler_shutdown_now(const char *why)
 	exit(0);
 }
 
-static void shutdown_check_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
-{
-	struct list_node *n;
-	list_for_each(n, &pooler.pools) {
-		struct pgpool *pool = container_of(n, struct pgpool, node);
-		if (!list_empty(&pool->active_servers))
-			return;
-	}
-	pooler_shutdown_now("server connections dropped, exiting");
-}
-
 static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 {
-	static struct event ev_shutdown_check;
-
 	switch (sig) {
 	case SIGTERM:
-		pooler_shutdown_now("got SIGTERM, fast exit");
+		/* Like SHUTDOWN WAIT_FOR_CLIENTS; a second one exits at once. */
+		if (!admin_begin_shutdown(true))
+			pooler_shutdown_now("got SIGTERM while shutting down, fast exit");
+		log_info("got SIGTERM, shutting down, waiting for all clients disconnect");
 		break;
 	case SIGQUIT:
 		pooler_shutdown_now("got SIGQUIT, fast exit");
 		break;
 	case SIGINT:
-		if (pooler.shutting_down)
+		/* Like SHUTDOWN WAIT_FOR_SERVERS; a second one exits at once. */
+		if (!admin_begin_shutdown(false))
 			pooler_shutdown_now("got SIGINT while shutting down, fast exit");
-		log_info("got SIGINT, shutting down");
-		pooler.shutting_down = true;
-		pooler.paused = true;
-		listen_stop_tcp();
-		{
-			struct timeval tv = { 0, 100000 };
-			event_assign(&ev_shutdown_check, pooler.base, -1, EV_PERSIST, shutdown_check_cb, NULL);
-			event_add(&ev_shutdown_check, &tv);
-		}
+		log_info("got SIGINT, shutting down, waiting for all servers connections to be released");
 		break;
 	case SIGHUP:
 		log_info("got SIGHUP, re-reading config");
@@ -168,11 +151,11 @@ static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
 		}
 		break;
 	case SIGUSR2:
-		if (pooler.shutting_down) {
+		if (admin_shutting_down()) {
 			log_info("got SIGUSR2 while shutting down, ignoring");
-		} else if (pooler.paused) {
-			log_info("got SIGUSR2, continuing from PAUSE");
-			pooler.paused = false;
+		} else if (pooler.paused || pooler.suspended) {
+			log_info("got SIGUSR2, continuing from %s", pooler.suspended ? "SUSPEND" : "PAUSE");
+			admin_resume_all();
 		} else {
 			log_info("got SIGUSR2, but not paused/suspended");
 		}

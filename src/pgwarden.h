@@ -66,6 +66,7 @@ struct stats {
 	uint64_t xact_time;	/* usec */
 	uint64_t query_time;
 	uint64_t wait_time;
+	uint64_t client_login_count;	/* clients that completed login */
 };
 
 /* ---- objects ---- */
@@ -73,7 +74,7 @@ struct pgdatabase {
 	struct list_node node;
 	char name[MAX_DBNAME];
 	char dbname[MAX_DBNAME];	/* on the server */
-	char *host;			/* NULL: unix socket in /var/run/postgresql or /tmp */
+	char *host;			/* NULL: unix socket in unix_socket_dir (or /tmp) */
 	int port;
 	struct pguser *forced_user;	/* user= in the connstr */
 	int pool_size;
@@ -108,6 +109,7 @@ struct pguser {
 	int server_count;
 	int client_count;
 	bool forced;			/* belongs to one database's user= */
+	bool removed;			/* gone from auth_file at the last reload */
 
 	/* Learned from a client's successful SCRAM login, so we can log in to
 	 * the server with only the SCRAM secret (as PgBouncer does). */
@@ -158,6 +160,10 @@ struct pgpool {
 	char last_login_sqlstate[6];
 
 	struct stats stats;
+	/* Snapshots of stats taken at the last two stats_period ticks: the
+	 * averages are (stats - older_stats) over the time since the older one,
+	 * as PgBouncer computes them. */
+	struct stats newer_stats;
 	struct stats older_stats;
 };
 
@@ -255,6 +261,7 @@ struct pooler {
 	struct stats total_stats;
 	struct stats last_totals;
 	usec_t last_stats_time;
+	usec_t prev_stats_time;		/* the tick before last_stats_time */
 
 	char *config_path;
 	int verbose_cli;
@@ -332,6 +339,17 @@ void admin_prepare_pool(struct pgpool *pool);
 enum sbuf_result admin_handle_pkt(struct pgsocket *client, struct sbuf_pkt *pkt);
 /* Called by the janitor: completes PAUSE / SUSPEND / WAIT_CLOSE in progress. */
 void admin_janitor(void);
+/* Undo PAUSE / SUSPEND (RESUME, SIGUSR2): unpause sockets, wake every pool. */
+void admin_resume_all(void);
+/* A CancelRequest aimed at a console client: a waiting PAUSE/SUSPEND is
+ * abandoned and the pooler resumed, as in PgBouncer. */
+void admin_handle_cancel(struct pgsocket *admin);
+/* SHUTDOWN WAIT_FOR_SERVERS (false) / WAIT_FOR_CLIENTS (true): stop TCP
+ * listening and exit once servers are released / clients are gone (checked
+ * by admin_janitor).  False: a shutdown was already under way. */
+bool admin_begin_shutdown(bool wait_for_clients);
+/* A shutdown (signal or console) is under way. */
+bool admin_shutting_down(void);
 
 /* ---- main.c: process control shared by signals and the console ---- */
 bool pooler_reload(void);		/* false: config invalid, old one kept */
@@ -344,5 +362,9 @@ void listen_cleanup(void);
 
 /* ---- stats.c ---- */
 void stats_setup(void);
+/* Counters of db's pools (every pool when db is NULL): the current totals and
+ * PgBouncer's averages (per second for counts and bytes, per transaction /
+ * query / server assignment for times) since the older snapshot. */
+void stats_collect(const struct pgdatabase *db, struct stats *total, struct stats *avg);
 
 #endif

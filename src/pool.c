@@ -19,11 +19,15 @@ static int pool_server_count(const struct pgpool *pool)
 
 static void link_client_server(struct pgsocket *client, struct pgsocket *server)
 {
+	/* Time spent queued counts as wait_time (SHOW STATS). */
+	if (client->state == CL_WAITING)
+		server->pool->stats.wait_time += get_time_usec() - client->wait_start;
+	if (client->state != CL_ACTIVE)
+		change_client_state(client, CL_ACTIVE);
 	client->link = server;
 	server->link = client;
 	change_server_state(server, SV_ACTIVE);
 	server->pool->stats.server_assignment_count++;
-	pooler.total_stats.server_assignment_count++;
 }
 
 /* An idle server that has not been used for a while is checked first. */
@@ -85,8 +89,6 @@ bool find_server(struct pgsocket *client)
 			   list_first(&pool->waiting_clients) == &client->node;
 	struct pgsocket *server = queue_empty ? take_idle_server(pool) : NULL;
 	if (server) {
-		if (client->state != CL_ACTIVE)
-			change_client_state(client, CL_ACTIVE);
 		link_client_server(client, server);
 		return true;
 	}
@@ -110,7 +112,6 @@ void pool_wake_waiters(struct pgpool *pool)
 		struct pgsocket *server = take_idle_server(pool);
 		if (!server)
 			break;
-		change_client_state(client, CL_ACTIVE);
 		link_client_server(client, server);
 		sbuf_continue(&client->sbuf);
 	}
@@ -230,7 +231,7 @@ static bool under_limits(struct pgpool *pool)
 
 static bool may_launch(struct pgpool *pool, usec_t now)
 {
-	if (pooler.shutting_down || pool->db->disabled)
+	if (pooler.shutting_down || pool->db->disabled || pooler.paused || pool->db->paused)
 		return false;
 	if (pool->last_login_failed && now - pool->last_connect_time < cf->server_login_retry) {
 		log_debug("launch_new_connection: last failed, not launching new connection yet");

@@ -397,6 +397,8 @@ static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
 	size_t len = pkt->hdr.len - pkt->hdr.hdr_len;
 
+	/* PgBouncer's total_sent includes the answers to our own queries. */
+	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_skip(&server->sbuf, pkt);
 	if (pkt->hdr.type == 'E') {
 		const char *sqlstate, *msg;
@@ -459,6 +461,7 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 		disconnect_client(client, true, "transaction blocks not allowed in statement pooling mode");
 		return SBUF_DONE;
 	}
+	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	client->tx_state = tx_state;
 	if (!server->ready)
@@ -501,6 +504,7 @@ static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_p
 		disconnect_server(server, true, "idle server got dirty");
 		return SBUF_CLOSED;
 	}
+	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	return SBUF_DONE;
 }
@@ -553,7 +557,6 @@ enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 		break;
 	}
 
-	pooler.total_stats.server_bytes += pkt->avail;
 	if (server->state == SV_LOGIN || server->exec_on_connect) {
 		if (!pkt->complete)
 			return SBUF_NEED_FULL;
@@ -576,6 +579,10 @@ void forward_cancel_request(struct pgsocket *req)
 
 	if (!target) {
 		log_debug("cancel request for unknown client");
+		return;
+	}
+	if (target->db->is_admin) {
+		admin_handle_cancel(target);
 		return;
 	}
 	if (!server) {

@@ -1,7 +1,9 @@
 /*
- * Statistics: per-pool counters summed every stats_period into the averages
- * PgBouncer logs ("stats: N xacts/s, ...").  The admin console reads the same
- * numbers.
+ * Statistics: per-pool counters, snapshotted every stats_period.  The
+ * averages are PgBouncer's: rates and per-event times over the interval from
+ * the older of the last two snapshots until now, so a fresh tick never shows
+ * an average over a nearly empty interval.  The admin console (SHOW STATS,
+ * STATS_AVERAGES, TOTALS) and the "stats: ..." log line read the same numbers.
  */
 #include "pgwarden.h"
 
@@ -18,11 +20,12 @@ static void stats_add(struct stats *dst, const struct stats *src)
 	dst->xact_time += src->xact_time;
 	dst->query_time += src->query_time;
 	dst->wait_time += src->wait_time;
+	dst->client_login_count += src->client_login_count;
 }
 
 static uint64_t per_sec(uint64_t delta, usec_t period)
 {
-	return period ? delta * USEC_PER_SEC / period : 0;
+	return delta * USEC_PER_SEC / period;
 }
 
 static uint64_t avg_of(uint64_t time, uint64_t count)
@@ -30,34 +33,77 @@ static uint64_t avg_of(uint64_t time, uint64_t count)
 	return count ? time / count : 0;
 }
 
-static void stats_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
+/* PgBouncer's calc_average(): period is the time since old was taken. */
+static void stats_average(struct stats *avg, const struct stats *cur, const struct stats *old, usec_t period)
 {
-	struct stats total;
-	struct list_node *n;
-	usec_t now = get_time_usec();
-	usec_t period = now - pooler.last_stats_time;
+	uint64_t xacts = cur->xact_count - old->xact_count;
+	uint64_t queries = cur->query_count - old->query_count;
+	uint64_t assignments = cur->server_assignment_count - old->server_assignment_count;
 
-	memset(&total, 0, sizeof(total));
+	memset(avg, 0, sizeof(*avg));
+	if (period == 0)
+		return;
+	avg->server_assignment_count = per_sec(assignments, period);
+	avg->xact_count = per_sec(xacts, period);
+	avg->query_count = per_sec(queries, period);
+	avg->client_bytes = per_sec(cur->client_bytes - old->client_bytes, period);
+	avg->server_bytes = per_sec(cur->server_bytes - old->server_bytes, period);
+	avg->client_login_count = per_sec(cur->client_login_count - old->client_login_count, period);
+	avg->xact_time = avg_of(cur->xact_time - old->xact_time, xacts);
+	avg->query_time = avg_of(cur->query_time - old->query_time, queries);
+	avg->wait_time = avg_of(cur->wait_time - old->wait_time, assignments);
+}
+
+static void sum_pools(const struct pgdatabase *db, struct stats *cur, struct stats *old)
+{
+	struct list_node *n;
+
+	memset(cur, 0, sizeof(*cur));
+	memset(old, 0, sizeof(*old));
 	list_for_each(n, &pooler.pools) {
 		struct pgpool *pool = container_of(n, struct pgpool, node);
-		stats_add(&total, &pool->stats);
+		if (db && pool->db != db)
+			continue;
+		stats_add(cur, &pool->stats);
+		stats_add(old, &pool->older_stats);
 	}
-	struct stats *old = &pooler.last_totals;
-	uint64_t xacts = total.xact_count - old->xact_count;
-	uint64_t queries = total.query_count - old->query_count;
+}
 
+void stats_collect(const struct pgdatabase *db, struct stats *total, struct stats *avg)
+{
+	struct stats old;
+
+	sum_pools(db, total, &old);
+	stats_average(avg, total, &old, get_time_usec() - pooler.prev_stats_time);
+}
+
+static void log_stats(const struct stats *avg)
+{
+	log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, in %" PRIu64 " B/s, out %"
+		 PRIu64 " B/s, xact %" PRIu64 " us, query %" PRIu64 " us, wait %" PRIu64 " us",
+		 avg->xact_count, avg->query_count, avg->client_bytes, avg->server_bytes,
+		 avg->xact_time, avg->query_time, avg->wait_time);
+}
+
+static void stats_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
+{
+	struct stats total, avg;
+	struct list_node *n;
+
+	pooler.prev_stats_time = pooler.last_stats_time;
+	pooler.last_stats_time = get_time_usec();
+	list_for_each(n, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		pool->older_stats = pool->newer_stats;
+		pool->newer_stats = pool->stats;
+	}
+	/* Right after the shift, older_stats is the previous tick: the log
+	 * line covers exactly the period that just ended. */
+	stats_collect(NULL, &total, &avg);
 	if (cf->log_stats)
-		log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, in %" PRIu64 " B/s, out %"
-			 PRIu64 " B/s, xact %" PRIu64 " us, query %" PRIu64 " us, wait %" PRIu64 " us",
-			 per_sec(xacts, period), per_sec(queries, period),
-			 per_sec(total.client_bytes - old->client_bytes, period),
-			 per_sec(total.server_bytes - old->server_bytes, period),
-			 avg_of(total.xact_time - old->xact_time, xacts),
-			 avg_of(total.query_time - old->query_time, queries),
-			 avg_of(total.wait_time - old->wait_time, xacts));
+		log_stats(&avg);
 	pooler.total_stats = total;
 	pooler.last_totals = total;
-	pooler.last_stats_time = now;
 }
 
 void stats_setup(void)
@@ -69,6 +115,9 @@ void stats_setup(void)
 	if (tv.tv_sec == 0 && tv.tv_usec == 0)
 		tv.tv_sec = 60;
 	pooler.last_stats_time = get_time_usec();
+	/* As PgBouncer: the first averages are over at least one second. */
+	if (pooler.last_stats_time > USEC_PER_SEC)
+		pooler.prev_stats_time = pooler.last_stats_time - USEC_PER_SEC;
 	event_assign(&pooler.ev_stats, pooler.base, -1, EV_PERSIST, stats_cb, NULL);
 	event_add(&pooler.ev_stats, &tv);
 }
