@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# pgwarden demo: install deps, build in-tree, start a throwaway PostgreSQL 15
+# and pgwarden (transaction pooling) in front of it, prove it works with one
+# query, then wait until Ctrl-C, which tears everything down.
+#
+#   bash test/demo.sh                      # interactive: waits for Ctrl-C
+#   DEMO_NONINTERACTIVE=1 bash test/demo.sh  # exit right after the proof query
+#
+# Run as root on Debian 12.  Only loopback addresses are used.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PY=/usr/bin/python3
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing dependencies"
+bash test/deps.sh
+
+step "building pgwarden (in-tree)"
+if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+  autoreconf -fi
+fi
+if [ ! -f config.status ]; then
+  ./configure >/dev/null
+fi
+make -j2 >/dev/null
+echo "built $ROOT/pgwarden ($(./pgwarden -V | head -n1))"
+
+DEMO_DIR=$(mktemp -d /tmp/pgwarden-demo.XXXXXX)
+chown postgres:postgres "$DEMO_DIR"
+PGDATA="$DEMO_DIR/pgdata"
+PG_LOG="$DEMO_DIR/postgres.log"
+PGW_LOG="$DEMO_DIR/pgwarden.log"
+PGW_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  step "cleaning up"
+  if [ -n "$PGW_PID" ] && kill -0 "$PGW_PID" 2>/dev/null; then
+    kill -TERM "$PGW_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$PGW_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$PGW_PID" 2>/dev/null || true
+    wait "$PGW_PID" 2>/dev/null || true
+  fi
+  if [ -f "$PGDATA/postmaster.pid" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$DEMO_DIR"
+  echo "done"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PG_PORT=$(free_port)
+PGW_PORT=$(free_port)
+while [ "$PGW_PORT" = "$PG_PORT" ]; do PGW_PORT=$(free_port); done
+DEMO_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_hex(8))')
+
+step "starting a throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 \
+  --locale=C.UTF-8 --no-sync >/dev/null
+cat >>"$PGDATA/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$DEMO_DIR'
+password_encryption = 'scram-sha-256'
+EOF
+cat >"$PGDATA/pg_hba.conf" <<EOF
+local all postgres trust
+host  all all 127.0.0.1/32 scram-sha-256
+EOF
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 start >/dev/null
+runuser -u postgres -- "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d postgres \
+  -v ON_ERROR_STOP=1 -v pw="$DEMO_PASSWORD" <<'EOF'
+CREATE ROLE demo LOGIN PASSWORD :'pw';
+CREATE DATABASE demo OWNER demo;
+EOF
+runuser -u postgres -- "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d demo \
+  -v ON_ERROR_STOP=1 <<'EOF'
+SET ROLE demo;
+CREATE TABLE greetings (id serial PRIMARY KEY, msg text NOT NULL);
+INSERT INTO greetings (msg) VALUES ('hello from PostgreSQL, through pgwarden');
+EOF
+
+step "starting pgwarden (transaction pooling) on 127.0.0.1:$PGW_PORT"
+cat >"$DEMO_DIR/pgwarden.ini" <<EOF
+[databases]
+demo = host=127.0.0.1 port=$PG_PORT dbname=demo
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGW_PORT
+unix_socket_dir = $DEMO_DIR
+auth_type = scram-sha-256
+auth_file = $DEMO_DIR/userlist.txt
+admin_users = demo
+pool_mode = transaction
+default_pool_size = 5
+max_client_conn = 100
+logfile = $PGW_LOG
+EOF
+printf '"demo" "%s"\n' "$DEMO_PASSWORD" >"$DEMO_DIR/userlist.txt"
+chmod 600 "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
+chown postgres:postgres "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
+# Like PgBouncer, pgwarden refuses to run as root: run it as postgres
+# (setpriv execs, so $! is pgwarden's own pid).
+setpriv --reuid=postgres --regid=postgres --init-groups ./pgwarden -q "$DEMO_DIR/pgwarden.ini" &
+PGW_PID=$!
+
+for _ in $(seq 100); do
+  if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', $PGW_PORT), 0.2)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$PGW_PID" 2>/dev/null; then
+    echo "pgwarden exited during startup; its log:" >&2
+    cat "$PGW_LOG" >&2 2>/dev/null || true
+    exit 1
+  fi
+  sleep 0.1
+done
+
+CONNSTR="host=127.0.0.1 port=$PGW_PORT dbname=demo user=demo password=$DEMO_PASSWORD"
+
+step "proof: one query through pgwarden"
+"$PGBIN/psql" -X "$CONNSTR" -v ON_ERROR_STOP=1 -c \
+  "SELECT msg, current_user, split_part(version(), ' on ', 1) AS server FROM greetings"
+
+cat <<EOF
+
+pgwarden is running (pid $PGW_PID), pooling in transaction mode in front of
+PostgreSQL 15 on 127.0.0.1:$PG_PORT.  Connect with:
+
+    psql "$CONNSTR"
+
+Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, ...):
+
+    psql "host=127.0.0.1 port=$PGW_PORT dbname=pgbouncer user=demo password=$DEMO_PASSWORD"
+
+pgwarden log: $PGW_LOG
+EOF
+
+if [ "${DEMO_NONINTERACTIVE:-0}" = 1 ]; then
+  exit 0
+fi
+
+echo
+echo "Press Ctrl-C to stop pgwarden and PostgreSQL and delete everything."
+wait "$PGW_PID" || true
+echo "pgwarden exited; its log:"
+cat "$PGW_LOG" 2>/dev/null || true

@@ -1,0 +1,185 @@
+"""Client authentication (auth_type) and server login.
+
+Real PgBouncer 1.18 behaviour, checked against the binary:
+* a wrong password gives FATAL "password authentication failed" with SQLSTATE
+  08P01 for auth_type plain/md5 (the reference doc is silent; newer PgBouncer
+  and PostgreSQL say 'password authentication failed for user "x"' / 28P01, so
+  the tests accept both spellings and both codes);
+* SCRAM failures say "SASL authentication failed";
+* an unknown user gets the same error as a wrong password (no user
+  enumeration); with auth_type=trust it is '"trust" authentication failed'.
+"""
+
+import struct
+import time
+
+import psycopg
+import pytest
+
+from conftest import PASSWORDS, md5_secret
+from pgproto import ServerError
+
+AUTH_FAILED_CODES = {"08P01", "28P01"}  # 1.18 sends 08P01; PostgreSQL sends 28P01
+
+
+def login_ok(p, user, password, db="appdb"):
+    with p.connect(db=db, user=user, password=password) as c:
+        return c.execute("SELECT current_user").fetchone()[0]
+
+
+def login_error(p, user, password, db="appdb"):
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.connect(db=db, user=user, password=password) as c:
+            c.execute("SELECT 1")
+    return str(ei.value)
+
+
+def raw_login_error(p, user, password, db="appdb"):
+    with pytest.raises(ServerError) as ei:
+        with p.raw() as r:
+            r.login(user, db, password)
+    return ei.value
+
+
+def first_auth_request(p, user, db="appdb"):
+    """The authentication request code the pooler sends first."""
+    with p.raw() as r:
+        r.startup({"user": user, "database": db})
+        mtype, body = r.recv_msg()
+        assert mtype == b"R", (mtype, body)
+        return struct.unpack("!I", body[:4])[0]
+
+
+def test_trust(pgwarden):
+    p = pgwarden({"auth_type": "trust"})
+    assert first_auth_request(p, "appuser") == 0  # AuthenticationOk straight away
+    assert login_ok(p, "appuser", "whatever") == "appuser"
+    assert login_ok(p, "md5user", "") == "md5user"
+    # the user must still be in auth_file
+    msg = login_error(p, "nosuchuser", "x")
+    assert '"trust" authentication failed' in msg
+
+
+def test_any_requires_forced_user(pgwarden, pg):
+    p = pgwarden({"auth_type": "any"},
+                 databases={"forced": f"host=127.0.0.1 port={pg.port} dbname=appdb user=appuser password=apppass"})
+    assert login_ok(p, "someone_else", "", db="forced") == "appuser"
+    assert login_ok(p, "nosuchuser", "bogus", db="forced") == "appuser"
+    # a database without a forced user cannot be used with auth_type=any
+    assert "bouncer config error" in login_error(p, "appuser", "apppass", db="appdb")
+
+
+def test_plain(pgwarden):
+    p = pgwarden({"auth_type": "plain"})
+    assert first_auth_request(p, "appuser") == 3  # AuthenticationCleartextPassword
+    assert login_ok(p, "appuser", "apppass") == "appuser"
+    assert login_ok(p, "md5user", "md5pass") == "md5user"  # md5 secret in userlist
+    assert "password authentication failed" in login_error(p, "appuser", "wrong")
+    err = raw_login_error(p, "appuser", "wrong")
+    assert "password authentication failed" in err.message
+    assert err.sqlstate in AUTH_FAILED_CODES
+    assert err.fields.get("S") == "FATAL"
+
+
+@pytest.mark.parametrize("user", ["appuser", "md5user"])
+def test_md5(pgwarden, user):
+    """md5 against a plain-text and an md5 secret in the userlist."""
+    p = pgwarden({"auth_type": "md5"})
+    assert first_auth_request(p, user) == 5  # AuthenticationMD5Password
+    assert login_ok(p, user, PASSWORDS[user]) == user
+    assert "password authentication failed" in login_error(p, user, "wrong")
+    err = raw_login_error(p, user, "wrong")
+    assert "password authentication failed" in err.message
+    assert err.sqlstate in AUTH_FAILED_CODES
+
+
+def test_md5_unknown_user(pgwarden):
+    p = pgwarden({"auth_type": "md5"})
+    assert "password authentication failed" in login_error(p, "nosuchuser", "x")
+    err = raw_login_error(p, "nosuchuser", "x")
+    assert err.sqlstate in AUTH_FAILED_CODES
+
+
+def test_scram(pgwarden):
+    p = pgwarden({"auth_type": "scram-sha-256"})
+    assert first_auth_request(p, "appuser") == 10  # AuthenticationSASL
+    assert login_ok(p, "appuser", "apppass") == "appuser"
+    assert login_ok(p, "plainuser", "plainpass") == "plainuser"
+    msg = login_error(p, "appuser", "wrong")
+    assert "SASL authentication failed" in msg or "password authentication failed" in msg
+    # an md5 secret cannot be used for SCRAM
+    msg = login_error(p, "md5user", "md5pass")
+    assert "SASL authentication failed" in msg or "password authentication failed" in msg
+    msg = login_error(p, "nosuchuser", "x")
+    assert "SASL authentication failed" in msg or "password authentication failed" in msg
+
+
+def test_md5_upgrades_to_scram_for_scram_secret(pgwarden, pg):
+    """auth_type=md5 with a SCRAM secret in the userlist: the client is asked
+    for SCRAM, and the pooler logs in to PostgreSQL (which requires SCRAM for
+    appuser) with the keys the client proved."""
+    p = pgwarden({"auth_type": "md5"}, userlist={"appuser": pg.scram_secrets["appuser"]})
+    assert first_auth_request(p, "appuser") == 10
+    assert login_ok(p, "appuser", "apppass") == "appuser"
+    msg = login_error(p, "appuser", "wrong")
+    assert "SASL authentication failed" in msg or "password authentication failed" in msg
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_scram_passthrough_to_server(pgwarden, pg, mode):
+    """The userlist holds only the SCRAM secret copied from pg_authid; the
+    server side (pg_hba scram-sha-256) is logged into with the client's keys,
+    again for a new server connection once the first one is gone."""
+    p = pgwarden({"auth_type": "scram-sha-256", "pool_mode": mode},
+                 userlist={"appuser": pg.scram_secrets["appuser"]})
+    with p.connect() as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "appuser"
+        pid1 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    # Kill the idle server connection; the pooler sees it close.
+    pg.query("SELECT pg_terminate_backend(%s)", (pid1,))
+    time.sleep(0.5)
+    with p.connect() as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "appuser"
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid1
+
+
+@pytest.mark.parametrize("user", ["appuser", "md5user", "plainuser"])
+def test_server_login_methods(pgwarden, user):
+    """Server login with SCRAM (appuser), md5 (md5user) and cleartext
+    (plainuser) using the passwords in the userlist."""
+    p = pgwarden({"auth_type": "trust"})
+    assert login_ok(p, user, "") == user
+
+
+def test_server_login_wrong_password_in_userlist(pgwarden):
+    p = pgwarden({"auth_type": "trust"}, userlist={"md5user": md5_secret("md5user", "not-the-password")})
+    msg = login_error(p, "md5user", "")
+    assert "password authentication failed" in msg
+    p.assert_serving()
+
+
+def test_userlist_reload(pgwarden):
+    p = pgwarden({"auth_type": "md5"})
+    assert login_ok(p, "appuser", "apppass") == "appuser"
+    p.configure(userlist={"newuser": "newpass"})
+    p.reload()
+    # newuser is known to the pooler now; PostgreSQL lets it in via trust... but
+    # the role does not exist there, so PostgreSQL refuses it.
+    msg = login_error(p, "newuser", "newpass")
+    assert 'role "newuser" does not exist' in msg
+    assert "password authentication failed" in login_error(p, "newuser", "wrong")
+
+
+def test_admin_console_requires_admin_user(pgwarden):
+    p = pgwarden({"auth_type": "md5", "admin_users": "postgres", "stats_users": "md5user"})
+    with p.admin() as c:
+        assert c.execute("SHOW VERSION").fetchone()[0]
+    with p.admin(user="md5user") as c:
+        c.execute("SHOW POOLS")
+        with pytest.raises(psycopg.Error) as ei:
+            c.execute("PAUSE")
+        assert "admin access needed" in str(ei.value)
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.admin(user="appuser") as c:
+            c.execute("SHOW POOLS")
+    assert "not allowed" in str(ei.value)

@@ -1,0 +1,198 @@
+"""Configuration: [databases] entries, the `*` fallback, %include,
+ignore_startup_parameters, reload."""
+
+import signal
+import time
+
+import psycopg
+import pytest
+
+from pgproto import ServerError, startup_packet
+
+
+def connect_error(p, **kw):
+    with pytest.raises(psycopg.OperationalError) as ei:
+        with p.connect(**kw) as c:
+            c.execute("SELECT 1")
+    return str(ei.value)
+
+
+def test_no_such_database(pooler):
+    assert "no such database: nosuchdb" in connect_error(pooler, db="nosuchdb")
+    pooler.assert_serving()
+
+
+def test_database_alias_and_dbname(pgwarden, pg):
+    p = pgwarden(databases={"alias": f"host=127.0.0.1 port={pg.port} dbname=otherdb"})
+    with p.connect(db="alias") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+
+
+def test_database_quoted_connstr_value(pgwarden, pg):
+    p = pgwarden(databases={"q": f"host=127.0.0.1 port={pg.port} dbname='appdb' "
+                                 f"connect_query='SELECT ''connected'''"})
+    with p.connect(db="q") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+
+
+def test_fallback_database(pgwarden, pg):
+    """`*` creates databases on demand, named after what the client asked."""
+    p = pgwarden(databases={"appdb": None, "otherdb": None, "*": f"host=127.0.0.1 port={pg.port}"})
+    with p.connect(db="appdb") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+    with p.connect(db="otherdb") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+    # a database PostgreSQL does not have: PostgreSQL's own error comes back
+    assert 'database "nosuchdb" does not exist' in connect_error(p, db="nosuchdb")
+    names = [r["name"] for r in p.admin_rows("SHOW DATABASES")]
+    assert "appdb" in names and "otherdb" in names
+
+
+def test_forced_user(pgwarden, pg):
+    p = pgwarden({"auth_type": "md5"},
+                 databases={"asmd5": f"host=127.0.0.1 port={pg.port} dbname=appdb user=md5user password=md5pass"})
+    with p.connect(db="asmd5", user="appuser") as c:
+        assert c.execute("SELECT current_user, session_user").fetchone() == ("md5user", "md5user")
+
+
+def test_connect_query(pgwarden, pg):
+    p = pgwarden(databases={"cq": f"host=127.0.0.1 port={pg.port} dbname=appdb "
+                                  f"connect_query='SET search_path = pg_catalog'"})
+    with p.connect(db="cq") as c:
+        # connect_query runs once after server login; session settings stick
+        # until the reset query, which in session mode happens at release.
+        assert "pg_catalog" in c.execute("SHOW search_path").fetchone()[0]
+
+
+def test_forced_server_parameters(pgwarden, pg):
+    p = pgwarden(databases={"tz": f"host=127.0.0.1 port={pg.port} dbname=appdb timezone=Asia/Kolkata"})
+    with p.connect(db="tz") as c:
+        assert c.execute("SHOW TimeZone").fetchone()[0] == "Asia/Kolkata"
+
+
+def test_include_directive(pgwarden, pg):
+    p = pgwarden(files={"more.ini": f"[databases]\nincluded = host=127.0.0.1 port={pg.port} dbname=otherdb\n"},
+                 extra_ini="%include @DIR@/more.ini\n")
+    with p.connect(db="included") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+
+
+def test_include_relative_to_cwd(pgwarden, pg):
+    """A relative %include path is resolved from the process's working
+    directory (the fixture starts the pooler in its temp dir)."""
+    p = pgwarden(files={"rel.ini": f"[databases]\nrel = host=127.0.0.1 port={pg.port} dbname=otherdb\n"},
+                 extra_ini="%include rel.ini\n")
+    with p.connect(db="rel") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+
+
+def test_repeated_pgbouncer_section_starts_from_defaults(pgwarden, pg):
+    """Real PgBouncer 1.18 quirk (not in the reference doc): a second
+    [pgbouncer] section header resets every [pgbouncer] setting to its
+    default before applying the keys that follow it.  Here the second section
+    re-states listen_addr/port/socket dir/auth_file and sets
+    max_client_conn; admin_users from the first section is forgotten."""
+    p = pgwarden({"max_client_conn": 50},
+                 extra_ini=("[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = @PORT@\n"
+                            "unix_socket_dir = @DIR@\nauth_file = @DIR@/userlist.txt\n"
+                            "max_client_conn = 2\n"))
+    with p.connect(), p.connect():
+        with pytest.raises(psycopg.OperationalError, match="max_client_conn"):
+            p.connect()
+    # admin_users was only in the first section: after the reset nobody is admin
+    with pytest.raises(psycopg.OperationalError):
+        with p.admin() as c:
+            c.execute("SHOW VERSION")
+
+
+def test_comments_and_whitespace(pgwarden, pg):
+    p = pgwarden(extra_ini=(
+        "; a comment\n"
+        "# another comment\n"
+        "\n[databases]\n"
+        f"  spaced\t=\thost=127.0.0.1 port={pg.port} dbname=appdb   \n"))
+    with p.connect(db="spaced") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "appdb"
+
+
+def test_unsupported_startup_parameter(pooler):
+    with pytest.raises(ServerError) as ei:
+        with pooler.raw() as r:
+            r.login("appuser", "appdb", "apppass", foo="bar")
+    assert ei.value.message == "unsupported startup parameter: foo"
+    assert ei.value.sqlstate == "08P01"
+    # libpq's `options` is a startup parameter too
+    assert "unsupported startup parameter: options" in connect_error(pooler, options="-c work_mem=64MB")
+
+
+def test_ignore_startup_parameters(pgwarden):
+    p = pgwarden({"ignore_startup_parameters": "foo, extra_float_digits,options"})
+    with p.raw() as r:
+        r.login("appuser", "appdb", "apppass", foo="bar", extra_float_digits="2")
+        assert r.scalar("SELECT 1") == "1"
+    with p.connect(options="-c work_mem=64MB") as c:
+        # ignored, so the server keeps its default
+        assert c.execute("SHOW work_mem").fetchone()[0] == "4MB"
+
+
+def test_reload_adds_database(pooler, pg):
+    assert "no such database: added" in connect_error(pooler, db="added")
+    pooler.configure(databases={"added": f"host=127.0.0.1 port={pg.port} dbname=otherdb"})
+    pooler.reload()
+    with pooler.connect(db="added") as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+
+
+def test_reload_changes_pool_mode(pooler):
+    with pooler.connect() as a, pooler.connect() as b:
+        assert a.execute("SELECT pg_backend_pid()").fetchone() != b.execute("SELECT pg_backend_pid()").fetchone()
+    pooler.configure({"pool_mode": "transaction", "default_pool_size": 1})
+    pooler.reload()
+    pooler.wait_log("got SIGHUP|re-?reading|reload", timeout=5)
+    with pooler.connect() as a, pooler.connect() as b:
+        assert a.execute("SELECT pg_backend_pid()").fetchone() == b.execute("SELECT pg_backend_pid()").fetchone()
+
+
+def test_reload_with_bad_config_keeps_running(pooler):
+    pooler.configure({"no_such_setting": "1"})
+    pooler.reload()
+    assert pooler.alive()
+    pooler.assert_serving()
+
+
+def test_admin_reload_command(pooler, pg):
+    pooler.configure(databases={"viaadmin": f"host=127.0.0.1 port={pg.port} dbname=appdb"})
+    with pooler.admin() as c:
+        c.execute("RELOAD")
+    with pooler.connect(db="viaadmin") as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_listen_on_unix_socket(pooler):
+    with psycopg.connect(host=str(pooler.dir), port=pooler.port, dbname="appdb", user="appuser",
+                         password="apppass", autocommit=True) as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    assert (pooler.dir / f".s.PGSQL.{pooler.port}").exists()
+
+
+def test_logfile_setting(pgwarden):
+    p = pgwarden()
+    logfile = p.dir / "file.log"
+    p.stop()
+    p.configure({"logfile": str(logfile)})
+    p.start()
+    p.assert_serving()
+    assert logfile.exists()
+    assert "login attempt" in logfile.read_text()
+
+
+def test_pidfile(pgwarden):
+    p = pgwarden()
+    pidfile = p.dir / "pooler.pid"
+    p.stop()
+    p.configure({"pidfile": str(pidfile)})
+    p.start()
+    assert int(pidfile.read_text().strip()) == p.pid
+    p.stop()
+    time.sleep(0.2)
+    assert not pidfile.exists()

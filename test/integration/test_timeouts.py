@@ -1,0 +1,177 @@
+"""Timeouts.  All are set to 1 second so each test stays short; PgBouncer's
+janitor checks them about once a second, so waits allow a few seconds."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import wait_for
+
+
+def test_query_timeout(pgwarden):
+    p = pgwarden({"query_timeout": 1})
+    with p.connect() as c:
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as ei:
+            c.execute("SELECT pg_sleep(5)")
+        assert time.monotonic() - t0 < 4
+        assert "query timeout" in str(ei.value)
+    p.wait_log("query timeout")
+    # a query shorter than the timeout is fine, and the pooler still serves
+    with p.connect() as c:
+        assert c.execute("SELECT 1 FROM pg_sleep(0.2)").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_query_wait_timeout(pgwarden, mode):
+    """pool_size=1; A holds the only server inside a transaction, B waits for
+    a server and is disconnected with query_wait_timeout."""
+    p = pgwarden({"pool_mode": mode, "default_pool_size": 1, "query_wait_timeout": 1})
+    a = p.connect(autocommit=False)
+    try:
+        a.execute("SELECT 1")  # BEGIN + SELECT: A now owns the server
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.OperationalError) as ei:
+            with p.connect() as b:
+                b.execute("SELECT 2")
+        elapsed = time.monotonic() - t0
+        assert 0.8 <= elapsed < 4, elapsed
+        assert "query_wait_timeout" in str(ei.value)
+        # A is unaffected
+        assert a.execute("SELECT 3").fetchone()[0] == 3
+        a.commit()
+    finally:
+        a.close()
+    p.assert_serving()
+
+
+def test_client_idle_timeout(pgwarden):
+    p = pgwarden({"client_idle_timeout": 1, "pool_mode": "transaction"})
+    with p.connect() as c:
+        c.execute("SELECT 1")
+        time.sleep(2.5)
+        with pytest.raises(psycopg.OperationalError):
+            c.execute("SELECT 1")
+    p.wait_log("client_idle_timeout")
+    p.assert_serving()
+
+
+def test_client_idle_timeout_ignores_session_clients_holding_a_server(pgwarden):
+    """PgBouncer only times out clients that have no server linked, so in
+    session mode (client keeps its server) client_idle_timeout never fires."""
+    p = pgwarden({"client_idle_timeout": 1, "pool_mode": "session"})
+    with p.connect() as c:
+        c.execute("SELECT 1")
+        time.sleep(2.5)
+        assert c.execute("SELECT 2").fetchone()[0] == 2
+
+
+def test_client_idle_timeout_spares_busy_clients(pgwarden):
+    p = pgwarden({"client_idle_timeout": 1, "pool_mode": "transaction"})
+    with p.connect() as c:
+        for _ in range(5):
+            c.execute("SELECT pg_sleep(0.5)")
+        assert c.execute("SELECT pg_sleep(2), 1").fetchone()[1] == 1
+
+
+def test_idle_transaction_timeout(pgwarden):
+    p = pgwarden({"idle_transaction_timeout": 1})
+    c = p.connect(autocommit=False)
+    try:
+        c.execute("SELECT 1")  # now idle in transaction
+        time.sleep(2.5)
+        with pytest.raises(psycopg.OperationalError):
+            c.execute("SELECT 1")
+    finally:
+        c.close()
+    p.wait_log("idle transaction timeout")
+    # outside a transaction, idling is fine
+    with p.connect() as c2:
+        c2.execute("SELECT 1")
+        time.sleep(2)
+        assert c2.execute("SELECT 2").fetchone()[0] == 2
+
+
+def test_client_login_timeout_partial_packet(pgwarden):
+    """A client that sends part of a startup packet and then nothing is
+    closed after client_login_timeout."""
+    p = pgwarden({"client_login_timeout": 1})
+    with p.raw() as r:
+        r.send(b"\x00\x00\x00")  # 3 of the 4 length bytes
+        t0 = time.monotonic()
+        r.wait_closed(timeout=5)
+        assert time.monotonic() - t0 < 5
+    p.assert_serving()
+
+
+def test_client_login_timeout_silent_client(pgwarden):
+    """A client that connects and sends nothing at all (tcp_defer_accept off
+    so the pooler sees the connection)."""
+    p = pgwarden({"client_login_timeout": 1, "tcp_defer_accept": 0})
+    with p.raw() as r:
+        r.wait_closed(timeout=5)
+    p.assert_serving()
+
+
+def test_client_login_timeout_during_auth(pgwarden):
+    """A client that sends a startup packet but never answers the password
+    request."""
+    p = pgwarden({"client_login_timeout": 1, "auth_type": "md5"})
+    with p.raw() as r:
+        r.startup({"user": "appuser", "database": "appdb"})
+        mtype, _ = r.recv_msg()
+        assert mtype == b"R"
+        r.wait_closed(timeout=5)
+    p.assert_serving()
+
+
+def test_server_idle_timeout(pgwarden, pg):
+    p = pgwarden({"server_idle_timeout": 1, "server_lifetime": 3600})
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    assert pid in [b[0] for b in pg.backends(user="appuser")]
+    wait_for(lambda: pid not in [b[0] for b in pg.backends(user="appuser")], timeout=6,
+             what="idle server connection to be closed")
+
+
+def test_server_lifetime(pgwarden, pg):
+    p = pgwarden({"server_lifetime": 1, "server_idle_timeout": 0})
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    wait_for(lambda: pid not in [b[0] for b in pg.backends(user="appuser")], timeout=6,
+             what="server connection older than server_lifetime to be closed")
+    with p.connect() as c:
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+
+
+def test_server_lifetime_does_not_cut_active_session(pgwarden, pg):
+    """server_lifetime closes only *unused* servers: a session that keeps its
+    server keeps it."""
+    p = pgwarden({"server_lifetime": 1, "server_idle_timeout": 0})
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        time.sleep(2.5)
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+
+
+def test_server_connect_timeout_unreachable(pgwarden):
+    """A database whose server does not answer: the client gets an error
+    instead of hanging forever, and other databases keep working."""
+    import socket
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(1)  # accepts TCP but never speaks
+    port = black_hole.getsockname()[1]
+    try:
+        p = pgwarden({"server_connect_timeout": 1, "query_wait_timeout": 3},
+                     databases={"hole": f"host=127.0.0.1 port={port} dbname=x"})
+        t0 = time.monotonic()
+        with pytest.raises(psycopg.OperationalError):
+            with p.connect(db="hole") as c:
+                c.execute("SELECT 1")
+        assert time.monotonic() - t0 < 8
+        p.assert_serving()
+    finally:
+        black_hole.close()
