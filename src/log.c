@@ -16,6 +16,7 @@ static struct {
 	int verbose;
 	bool syslog;
 	bool syslog_open;
+	int pid;		/* cached: getpid() per line is measurable */
 } log_state;
 
 static const char *const level_names[] = {
@@ -67,6 +68,7 @@ void log_configure(const struct log_settings *s)
 		else
 			setvbuf(log_state.file, NULL, _IOLBF, 0);
 	}
+	log_state.pid = (int)getpid();	/* also refreshed after daemonizing */
 	log_state.quiet = s->quiet;
 	log_state.verbose = s->verbose;
 	if (log_state.syslog_open) {
@@ -88,6 +90,11 @@ void log_shutdown(void)
 	log_state.file = NULL;
 }
 
+void log_refresh_pid(void)
+{
+	log_state.pid = (int)getpid();
+}
+
 bool log_enabled(enum log_level lvl)
 {
 	if (lvl <= LOG_LVL_LOG)
@@ -95,18 +102,25 @@ bool log_enabled(enum log_level lvl)
 	return (int)lvl - LOG_LVL_LOG <= log_state.verbose;
 }
 
+/*
+ * "YYYY-MM-DD HH:MM:SS.mmm TZ".  The part up to the seconds is formatted once
+ * per second: a busy pooler logs two lines per connection.
+ */
 static void format_timestamp(char *buf, size_t len)
 {
+	static time_t cached_sec = -1;
+	static char cached_date[32], cached_zone[16];
 	struct timeval tv;
-	struct tm tm;
-	char tmp[64];
 
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%d %H:%M:%S", &tm);
-	char zone[16];
-	strftime(zone, sizeof(zone), "%Z", &tm);
-	snprintf(buf, len, "%s.%03d %s", tmp, (int)(tv.tv_usec / 1000), zone);
+	if (tv.tv_sec != cached_sec) {
+		struct tm tm;
+		localtime_r(&tv.tv_sec, &tm);
+		strftime(cached_date, sizeof(cached_date), "%Y-%m-%d %H:%M:%S", &tm);
+		strftime(cached_zone, sizeof(cached_zone), "%Z", &tm);
+		cached_sec = tv.tv_sec;
+	}
+	snprintf(buf, len, "%s.%03d %s", cached_date, (int)(tv.tv_usec / 1000), cached_zone);
 }
 
 void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_list ap)
@@ -121,12 +135,14 @@ void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_l
 	format_timestamp(ts, sizeof(ts));
 	if (!prefix)
 		prefix = "";
+	if (!log_state.pid)
+		log_state.pid = (int)getpid();
 
 	/* A fatal error before daemonizing must reach the operator even with -q. */
 	if (!log_state.quiet || lvl == LOG_LVL_FATAL)
-		fprintf(stderr, "%s [%d] %s %s%s\n", ts, (int)getpid(), level_names[lvl], prefix, msg);
+		fprintf(stderr, "%s [%d] %s %s%s\n", ts, log_state.pid, level_names[lvl], prefix, msg);
 	if (log_state.file)
-		fprintf(log_state.file, "%s [%d] %s %s%s\n", ts, (int)getpid(), level_names[lvl], prefix, msg);
+		fprintf(log_state.file, "%s [%d] %s %s%s\n", ts, log_state.pid, level_names[lvl], prefix, msg);
 	if (log_state.syslog)
 		syslog(syslog_levels[lvl], "%s %s%s", level_names[lvl], prefix, msg);
 	errno = saved_errno;

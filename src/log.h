@@ -28,6 +28,8 @@ struct log_settings {
 /* (Re)apply settings; reopens the log file (SIGHUP / logrotate). */
 void log_configure(const struct log_settings *s);
 void log_shutdown(void);
+/* After fork(): log lines carry the new pid. */
+void log_refresh_pid(void);
 
 void log_generic(enum log_level lvl, const char *prefix, const char *fmt, ...) PRINTF_LIKE(3, 4);
 void log_generic_v(enum log_level lvl, const char *prefix, const char *fmt, va_list ap) PRINTF_LIKE(3, 0);

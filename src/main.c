@@ -234,6 +234,7 @@ static void daemonize(void)
 	dup2(fd, 2);
 	if (fd > 2)
 		close(fd);
+	log_refresh_pid();
 }
 
 static void change_user(const char *name)

@@ -2,7 +2,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,18 +40,9 @@ void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize)
 	sb->max_pkt_len = INT32_MAX;
 }
 
-static void set_nonblocking(int fd)
-{
-	int flags = fcntl(fd, F_GETFL);
-	if (flags >= 0)
-		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
 static void attach_fd(struct sbuf *sb, int fd)
 {
 	sb->fd = fd;
-	set_nonblocking(fd);
 	sb->ibuf = xmalloc(sb->ibuf_size);
 	event_assign(&sb->ev_read, sbuf_base, fd, EV_READ | EV_PERSIST, sbuf_read_cb, sb);
 	event_assign(&sb->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
@@ -96,6 +86,7 @@ static void set_write_interest(struct sbuf *sb, bool want)
 	sb->writing = want;
 }
 
+/* fd must already be non-blocking and close-on-exec (accept4 flags). */
 bool sbuf_accept(struct sbuf *sb, int fd)
 {
 	attach_fd(sb, fd);
@@ -105,7 +96,7 @@ bool sbuf_accept(struct sbuf *sb, int fd)
 
 bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM, 0);
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;
 	attach_fd(sb, fd);
