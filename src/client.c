@@ -24,8 +24,7 @@ static void add_welcome_params(struct pgsocket *client, struct pktbuf *pb)
 	size_t pos = 0;
 
 	while (pos + 5 <= w->len) {
-		uint32_t len = (uint32_t)w->data[pos + 1] << 24 | (uint32_t)w->data[pos + 2] << 16 |
-			       (uint32_t)w->data[pos + 3] << 8 | w->data[pos + 4];
+		uint32_t len = read_be32(w->data + pos + 1);
 		const char *name = (const char *)w->data + pos + 5;
 		if (varcache_lookup(name) < 0)
 			pktbuf_put_bytes(pb, w->data + pos, len + 1);

@@ -25,18 +25,26 @@ struct listener {
 static struct listener listeners[MAX_LISTENERS];
 static int n_listeners;
 
-static void tune_client_socket(int fd)
+/* Keepalive, user timeout and buffer sizes: same settings for clients and servers. */
+void tune_tcp_socket(int fd)
 {
 	int on = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (cf->tcp_keepalive)
+	if (cf->tcp_keepalive) {
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	if (cf->tcp_keepidle)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf->tcp_keepidle, sizeof(int));
-	if (cf->tcp_keepintvl)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf->tcp_keepintvl, sizeof(int));
-	if (cf->tcp_keepcnt)
-		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf->tcp_keepcnt, sizeof(int));
+		if (cf->tcp_keepidle)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf->tcp_keepidle, sizeof(int));
+		if (cf->tcp_keepintvl)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf->tcp_keepintvl, sizeof(int));
+		if (cf->tcp_keepcnt)
+			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf->tcp_keepcnt, sizeof(int));
+	}
+	if (cf->tcp_user_timeout)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cf->tcp_user_timeout, sizeof(int));
+	if (cf->tcp_socket_buffer) {
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cf->tcp_socket_buffer, sizeof(int));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cf->tcp_socket_buffer, sizeof(int));
+	}
 }
 
 static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
@@ -52,7 +60,7 @@ static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 			return;
 		}
 		if (!l->is_unix)
-			tune_client_socket(cfd);
+			tune_tcp_socket(cfd);
 		accept_client(cfd, l->is_unix);
 	}
 }

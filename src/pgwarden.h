@@ -357,6 +357,7 @@ void pooler_shutdown_now(const char *why);
 
 /* ---- listen.c ---- */
 bool listen_start(void);
+void tune_tcp_socket(int fd);
 void listen_stop_tcp(void);
 void listen_cleanup(void);
 

@@ -79,12 +79,14 @@ void pktbuf_end(struct pktbuf *pb)
 	memcpy(pb->data + len_pos, &n, 4);
 }
 
-void pktbuf_error(struct pktbuf *pb, const char *severity, const char *sqlstate, const char *msg)
+/* ErrorResponse and NoticeResponse share their field layout. */
+static void put_report(struct pktbuf *pb, uint8_t type, const char *severity, const char *sqlstate,
+		       const char *msg)
 {
-	pktbuf_begin(pb, 'E');
+	pktbuf_begin(pb, type);
 	pktbuf_put_u8(pb, 'S');
 	pktbuf_put_string(pb, severity);
-	pktbuf_put_u8(pb, 'V');
+	pktbuf_put_u8(pb, 'V');	/* the untranslated severity, for clients that read it */
 	pktbuf_put_string(pb, severity);
 	pktbuf_put_u8(pb, 'C');
 	pktbuf_put_string(pb, sqlstate);
@@ -94,17 +96,14 @@ void pktbuf_error(struct pktbuf *pb, const char *severity, const char *sqlstate,
 	pktbuf_end(pb);
 }
 
+void pktbuf_error(struct pktbuf *pb, const char *severity, const char *sqlstate, const char *msg)
+{
+	put_report(pb, 'E', severity, sqlstate, msg);
+}
+
 void pktbuf_notice(struct pktbuf *pb, const char *sqlstate, const char *msg)
 {
-	pktbuf_begin(pb, 'N');
-	pktbuf_put_u8(pb, 'S');
-	pktbuf_put_string(pb, "NOTICE");
-	pktbuf_put_u8(pb, 'C');
-	pktbuf_put_string(pb, sqlstate);
-	pktbuf_put_u8(pb, 'M');
-	pktbuf_put_string(pb, msg);
-	pktbuf_put_u8(pb, 0);
-	pktbuf_end(pb);
+	put_report(pb, 'N', "NOTICE", sqlstate, msg);
 }
 
 void pktbuf_auth_request(struct pktbuf *pb, uint32_t code, const void *extra, size_t extra_len)
@@ -184,7 +183,7 @@ bool pkt_get_u32(struct pktreader *r, uint32_t *v)
 	const uint8_t *p;
 	if (!pkt_get_bytes(r, 4, &p))
 		return false;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	*v = read_be32(p);
 	return true;
 }
 
@@ -217,7 +216,7 @@ enum pkt_header_result pkt_parse_header(const uint8_t *buf, size_t avail, bool s
 	if (startup) {
 		hdr->type = PKT_STARTUP_TYPE;
 		hdr->hdr_len = 4;
-		body_len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+		body_len = read_be32(buf);
 		/* Length includes itself; a startup message needs at least a code. */
 		if (body_len < 8 || body_len > max_len)
 			return PKT_HDR_BAD;
@@ -226,7 +225,7 @@ enum pkt_header_result pkt_parse_header(const uint8_t *buf, size_t avail, bool s
 	}
 	hdr->type = buf[0];
 	hdr->hdr_len = 5;
-	body_len = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
+	body_len = read_be32(buf + 1);
 	/* The length counts itself (4) but not the type byte. */
 	if (body_len < 4 || body_len > max_len || body_len > UINT32_MAX - 1)
 		return PKT_HDR_BAD;

@@ -32,6 +32,12 @@ enum {
 	AUTH_REQ_SASL_FIN = 12,
 };
 
+/* Network byte order int32 at p (no alignment needed). */
+static inline uint32_t read_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 struct pktbuf {
 	uint8_t *data;
 	size_t len;

@@ -72,27 +72,6 @@ static void next_host(struct pgdatabase *db, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-static void tune_tcp_socket(int fd)
-{
-	int on = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (cf->tcp_keepalive) {
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-		if (cf->tcp_keepidle)
-			setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cf->tcp_keepidle, sizeof(int));
-		if (cf->tcp_keepintvl)
-			setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cf->tcp_keepintvl, sizeof(int));
-		if (cf->tcp_keepcnt)
-			setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cf->tcp_keepcnt, sizeof(int));
-	}
-	if (cf->tcp_user_timeout)
-		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &cf->tcp_user_timeout, sizeof(int));
-	if (cf->tcp_socket_buffer) {
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cf->tcp_socket_buffer, sizeof(int));
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &cf->tcp_socket_buffer, sizeof(int));
-	}
-}
-
 static void connect_failed(struct pgsocket *server, const char *why)
 {
 	struct pgpool *pool = server->pool;
