@@ -19,6 +19,7 @@ struct listener {
 	int fd;
 	bool is_unix;
 	struct event ev;
+	struct event ev_resume;
 	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -47,6 +48,26 @@ void tune_tcp_socket(int fd)
 	}
 }
 
+static void resume_accept_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct listener *l = arg;
+	if (l->fd >= 0)
+		event_add(&l->ev, NULL);
+}
+
+/*
+ * Out of file descriptors: a level-triggered listener would fire again at
+ * once and spin.  Stop accepting for a second; existing clients go on.
+ */
+static void back_off(struct listener *l)
+{
+	struct timeval tv = { 1, 0 };
+	log_warning("accept() failed: %s; pausing new connections for 1s", strerror(errno));
+	event_del(&l->ev);
+	event_assign(&l->ev_resume, pooler.base, -1, 0, resume_accept_cb, l);
+	event_add(&l->ev_resume, &tv);
+}
+
 static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 {
 	struct listener *l = arg;
@@ -55,7 +76,9 @@ static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 	for (int i = 0; i < 32; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				back_off(l);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_warning("accept() failed: %s", strerror(errno));
 			return;
 		}
@@ -186,6 +209,8 @@ void listen_stop_tcp(void)
 	for (int i = 0; i < n_listeners; i++) {
 		if (!listeners[i].is_unix && listeners[i].fd >= 0) {
 			event_del(&listeners[i].ev);
+			if (event_initialized(&listeners[i].ev_resume))
+				event_del(&listeners[i].ev_resume);
 			close(listeners[i].fd);
 			listeners[i].fd = -1;
 		}

@@ -130,11 +130,8 @@ void sbuf_close(struct sbuf *sb)
 		batch_flush();
 	sb->closed = true;
 	if (sb->fd >= 0) {
-		if (sb->reading)
-			event_del(&sb->ev_read);
-		if (sb->writing)
-			event_del(&sb->ev_write);
-		event_del(&sb->ev_read);	/* also clears a pending event_active */
+		/* event_del also drops a pending event_active. */
+		event_del(&sb->ev_read);
 		event_del(&sb->ev_write);
 		close(sb->fd);
 		sb->fd = -1;
