@@ -196,3 +196,23 @@ def test_pidfile(pgwarden):
     p.stop()
     time.sleep(0.2)
     assert not pidfile.exists()
+
+
+def ipv6_loopback_available():
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback here")
+def test_listen_on_several_addresses_ipv4_and_ipv6(pgwarden):
+    """listen_addr takes a list; IPv6 addresses work like IPv4 ones."""
+    p = pgwarden({"listen_addr": "127.0.0.1, ::1"})
+    for host in ("127.0.0.1", "::1"):
+        with psycopg.connect(host=host, port=p.port, dbname="appdb", user="appuser",
+                             password="apppass", sslmode="disable", connect_timeout=5) as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
