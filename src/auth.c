@@ -99,7 +99,18 @@ static void start_md5(struct pgsocket *client)
 	send_auth_request(client, AUTH_REQ_MD5, client->md5_salt, sizeof(client->md5_salt));
 }
 
-void client_start_auth(struct pgsocket *client)
+/* client_auth plugins see the password itself, so they ask for it in clear. */
+static bool start_plugin_auth(struct pgsocket *client)
+{
+	if (!plugin_has(PLUGIN_HOOK_AUTH) || client->db->is_admin)
+		return false;
+	client->auth_phase = AUTH_PHASE_PLUGIN;
+	send_auth_request(client, AUTH_REQ_PASSWORD, NULL, 0);
+	return true;
+}
+
+/* The auth_type of the config (and the console's own rules). */
+static void client_start_core_auth(struct pgsocket *client)
 {
 	struct pguser *user = find_user(client->user_name);
 	const char *secret = user ? user->secret : NULL;
@@ -156,6 +167,12 @@ void client_start_auth(struct pgsocket *client)
 	}
 }
 
+void client_start_auth(struct pgsocket *client)
+{
+	if (!start_plugin_auth(client))
+		client_start_core_auth(client);
+}
+
 /* A cleartext password checked against any kind of stored secret. */
 static bool check_plain_password(const char *secret, const char *user, const char *password)
 {
@@ -180,22 +197,30 @@ static bool check_plain_password(const char *secret, const char *user, const cha
 	return false;
 }
 
-static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *body, size_t len)
+/* The password message's string; NULL after disconnecting the client. */
+static const char *read_password(struct pgsocket *client, const uint8_t *body, size_t len)
 {
-	const char *secret = client_secret(client);
 	struct pktreader r;
 	const char *password;
 
 	pktreader_init(&r, body, len);
 	if (!pkt_get_string(&r, &password)) {
 		disconnect_client(client, true, "bad packet");
-		return SBUF_CLOSED;
+		return NULL;
 	}
 	if (!password[0]) {
 		disconnect_client(client, true, "empty password returned by client");
-		return SBUF_CLOSED;
+		return NULL;
 	}
+	return password;
+}
+
+/* Check a cleartext or md5 answer against the auth_file secret. */
+static void check_password(struct pgsocket *client, const char *password)
+{
+	const char *secret = client_secret(client);
 	bool ok = false;
+
 	if (secret) {
 		if (client->auth_phase == AUTH_PHASE_MD5) {
 			char expect[MD5_PASSWD_LEN + 1];
@@ -208,10 +233,71 @@ static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *bo
 	}
 	if (!ok) {
 		fail_auth(client);
-		return SBUF_CLOSED;
+		return;
 	}
 	auth_succeeded(client, find_user(client->user_name));
+}
+
+static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	const char *password = read_password(client, body, len);
+
+	if (!password)
+		return SBUF_CLOSED;
+	check_password(client, password);
 	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+static enum sbuf_result auth_plugin_password(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	const char *password = read_password(client, body, len);
+
+	if (!password)
+		return SBUF_CLOSED;
+	return plugin_client_auth(client, password);
+}
+
+/* ACCEPT: the plugin vouches for the client and may choose the server login. */
+static void plugin_accepted(struct pgsocket *client, const struct plugin_auth_result *r)
+{
+	const char *name = r->server_user ? r->server_user : client->user_name;
+	struct pguser *user;
+
+	if (r->database && !client_use_database(client, r->database))
+		return;
+	/* Never into the console: its access rules are the core's own. */
+	if (client->db->is_admin) {
+		disconnect_client_sqlstate(client, "3D000", "no such database: %s", r->database);
+		return;
+	}
+	if (strlen(name) >= MAX_USERNAME) {
+		disconnect_client(client, true, "username too long");
+		return;
+	}
+	/* The server login uses the auth_file secret of that user, if any. */
+	user = find_user(name);
+	auth_succeeded(client, user ? user : add_user(name, ""));
+}
+
+void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_result *r)
+{
+	switch (r->decision) {
+	case PGW_ACCEPT:
+		plugin_accepted(client, r);
+		return;
+	case PGW_CONTINUE:
+		/* The core's own auth_type, with the password already in hand. */
+		if (cf->auth_type == AUTH_TYPE_ANY || cf->auth_type == AUTH_TYPE_TRUST) {
+			client->auth_phase = AUTH_PHASE_NONE;
+			client_start_core_auth(client);
+		} else {
+			check_password(client, r->password);
+		}
+		return;
+	default:
+		disconnect_client_sqlstate(client, r->sqlstate, "%s", r->message);
+		return;
+	}
 }
 
 /* Unknown users get a throwaway secret so the exchange looks the same. */
@@ -319,6 +405,8 @@ enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pk
 		return auth_scram_first(client, body, len);
 	case AUTH_PHASE_SCRAM_FINAL:
 		return auth_scram_final(client, body, len);
+	case AUTH_PHASE_PLUGIN:
+		return auth_plugin_password(client, body, len);
 	default:
 		disconnect_client(client, true, "client password pkt before startup packet");
 		return SBUF_CLOSED;

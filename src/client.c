@@ -11,6 +11,8 @@
 
 /* Login-phase messages may be bigger than pkt_buf (long SCRAM messages). */
 #define MAX_LOGIN_PKT (64 * 1024)
+/* The longest Query/Parse a statement plugin can be shown; longer ones are refused. */
+#define MAX_PLUGIN_STATEMENT (64 * 1024 * 1024)
 /* PostgreSQL's own limit for the startup packet. */
 #define MAX_STARTUP_PKT 10000
 
@@ -63,8 +65,13 @@ bool finish_client_login(struct pgsocket *client)
 	}
 	varcache_fill_unset(&client->vars, &pool->server_defaults);
 	generate_cancel_key(client->cancel_key);
+	if (plugin_has(PLUGIN_HOOK_SESSION) && !pool->db->is_admin)
+		plugin_session_start(client);
 	send_welcome(client);
 	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
+	/* A statement plugin sees whole Query/Parse messages. */
+	if (plugin_has(PLUGIN_HOOK_STATEMENT))
+		client->sbuf.max_full_pkt = (uint32_t)MIN(cf->max_packet_size, MAX_PLUGIN_STATEMENT);
 	client->request_time = get_time_usec();
 	change_client_state(client, CL_ACTIVE);
 	pool->stats.client_login_count++;
@@ -147,6 +154,22 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 	return true;
 }
 
+bool client_use_database(struct pgsocket *client, const char *name)
+{
+	struct pgdatabase *db = lookup_or_create_database(name);
+
+	if (!db) {
+		disconnect_client_sqlstate(client, "3D000", "no such database: %s", name);
+		return false;
+	}
+	if (db->disabled) {
+		disconnect_client(client, true, "database \"%s\" is disabled", db->name);
+		return false;
+	}
+	client->db = db;
+	return true;
+}
+
 /* Choose database, user and pool; then authenticate. */
 static void start_login(struct pgsocket *client)
 {
@@ -156,16 +179,8 @@ static void start_login(struct pgsocket *client)
 		disconnect_client_sqlstate(client, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
-	struct pgdatabase *db = lookup_or_create_database(client->db_name);
-	if (!db) {
-		disconnect_client_sqlstate(client, "3D000", "no such database: %s", client->db_name);
+	if (!client_use_database(client, client->db_name))
 		return;
-	}
-	if (db->disabled) {
-		disconnect_client(client, true, "database \"%s\" is disabled", db->name);
-		return;
-	}
-	client->db = db;
 	if (cf->application_name_add_host)
 		append_client_host(client);
 	client_start_auth(client);
@@ -294,6 +309,12 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 		disconnect_client(client, true, "PQexec disallowed");
 		return SBUF_CLOSED;
 	}
+	/* Decided before a server is taken: a blocked statement needs none. */
+	if (plugin_has(PLUGIN_HOOK_STATEMENT)) {
+		enum sbuf_result res;
+		if (!plugin_statement_gate(client, pkt, &res))
+			return res;
+	}
 	if (!client->link) {
 		if (client->state == CL_WAITING)
 			return SBUF_PAUSE;
@@ -308,7 +329,10 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 
 	note_query_start(client, server, type, get_time_usec());
 	server->pool->stats.client_bytes += pkt->hdr.len;
-	sbuf_forward(&client->sbuf, &server->sbuf, pkt);
+	if (client->stmt_decided)
+		plugin_statement_forward(client, server, pkt);
+	else
+		sbuf_forward(&client->sbuf, &server->sbuf, pkt);
 	return SBUF_DONE;
 }
 

@@ -180,6 +180,7 @@ const struct config_key config_keys[] = {
 	K_INT("peer_id", peer_id, "0", RELOAD),
 	K_STR("pidfile", pidfile, "", NO_RELOAD),
 	K_INT("pkt_buf", pkt_buf, "4096", NO_RELOAD),
+	K_STR("plugins", plugins, "", NO_RELOAD),
 	K_TIME("pool_idle_timeout", pool_idle_timeout, "0", RELOAD),
 	K_POOL("pool_mode", pool_mode, "session", RELOAD),
 	K_TIME("query_timeout", query_timeout, "0", RELOAD),
@@ -793,6 +794,7 @@ struct section {
 struct loader {
 	struct config *cf;
 	const struct section *section;	/* NULL before the first header */
+	struct plugin_def *plugin;	/* the [plugin.NAME] section being read */
 	bool seen_main;
 	const char *file;		/* where we are, for messages */
 	int line;
@@ -936,12 +938,75 @@ static bool handle_peer(struct loader *ld, const char *key, const char *value)
 	return true;
 }
 
+/*
+ * [plugin.NAME]: the keys belong to the plugin, so any key goes; a repeated
+ * key replaces the earlier value.  Kept in file order for the plugin.
+ */
+static bool handle_plugin(struct loader *ld, const char *key, const char *value)
+{
+	struct plugin_def *def = ld->plugin;
+
+	for (int i = 0; i < def->n_kv; i++) {
+		if (strcmp(def->kv[i].key, key) == 0) {
+			replace_str(&def->kv[i].value, value);
+			return true;
+		}
+	}
+	def->kv = xrealloc(def->kv, (size_t)(def->n_kv + 1) * sizeof(*def->kv));
+	def->kv[def->n_kv].key = xstrdup(key);
+	def->kv[def->n_kv].value = xstrdup(value);
+	def->n_kv++;
+	return true;
+}
+
 static const struct section sections[] = {
 	{ "pgbouncer", handle_main },
 	{ "databases", handle_database },
 	{ "users", handle_user },
 	{ "peers", handle_peer },
 };
+
+#define PLUGIN_SECTION_PREFIX "plugin."
+#define MAX_PLUGIN_NAME 64
+
+static bool is_key_char(char c);
+
+static const struct section plugin_section = { PLUGIN_SECTION_PREFIX, handle_plugin };
+
+static bool valid_plugin_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len >= MAX_PLUGIN_NAME)
+		return false;
+	for (; *name; name++) {
+		if (!is_key_char(*name) || *name == '*' || *name == '.')
+			return false;
+	}
+	return true;
+}
+
+/* A second [plugin.NAME] header for the same name continues the first. */
+static bool open_plugin_section(struct loader *ld, const char *name)
+{
+	struct config *cf = ld->cf;
+
+	if (!valid_plugin_name(name))
+		return fail(ld, "invalid plugin name \"%s\" in section header", name);
+	ld->section = &plugin_section;
+	for (int i = 0; i < cf->n_plugin_defs; i++) {
+		if (strcmp(cf->plugin_defs[i].name, name) == 0) {
+			ld->plugin = &cf->plugin_defs[i];
+			return true;
+		}
+	}
+	cf->plugin_defs = xrealloc(cf->plugin_defs, (size_t)(cf->n_plugin_defs + 1) * sizeof(*cf->plugin_defs));
+	ld->plugin = &cf->plugin_defs[cf->n_plugin_defs++];
+	memset(ld->plugin, 0, sizeof(*ld->plugin));
+	ld->plugin->name = xstrdup(name);
+	ld->plugin->line = ld->line;
+	return true;
+}
 
 static bool syntax_error(struct loader *ld)
 {
@@ -974,6 +1039,8 @@ static bool parse_section_line(struct loader *ld, char *line)
 			return true;
 		}
 	}
+	if (strncmp(name, PLUGIN_SECTION_PREFIX, strlen(PLUGIN_SECTION_PREFIX)) == 0)
+		return open_plugin_section(ld, name + strlen(PLUGIN_SECTION_PREFIX));
 	return fail_verbatim(ld, "invalid section \"%s\" in configuration (%s:%d)",
 			     name, ld->file, ld->line);
 }
@@ -1130,6 +1197,43 @@ static bool load_file(struct loader *ld, const char *path, int depth)
 	return ok;
 }
 
+/* Every plugin listed in plugins= needs its section, with a path. */
+static bool check_plugins(const struct config *cf, char *errbuf, size_t errlen)
+{
+	char name[MAX_PLUGIN_NAME + 1];
+	const char *p = cf->plugins;
+
+	while ((p = config_list_next(p, name, sizeof(name))) != NULL) {
+		const struct plugin_def *def = config_find_plugin(cf, name);
+		const char *path = def ? config_plugin_value(def, "path") : NULL;
+
+		if (!valid_plugin_name(name)) {
+			snprintf(errbuf, errlen, "invalid plugin name \"%s\" in plugins", name);
+			return false;
+		}
+		if (!def) {
+			snprintf(errbuf, errlen, "plugin \"%s\" is listed in plugins but has no [plugin.%s] section",
+				 name, name);
+			return false;
+		}
+		if (!path || !path[0]) {
+			snprintf(errbuf, errlen, "plugin \"%s\": [plugin.%s] has no path", name, name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void plugin_def_clear(struct plugin_def *def)
+{
+	for (int i = 0; i < def->n_kv; i++) {
+		free(def->kv[i].key);
+		free(def->kv[i].value);
+	}
+	free(def->kv);
+	free(def->name);
+}
+
 struct config *config_load(const char *path, char *errbuf, size_t errlen)
 {
 	char dummy[1];
@@ -1159,6 +1263,8 @@ struct config *config_load(const char *path, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "main section missing from config file %s", path);
 		goto fail;
 	}
+	if (!check_plugins(ld.cf, errbuf, errlen))
+		goto fail;
 	return ld.cf;
 fail:
 	config_free(ld.cf);
@@ -1181,6 +1287,9 @@ void config_free(struct config *cf)
 	for (int i = 0; i < cf->n_users; i++)
 		user_def_clear(&cf->users[i]);
 	free(cf->users);
+	for (int i = 0; i < cf->n_plugin_defs; i++)
+		plugin_def_clear(&cf->plugin_defs[i]);
+	free(cf->plugin_defs);
 	free(cf);
 }
 
@@ -1202,9 +1311,47 @@ const struct user_def *config_find_user(const struct config *cf, const char *nam
 	return i >= 0 ? &cf->users[i] : NULL;
 }
 
+const struct plugin_def *config_find_plugin(const struct config *cf, const char *name)
+{
+	for (int i = 0; cf && name && i < cf->n_plugin_defs; i++) {
+		if (strcmp(cf->plugin_defs[i].name, name) == 0)
+			return &cf->plugin_defs[i];
+	}
+	return NULL;
+}
+
+const char *config_plugin_value(const struct plugin_def *def, const char *key)
+{
+	for (int i = 0; def && key && i < def->n_kv; i++) {
+		if (strcmp(def->kv[i].key, key) == 0)
+			return def->kv[i].value;
+	}
+	return NULL;
+}
+
 static bool is_list_separator(char c)
 {
 	return c == ',' || is_space(c) || c == '\n';
+}
+
+const char *config_list_next(const char *list, char *buf, size_t len)
+{
+	const char *start;
+	size_t n;
+
+	if (!list)
+		return NULL;
+	while (is_list_separator(*list))
+		list++;
+	if (!*list)
+		return NULL;
+	start = list;
+	while (*list && !is_list_separator(*list))
+		list++;
+	n = MIN((size_t)(list - start), len - 1);
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+	return list;
 }
 
 bool config_list_contains(const char *list, const char *word)

@@ -69,6 +69,19 @@ struct user_def {
 	int client_idle_timeout;
 };
 
+/* One [plugin.NAME] section: its keys in file order (path among them). */
+struct plugin_kv {
+	char *key;
+	char *value;
+};
+
+struct plugin_def {
+	char *name;
+	struct plugin_kv *kv;
+	int n_kv;
+	int line;		/* of the section header */
+};
+
 /*
  * The whole config.  Times are in microseconds.  String settings are never
  * NULL after config_load: a setting without a value is "".  Note that
@@ -199,12 +212,17 @@ struct config {
 	char *login_notify_message;
 	char *job_name;
 
-	/* [databases], [users] */
+	/* plugins, in call order; each needs a [plugin.NAME] section */
+	char *plugins;
+
+	/* [databases], [users], [plugin.NAME] */
 	struct db_def *dbs;
 	int n_dbs;
 	struct db_def *fallback_db;	/* the "*" entry, or NULL */
 	struct user_def *users;
 	int n_users;
+	struct plugin_def *plugin_defs;
+	int n_plugin_defs;
 };
 
 /*
@@ -235,6 +253,9 @@ void config_free(struct config *cf);
 /* Look up a [databases] entry by exact name (not the "*" one). */
 const struct db_def *config_find_db(const struct config *cf, const char *name);
 const struct user_def *config_find_user(const struct config *cf, const char *name);
+const struct plugin_def *config_find_plugin(const struct config *cf, const char *name);
+/* The value of key in a [plugin.NAME] section, or NULL. */
+const char *config_plugin_value(const struct plugin_def *def, const char *key);
 
 /* Find a [pgbouncer] key by name (also accepts the alias service_name). */
 const struct config_key *config_find_key(const char *name);
@@ -247,6 +268,13 @@ bool config_set_value(struct config *cf, const struct config_key *key, const cha
 
 /* Reload: carry the not-reloadable settings over from the running config. */
 void config_keep_startup_values(struct config *newcf, const struct config *oldcf);
+
+/*
+ * Walk a comma/space separated list: copies the next word into buf and
+ * returns where to continue, or NULL at the end.  Words longer than buf are
+ * cut.
+ */
+const char *config_list_next(const char *list, char *buf, size_t len);
 
 /* Is word in a comma/space separated list (admin_users, ignore_startup_parameters)? */
 bool config_list_contains(const char *list, const char *word);

@@ -100,77 +100,117 @@ bool pooler_reload(void)
 {
 	if (!load_config()) {
 		log_error("config file loading failed");
+		apply_log_settings();	/* reopen the log file all the same (logrotate) */
 		return false;
 	}
 	apply_log_settings();
 	load_userlist();
 	objects_apply_config();
 	admin_setup();
+	plugins_reload(cf);
 	return true;
 }
 
 /* ---------------- signals ---------------- */
 
-void pooler_shutdown_now(const char *why)
+/*
+ * PgBouncer 1.18's signals, with what later versions added where 1.18 has
+ * nothing: a second SIGINT exits at once, SIGQUIT is an immediate exit, and
+ * SIGUSR2 is ignored during a shutdown.
+ *   SIGHUP   reload the config, reopen the log file
+ *   SIGINT   safe shutdown: pause, exit when the servers are released
+ *   SIGTERM  immediate shutdown, exit status 1 as 1.18 (later versions wait
+ *            for the clients instead: use SHUTDOWN WAIT_FOR_CLIENTS)
+ *   SIGUSR1  PAUSE, SIGUSR2 RESUME
+ * They arrive through the event loop, so the handlers may do anything.
+ */
+
+static void exit_now(int status, const char *why)
 {
 	log_info("%s", why);
 	listen_cleanup();
 	if (cf->pidfile && cf->pidfile[0])
 		unlink(cf->pidfile);
-	exit(0);
+	exit(status);
 }
 
-static void on_signal(evutil_socket_t sig, short what UNUSED, void *arg UNUSED)
+void pooler_shutdown_now(const char *why)
 {
-	switch (sig) {
-	case SIGTERM:
-		/* Like SHUTDOWN WAIT_FOR_CLIENTS; a second one exits at once. */
-		if (!admin_begin_shutdown(true))
-			pooler_shutdown_now("got SIGTERM while shutting down, fast exit");
-		log_info("got SIGTERM, shutting down, waiting for all clients disconnect");
-		break;
-	case SIGQUIT:
-		pooler_shutdown_now("got SIGQUIT, fast exit");
-		break;
-	case SIGINT:
-		/* Like SHUTDOWN WAIT_FOR_SERVERS; a second one exits at once. */
-		if (!admin_begin_shutdown(false))
-			pooler_shutdown_now("got SIGINT while shutting down, fast exit");
-		log_info("got SIGINT, shutting down, waiting for all servers connections to be released");
-		break;
-	case SIGHUP:
-		log_info("got SIGHUP, re-reading config");
-		pooler_reload();
-		break;
-	case SIGUSR1:
-		if (pooler.paused) {
-			log_info("got SIGUSR1, but already paused/suspended");
-		} else {
-			log_info("got SIGUSR1, pausing all activity");
-			pooler.paused = true;
-		}
-		break;
-	case SIGUSR2:
-		if (admin_shutting_down()) {
-			log_info("got SIGUSR2 while shutting down, ignoring");
-		} else if (pooler.paused || pooler.suspended) {
-			log_info("got SIGUSR2, continuing from %s", pooler.suspended ? "SUSPEND" : "PAUSE");
-			admin_resume_all();
-		} else {
-			log_info("got SIGUSR2, but not paused/suspended");
-		}
-		break;
+	exit_now(0, why);
+}
+
+static void on_sighup(void)
+{
+	log_info("got SIGHUP, re-reading config");
+	pooler_reload();
+}
+
+static void on_sigint(void)
+{
+	if (admin_shutting_down())
+		exit_now(0, "got SIGINT while shutting down, fast exit");
+	log_info("got SIGINT, shutting down");
+	if (pooler.suspended)
+		exit_now(1, "suspend was in progress, going down immediately");
+	admin_begin_shutdown(false);
+}
+
+static void on_sigterm(void)
+{
+	exit_now(1, "got SIGTERM, fast exit");
+}
+
+static void on_sigquit(void)
+{
+	exit_now(0, "got SIGQUIT, fast exit");
+}
+
+static void on_sigusr1(void)
+{
+	if (pooler.paused) {
+		log_info("got SIGUSR1, but already paused/suspended");
+		return;
 	}
+	log_info("got SIGUSR1, pausing all activity");
+	pooler.paused = true;
+}
+
+static void on_sigusr2(void)
+{
+	if (admin_shutting_down()) {
+		log_info("got SIGUSR2 while shutting down, ignoring");
+	} else if (pooler.paused || pooler.suspended) {
+		log_info("got SIGUSR2, continuing from %s", pooler.suspended ? "SUSPEND" : "PAUSE");
+		admin_resume_all();
+	} else {
+		log_info("got SIGUSR2, but not paused/suspended");
+	}
+}
+
+static const struct signal_action {
+	int sig;
+	void (*handle)(void);
+} signal_actions[] = {
+	{ SIGHUP, on_sighup },
+	{ SIGINT, on_sigint },
+	{ SIGTERM, on_sigterm },
+	{ SIGQUIT, on_sigquit },
+	{ SIGUSR1, on_sigusr1 },
+	{ SIGUSR2, on_sigusr2 },
+};
+
+static void on_signal(evutil_socket_t sig UNUSED, short what UNUSED, void *arg)
+{
+	((const struct signal_action *)arg)->handle();
 }
 
 static void setup_signals(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
-	static struct event evs[ARRAY_SIZE(sigs)];
+	static struct event evs[ARRAY_SIZE(signal_actions)];
 
 	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
-		evsignal_assign(&evs[i], pooler.base, sigs[i], on_signal, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(signal_actions); i++) {
+		evsignal_assign(&evs[i], pooler.base, signal_actions[i].sig, on_signal, (void *)&signal_actions[i]);
 		evsignal_add(&evs[i], NULL);
 	}
 }
@@ -313,6 +353,15 @@ static void parse_args(int argc, char **argv)
 	pooler.config_path = argv[optind];
 }
 
+/* After the event base exists: a plugin may start timers in its init. */
+static void load_plugins(void)
+{
+	char err[768];
+
+	if (!plugins_load(cf, err, sizeof(err)))
+		die("%s", err);
+}
+
 static void init_pooler_state(void)
 {
 	list_init(&pooler.databases);
@@ -351,6 +400,7 @@ int main(int argc, char **argv)
 	if (!pooler.dns)
 		die("dns setup failed");
 	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
+	load_plugins();
 
 	load_userlist();
 	raise_fd_limit();
@@ -369,6 +419,7 @@ int main(int argc, char **argv)
 	log_info("process up: pgwarden %s, libevent %s, adns: c-ares %s, tls: %s", PGWARDEN_VERSION_STRING,
 		 event_get_version(), ares_version(NULL), OpenSSL_version(OPENSSL_VERSION));
 	event_base_dispatch(pooler.base);
+	plugins_unload_all();
 	listen_cleanup();
 	return 0;
 }

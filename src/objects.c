@@ -42,13 +42,18 @@ static void format_addr(const struct sockaddr_storage *ss, bool is_unix, int pee
 	}
 }
 
+void socket_addr_text(const struct pgsocket *sk, char *buf, size_t len)
+{
+	format_addr(&sk->remote_addr, sk->is_unix, sk->peer_pid, buf, len);
+}
+
 void socket_prefix(const struct pgsocket *sk, char *buf, size_t len)
 {
 	char addr[80];
 	const char *db = sk->db ? sk->db->name : (sk->db_name[0] ? sk->db_name : "(nodb)");
 	const char *user = sk->login_user ? sk->login_user->name : (sk->user_name[0] ? sk->user_name : "(nouser)");
 
-	format_addr(&sk->remote_addr, sk->is_unix, sk->peer_pid, addr, sizeof(addr));
+	socket_addr_text(sk, addr, sizeof(addr));
 	snprintf(buf, len, "%c-%p: %s/%s@%s ", sk->is_server ? 'S' : 'C', (const void *)sk, db, user, addr);
 }
 
@@ -421,6 +426,8 @@ static void client_disconnect_v(struct pgsocket *client, bool notify, const char
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	if (client->state != CL_CANCEL)
 		log_closing(client, reason);
+	if (client->plug)
+		plugin_session_end(client, reason);
 
 	if (client->link) {
 		struct pgsocket *server = client->link;

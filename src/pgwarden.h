@@ -22,6 +22,7 @@
 #include "pktbuf.h"
 #include "scram.h"
 #include "dns.h"
+#include "plugin_host.h"
 
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -173,6 +174,7 @@ enum auth_phase {
 	AUTH_PHASE_MD5,
 	AUTH_PHASE_SCRAM_FIRST,
 	AUTH_PHASE_SCRAM_FINAL,
+	AUTH_PHASE_PLUGIN,		/* cleartext password for client_auth plugins */
 	AUTH_PHASE_DONE,
 };
 
@@ -202,6 +204,10 @@ struct pgsocket {
 	bool counted_client;		/* counted in pooler.client_count */
 	bool counted_in_pool;		/* counted in its db's and user's client_count */
 	bool auth_ok_sent;
+	bool stmt_decided;		/* client: a plugin decided the message at parse_pos */
+	bool skip_till_sync;		/* client: a Parse was blocked; skip up to Sync */
+	bool swap_server_error;		/* client: next server error is a block stand-in's */
+	struct pgw_session *plug;	/* client: plugin session, NULL without plugins */
 	char tx_state;			/* 'I', 'T', 'E' from ReadyForQuery */
 	int expect_rfq;			/* server: ReadyForQuery messages still to come */
 	int pending_rfq_skip;		/* server: RFQs of our own queries to swallow */
@@ -291,6 +297,8 @@ int pool_mode_of(const struct pgpool *pool);
 int pool_size_of(const struct pgpool *pool);
 void objects_apply_config(void);
 void socket_prefix(const struct pgsocket *sk, char *buf, size_t len);
+/* "1.2.3.4:5555", "[::1]:5555" or "unix(PID)". */
+void socket_addr_text(const struct pgsocket *sk, char *buf, size_t len);
 void slog(enum log_level lvl, const struct pgsocket *sk, const char *fmt, ...) PRINTF_LIKE(3, 4);
 #define slog_error(sk, ...) slog(LOG_LVL_ERROR, sk, __VA_ARGS__)
 #define slog_warning(sk, ...) slog(LOG_LVL_WARNING, sk, __VA_ARGS__)
@@ -313,6 +321,8 @@ void forward_cancel_request(struct pgsocket *req);
 enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
 void accept_client(int fd, bool is_unix);
 bool finish_client_login(struct pgsocket *client);
+/* Look up (or auto-create) the database for a login; false after disconnecting. */
+bool client_use_database(struct pgsocket *client, const char *name);
 void client_activate(struct pgsocket *client);
 
 /* ---- server.c ---- */

@@ -443,6 +443,7 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	client->tx_state = tx_state;
+	client->swap_server_error = false;
 	if (!server->ready)
 		return SBUF_DONE;
 	if (mode != POOL_SESSION && tx_state == 'I' && !client->in_copy)
@@ -468,9 +469,17 @@ static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_p
 		if (client)
 			client->in_copy = true;
 		break;
+	case 'E':
+		if (client && client->swap_server_error) {
+			/* The answer to a plugin's block stand-in. */
+			client->in_copy = false;
+			sbuf_skip(&server->sbuf, pkt);
+			plugin_send_block_error(client);
+			return SBUF_DONE;
+		}
+		/* fallthrough */
 	case 'C':
 	case 'c':
-	case 'E':
 		if (client)
 			client->in_copy = false;
 		break;
@@ -564,6 +573,9 @@ void forward_cancel_request(struct pgsocket *req)
 		admin_handle_cancel(target);
 		return;
 	}
+	/* A statement a plugin holds has not reached any server yet. */
+	if (target->plug && plugin_cancel_held(target))
+		return;
 	if (!server) {
 		slog_debug(target, "cancel request for idle client");
 		return;

@@ -214,8 +214,8 @@ static void test_key_table(void **state)
 		if (k->default_value && !config_set_value(cf, k, k->default_value, err, sizeof(err)))
 			fail_msg("default of %s rejected: %s", k->name, err);
 	}
-	/* PgBouncer HEAD on Linux has 100 settings */
-	assert_int_equal(n, 100);
+	/* PgBouncer HEAD on Linux has 100 settings; pgwarden adds plugins */
+	assert_int_equal(n, 101);
 	config_free(cf);
 }
 
@@ -230,7 +230,7 @@ static void test_key_table_contents(void **state)
 	static const char *const not_reloadable[] = {
 		"listen_addr", "listen_port", "unix_socket_dir", "unix_socket_mode", "unix_socket_group",
 		"user", "pidfile", "pkt_buf", "listen_backlog", "so_reuseport", "disable_pqexec",
-		"resolv_conf", "job_name", "track_extra_parameters",
+		"resolv_conf", "job_name", "track_extra_parameters", "plugins",
 	};
 	int nr = 0;
 
@@ -250,6 +250,40 @@ static void test_key_table_contents(void **state)
 	assert_string_equal(config_find_key("unix_socket_mode")->default_value, "0777");
 	assert_null(config_find_key("verbose")->default_value);
 	assert_null(config_find_key("auth_file")->default_value);
+}
+
+/*
+ * [plugin.NAME] sections
+ */
+
+static void test_plugin_sections(void **state)
+{
+	struct config *cf = load_ok("[pgbouncer]\nplugins = a, b\n"
+				    "[plugin.a]\npath = /x/a.so\nkey = 1\nkey = 2\n"
+				    "[plugin.b]\npath = b.so\nAnything-Goes.here = 'v'\n"
+				    "[plugin.unused]\ncolour = red\n");
+	const struct plugin_def *a = config_find_plugin(cf, "a");
+	const struct plugin_def *b = config_find_plugin(cf, "b");
+
+	assert_non_null(a);
+	assert_int_equal(a->n_kv, 2);	/* a repeated key replaces the value */
+	assert_string_equal(a->kv[0].key, "path");
+	assert_string_equal(config_plugin_value(a, "key"), "2");
+	assert_string_equal(config_plugin_value(b, "Anything-Goes.here"), "'v'");
+	assert_null(config_plugin_value(b, "nope"));
+	assert_null(config_find_plugin(cf, "c"));
+	assert_non_null(config_find_plugin(cf, "unused"));
+	config_free(cf);
+}
+
+static void test_plugin_errors(void **state)
+{
+	expect_error("[pgbouncer]\nplugins = ghost\n",
+		     "plugin \"ghost\" is listed in plugins but has no [plugin.ghost] section");
+	expect_error("[pgbouncer]\nplugins = p\n[plugin.p]\ncolour = red\n",
+		     "plugin \"p\": [plugin.p] has no path");
+	expect_error("[pgbouncer]\n[plugin.]\npath = x\n", "@:2: invalid plugin name \"\" in section header");
+	expect_error("[pgbouncer]\n[plugin.a.b]\npath = x\n", "@:2: invalid plugin name \"a.b\" in section header");
 }
 
 /*
@@ -985,6 +1019,8 @@ int main(void)
 		cmocka_unit_test(test_strings_never_null),
 		cmocka_unit_test(test_key_table),
 		cmocka_unit_test(test_key_table_contents),
+		cmocka_unit_test(test_plugin_sections),
+		cmocka_unit_test(test_plugin_errors),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_later_key_overrides),
 		cmocka_unit_test(test_second_main_section_resets),

@@ -1,0 +1,252 @@
+/*
+ * pgwarden plugin ABI — the only header a plugin includes.
+ *
+ * A plugin is a shared object that says which ABI it was built for and
+ * exports one entry point:
+ *
+ *     PGW_PLUGIN_DECLARE();
+ *
+ *     int pgwarden_plugin_init(const struct pgw_host *host, struct pgw_plugin *self,
+ *                              const struct pgw_kv *config, int nconfig);
+ *
+ * pgwarden refuses a plugin built for another PGW_ABI_VERSION before calling
+ * anything in it.  Init keeps `host` and `self`, reads its config
+ * (the keys of its [plugin.NAME] section) and registers its hooks with
+ * host->register_hooks().  It returns 0, or -1 after host->set_error() has
+ * said why: pgwarden then refuses to start and names the plugin.
+ *
+ * The shape follows Redis modules (opaque handles, an API table handed to
+ * the module), nginx phases (a small set of decisions, including "later")
+ * and PostgreSQL hooks (chains in config order) — but the chain belongs to
+ * the core: a plugin cannot forget to call the next one.
+ *
+ * THREADING: every callback runs on pgwarden's event-loop thread, and every
+ * host function must be called from it.  A callback must not block: work
+ * that waits (an IdP, an approver, a disk) answers PGW_LATER and completes
+ * the request from a timer or another loop callback.
+ *
+ * LIFETIMES: strings handed to a callback are valid until it returns; copy
+ * what you keep.  A struct pgw_session is valid from session_start (or from
+ * client_auth) until session_end returns.  A struct pgw_request is valid
+ * until the plugin completes it — even if the client disconnected in the
+ * meantime (then the completion is ignored): every PGW_LATER must be
+ * completed exactly once.
+ *
+ * VERSIONING: PGW_ABI_VERSION changes only when an existing member changes
+ * meaning.  New members are appended to the structs; both sides check the
+ * `size` field, so a plugin built against an older header keeps working.
+ */
+#ifndef PGWARDEN_PLUGIN_H
+#define PGWARDEN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PGW_ABI_VERSION 1
+#define PGW_PLUGIN_INIT_SYMBOL "pgwarden_plugin_init"
+#define PGW_PLUGIN_ABI_SYMBOL "pgwarden_plugin_abi"
+
+/* The ABI the plugin was built for, read by the loader before init. */
+#define PGW_PLUGIN_DECLARE() const int pgwarden_plugin_abi = PGW_ABI_VERSION
+
+/* Opaque handles: a plugin never sees pgwarden's structs. */
+struct pgw_plugin;	/* one loaded plugin: the `self` of every callback */
+struct pgw_session;	/* one client connection */
+struct pgw_request;	/* one decision the core waits for (auth, statement) */
+struct pgw_timer;
+
+/* One key/value pair of a [plugin.NAME] section (path included). */
+struct pgw_kv {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * What a hook answers.  Not every decision fits every hook; an answer a hook
+ * does not accept is treated as BLOCK/REJECT (fail closed) and logged.
+ */
+enum pgw_decision {
+	PGW_CONTINUE = 0,	/* no opinion: ask the next plugin, then the core */
+	PGW_ALLOW = 1,		/* statement: send it now, skip later plugins */
+	PGW_REWRITE = 2,	/* statement: host->request_rewrite() was called; next plugin sees the new SQL */
+	PGW_BLOCK = 3,		/* host->request_error() says with what; default 42501 */
+	PGW_LATER = 4,		/* park the client; complete through host->request_complete() */
+};
+#define PGW_ACCEPT PGW_ALLOW	/* client_auth: the client is who it says */
+#define PGW_REJECT PGW_BLOCK	/* client_auth: refuse the login */
+
+enum pgw_log_level {
+	PGW_LOG_ERROR = 1,
+	PGW_LOG_WARNING = 2,
+	PGW_LOG_INFO = 3,
+	PGW_LOG_DEBUG = 4,
+};
+
+/* Where a statement came from. */
+enum pgw_statement_source {
+	PGW_STMT_QUERY = 'Q',	/* simple protocol; may hold several statements */
+	PGW_STMT_PARSE = 'P',	/* extended protocol Parse */
+};
+
+struct pgw_statement {
+	size_t size;			/* sizeof(struct pgw_statement) of the core */
+	const char *sql;		/* NUL-terminated; the current text (after earlier rewrites) */
+	size_t sql_len;
+	enum pgw_statement_source source;
+	const char *statement_name;	/* Parse: the prepared statement's name ("" = unnamed); Query: "" */
+};
+
+struct pgw_auth_info {
+	size_t size;			/* sizeof(struct pgw_auth_info) of the core */
+	const char *user;		/* startup parameter "user" */
+	const char *database;		/* startup parameter "database" (defaults to user) */
+	const char *password;		/* the cleartext password the client sent */
+	/* user, database and the session parameters pgwarden tracks that the
+	 * client set (client_encoding, DateStyle, TimeZone, IntervalStyle,
+	 * standard_conforming_strings, application_name) */
+	const struct pgw_kv *params;
+	int nparams;
+	const char *client_addr;	/* "10.0.0.1:5555", "[::1]:5555" or "unix(PID)" */
+};
+
+/*
+ * The hooks a plugin registers.  Set `size = sizeof(struct pgw_hooks)`;
+ * leave unused hooks NULL (they cost nothing).  Hooks of several plugins run
+ * in the order of the `plugins =` list.
+ */
+struct pgw_hooks {
+	size_t size;
+
+	/*
+	 * A client sent its password (the core asked for it in cleartext
+	 * because some plugin registered this hook).  Runs before the core's
+	 * own auth.  ACCEPT: the client is logged in, possibly with an identity
+	 * (host->identity_*) and a server user/database
+	 * (host->request_map_login).  REJECT: the client is disconnected with
+	 * host->request_error()'s SQLSTATE/message (default 28P01).  CONTINUE:
+	 * next plugin, then the core's auth_type.  LATER: the client waits
+	 * until host->request_complete().  No session_start has run yet; the
+	 * session's data slot may already be used.
+	 */
+	enum pgw_decision (*client_auth)(struct pgw_plugin *self, struct pgw_session *s,
+					 struct pgw_request *req, const struct pgw_auth_info *info);
+
+	/* Login succeeded, before the client gets its welcome. */
+	void (*session_start)(struct pgw_plugin *self, struct pgw_session *s);
+
+	/*
+	 * The client connection is closing; reason is the log line's reason.
+	 * Free what you keep in the session data slot here.  Runs for every
+	 * session that ran session_start (or client_auth).
+	 */
+	void (*session_end)(struct pgw_plugin *self, struct pgw_session *s, const char *reason);
+
+	/*
+	 * A simple Query or an extended-protocol Parse, before it goes to the
+	 * server.  ALLOW / CONTINUE send it on; REWRITE sends the text given
+	 * to host->request_rewrite() (a Parse keeps its name and parameter
+	 * types); BLOCK answers the client with an ErrorResponse — the
+	 * connection stays usable and the transaction state is PostgreSQL's
+	 * (an open transaction becomes failed; extended-protocol messages up to
+	 * the next Sync are skipped).  LATER holds the client (later messages
+	 * wait behind this one).
+	 */
+	enum pgw_decision (*statement)(struct pgw_plugin *self, struct pgw_session *s,
+				       struct pgw_request *req, const struct pgw_statement *stmt);
+
+	/*
+	 * RELOAD / SIGHUP with the section's new keys.  Return 0, or -1 after
+	 * host->set_error(): the plugin keeps its old configuration.
+	 */
+	int (*reload)(struct pgw_plugin *self, const struct pgw_kv *config, int nconfig);
+
+	/* Shutdown: free everything; no other callback follows. */
+	void (*unload)(struct pgw_plugin *self);
+};
+
+/*
+ * Services of the host.  Check `size` (or abi_version) before using a member
+ * added after the version you built against.
+ */
+struct pgw_host {
+	size_t size;
+	int abi_version;		/* PGW_ABI_VERSION of the core */
+	const char *version;		/* pgwarden's version string */
+
+	/* ---- the plugin itself ---- */
+	int (*register_hooks)(struct pgw_plugin *self, const struct pgw_hooks *hooks);
+	const char *(*plugin_name)(const struct pgw_plugin *self);
+	/* A key of the plugin's current [plugin.NAME] section, or NULL. */
+	const char *(*config_get)(const struct pgw_plugin *self, const char *key);
+	/* Why init/reload failed; copied.  printf-like. */
+	void (*set_error)(struct pgw_plugin *self, const char *fmt, ...)
+		__attribute__((format(printf, 2, 3)));
+	/* One log line through pgwarden's logger, prefixed "plugin NAME: ". */
+	void (*log)(struct pgw_plugin *self, enum pgw_log_level level, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+	/* A per-plugin private pointer (e.g. parsed config). */
+	void (*set_private)(struct pgw_plugin *self, void *data);
+	void *(*get_private)(const struct pgw_plugin *self);
+
+	/* ---- sessions (strings valid while the session is) ---- */
+	uint64_t (*session_id)(const struct pgw_session *s);
+	const char *(*session_user)(const struct pgw_session *s);
+	const char *(*session_database)(const struct pgw_session *s);
+	const char *(*session_client_addr)(const struct pgw_session *s);
+	const char *(*session_application_name)(const struct pgw_session *s);
+	/* This plugin's slot in the session; NULL until set. */
+	void *(*session_get_data)(const struct pgw_session *s, const struct pgw_plugin *self);
+	void (*session_set_data)(struct pgw_session *s, const struct pgw_plugin *self, void *data);
+
+	/* ---- identity: set by an auth plugin, read by any other ---- */
+	void (*identity_set)(struct pgw_session *s, const char *subject, const char *issuer, int64_t expires_at);
+	const char *(*identity_subject)(const struct pgw_session *s);	/* NULL: none */
+	const char *(*identity_issuer)(const struct pgw_session *s);
+	int64_t (*identity_expires_at)(const struct pgw_session *s);	/* unix time, 0: none */
+	void (*identity_add_group)(struct pgw_session *s, const char *group);
+	int (*identity_group_count)(const struct pgw_session *s);
+	const char *(*identity_group)(const struct pgw_session *s, int i);
+	void (*identity_put)(struct pgw_session *s, const char *key, const char *value);
+	const char *(*identity_get)(const struct pgw_session *s, const char *key);
+
+	/* ---- requests: what a decision carries, and late answers ---- */
+	/* The session a request belongs to; NULL once the client has gone. */
+	struct pgw_session *(*request_session)(const struct pgw_request *req);
+	/* Statement: the new SQL text (copied), used with PGW_REWRITE. */
+	void (*request_rewrite)(struct pgw_request *req, const char *sql);
+	/* BLOCK / REJECT: the client's ErrorResponse (copied). */
+	void (*request_error)(struct pgw_request *req, const char *sqlstate, const char *message);
+	/* client_auth ACCEPT: log in to the server as user/database (NULL: keep). */
+	void (*request_map_login)(struct pgw_request *req, const char *server_user, const char *database);
+	/*
+	 * Answer a PGW_LATER, exactly once, with any decision the hook itself
+	 * could have returned but PGW_LATER.  Called from inside the hook that
+	 * then returns PGW_LATER, it simply answers at once.  When the client
+	 * has gone meanwhile, this only frees the request.
+	 */
+	void (*request_complete)(struct pgw_request *req, enum pgw_decision decision);
+
+	/* ---- timers on the event loop (one-shot) ---- */
+	struct pgw_timer *(*timer_start)(struct pgw_plugin *self, uint64_t after_ms,
+					 void (*cb)(void *arg), void *arg);
+	/* Before it fired; a fired timer is already freed. */
+	void (*timer_cancel)(struct pgw_timer *t);
+};
+
+/* The entry point every plugin exports (visible even with -fvisibility=hidden). */
+typedef int (*pgw_plugin_init_fn)(const struct pgw_host *host, struct pgw_plugin *self,
+				  const struct pgw_kv *config, int nconfig);
+__attribute__((visibility("default")))
+int pgwarden_plugin_init(const struct pgw_host *host, struct pgw_plugin *self,
+			 const struct pgw_kv *config, int nconfig);
+__attribute__((visibility("default"))) extern const int pgwarden_plugin_abi;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * SHOW commands on the pooler as a whole (LISTS, MEM, STATE, CONFIG,
+ * VERSION), the result sets pgwarden has no rows for (FDS, DNS_HOSTS,
+ * DNS_ZONES, PEERS, PEER_POOLS), SHOW HELP, and the fixed answers about
+ * session parameters.  The column lists are PgBouncer 1.18's, later ones
+ * marked.
+ */
+#include "admin.h"
+#include "admin_result.h"
+#include "pgwarden/version.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define VERSION_TEXT PGWARDEN_NAME " " PGWARDEN_VERSION_STRING
+
+/* ================================================================
+ * Name/value listings: LISTS, MEM, STATE
+ * ================================================================ */
+
+static int count_live_databases(void)
+{
+	struct list_node *n;
+	int count = 0;
+	list_for_each(n, &pooler.databases)
+		count += !container_of(n, struct pgdatabase, node)->db_dead;
+	return count;
+}
+
+static int count_users(void)
+{
+	struct list_node *n;
+	int count = 0;
+	list_for_each(n, &pooler.users)
+		count += user_is_listed(container_of(n, struct pguser, node));
+	return count;
+}
+
+static const struct column lists_cols[] = { COL("list", 's'), COL("items", 'i'), COLS_END };
+static const struct colset lists_set = { { lists_cols } };
+
+/* 1.18's rows first, then the peers lists of later versions.  No slab
+ * allocator here: the "free" lists are always empty.  DNS has no counters
+ * yet (dns.c). */
+void show_lists(struct admin_cmd *c)
+{
+	const struct { const char *name; int value; } rows[] = {
+		{ "databases", count_live_databases() },
+		{ "users", count_users() },
+		{ "pools", list_count(&pooler.pools) },
+		{ "free_clients", 0 },
+		{ "used_clients", pooler.client_count },
+		{ "login_clients", list_count(&pooler.login_clients) },
+		{ "free_servers", 0 },
+		{ "used_servers", pooler.server_count },
+		{ "dns_names", 0 },
+		{ "dns_zones", 0 },
+		{ "dns_queries", 0 },
+		{ "dns_pending", 0 },
+		{ "peers", 0 },
+		{ "peer_pools", 0 },
+	};
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &lists_set);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		rs_row_begin(&rs);
+		rs_str(&rs, rows[i].name);
+		rs_int(&rs, rows[i].value);
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+static const struct column mem_cols[] = {
+	COL("name", 's'), COL("size", 'i'), COL("used", 'i'), COL("free", 'i'), COL("memtotal", 'i'), COLS_END,
+};
+static const struct colset mem_set = { { mem_cols } };
+
+/* PgBouncer's slab caches, approximated by object counts and sizes. */
+void show_mem(struct admin_cmd *c)
+{
+	const struct { const char *name; size_t size; int used; } rows[] = {
+		{ "user_cache", sizeof(struct pguser), list_count(&pooler.users) },
+		{ "db_cache", sizeof(struct pgdatabase), list_count(&pooler.databases) },
+		{ "pool_cache", sizeof(struct pgpool), list_count(&pooler.pools) },
+		{ "server_cache", sizeof(struct pgsocket), pooler.server_count },
+		{ "client_cache", sizeof(struct pgsocket), pooler.client_count },
+		{ "iobuf_cache", (size_t)cf->pkt_buf, pooler.server_count + pooler.client_count },
+	};
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &mem_set);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		rs_row_begin(&rs);
+		rs_str(&rs, rows[i].name);
+		rs_int(&rs, (int64_t)rows[i].size);
+		rs_int(&rs, rows[i].used);
+		rs_int(&rs, 0);
+		rs_int(&rs, (int64_t)rows[i].size * rows[i].used);
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+static const struct column key_value_cols[] = { COL("key", 's'), COL("value", 's'), COLS_END };
+static const struct colset key_value_set = { { key_value_cols } };
+
+/* Since 1.19: not in 1.18. */
+void show_state(struct admin_cmd *c)
+{
+	const struct { const char *key; bool yes; } rows[] = {
+		{ "active", !pooler.paused && !pooler.suspended },
+		{ "paused", pooler.paused && !pooler.suspended },
+		{ "suspended", pooler.suspended },
+	};
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &key_value_set);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		rs_row_begin(&rs);
+		rs_str(&rs, rows[i].key);
+		rs_str(&rs, rows[i].yes ? "yes" : "no");
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+/* ================================================================
+ * SHOW CONFIG, VERSION, and the sets without rows
+ * ================================================================ */
+
+static const struct column config_cols[] = {
+	COL("key", 's'), COL("value", 's'), COL("default", 's'), COL("changeable", 's'), COLS_END,
+};
+static const struct colset config_set = { { config_cols } };
+
+void show_config(struct admin_cmd *c)
+{
+	struct resultset rs;
+	char value[4096];
+
+	rs_begin(&rs, &c->pb, &config_set);
+	for (const struct config_key *k = config_keys; k->name; k++) {
+		config_format_value(cf, k, value, sizeof(value));
+		/* An unset string without a default is NULL in PgBouncer. */
+		bool is_null = k->type == CF_STR && !k->default_value && !value[0];
+		rs_row_begin(&rs);
+		rs_str(&rs, k->name);
+		rs_str(&rs, is_null ? NULL : value);
+		rs_str(&rs, k->default_value);
+		rs_str(&rs, k->reloadable ? "yes" : "no");
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+void show_version(struct admin_cmd *c)
+{
+	static const struct column cols[] = { COL("version", 's'), COLS_END };
+	static const struct colset set = { { cols } };
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &set);
+	rs_row_begin(&rs);
+	rs_str(&rs, VERSION_TEXT);
+	rs_row_end(&rs);
+	cmd_ready(c, "SHOW");
+}
+
+/* Result sets pgwarden has no rows for: online restart (FDS), DNS cache
+ * listings, and the peers of later versions. */
+static const struct column fds_cols[] = {
+	COL("fd", 'i'), COL("task", 's'), COL("user", 's'), COL("database", 's'), COL("addr", 's'),
+	COL("port", 'i'), COL("cancel", 'q'), COL("link", 'i'), COL("client_encoding", 's'),
+	COL("std_strings", 's'), COL("datestyle", 's'), COL("timezone", 's'), COL("password", 's'),
+	COL("scram_client_key", 'b'), COL("scram_server_key", 'b'), COLS_END,
+};
+static const struct column dns_hosts_cols[] = { COL("hostname", 's'), COL("ttl", 'q'), COL("addrs", 's'), COLS_END };
+static const struct column dns_zones_cols[] = { COL("zonename", 's'), COL("serial", 'q'), COL("count", 'i'), COLS_END };
+static const struct column peers_cols[] = {
+	COL("peer_id", 'i'), COL("host", 's'), COL("port", 'i'), COL("pool_size", 'i'), COLS_END,
+};
+static const struct column peer_pools_cols[] = {
+	COL("peer_id", 'i'), COL("cl_active_cancel_req", 'i'), COL("cl_waiting_cancel_req", 'i'),
+	COL("sv_active_cancel", 'i'), COL("sv_login", 'i'), COLS_END,
+};
+
+static const struct colset fds_set = { { fds_cols } };
+static const struct colset dns_hosts_set = { { dns_hosts_cols } };
+static const struct colset dns_zones_set = { { dns_zones_cols } };
+static const struct colset peers_set = { { peers_cols } };
+static const struct colset peer_pools_set = { { peer_pools_cols } };
+
+static void show_empty(struct admin_cmd *c, const struct colset *set)
+{
+	rs_empty(&c->pb, set);
+	cmd_ready(c, "SHOW");
+}
+
+void show_fds(struct admin_cmd *c)
+{
+	/* It would hand out cancel keys: admins only, as in PgBouncer. */
+	if (need_admin(c))
+		show_empty(c, &fds_set);
+}
+
+void show_dns_hosts(struct admin_cmd *c) { show_empty(c, &dns_hosts_set); }
+void show_dns_zones(struct admin_cmd *c) { show_empty(c, &dns_zones_set); }
+void show_peers(struct admin_cmd *c) { show_empty(c, &peers_set); }
+void show_peer_pools(struct admin_cmd *c) { show_empty(c, &peer_pools_set); }
+
+/* ================================================================
+ * SHOW HELP and the fake session parameters
+ * ================================================================ */
+
+static const char help_text[] =
+	"\n"
+	"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
+	"\tSHOW PEERS|PEER_POOLS\n"
+	"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE\n"
+	"\tSHOW DNS_HOSTS|DNS_ZONES\n"
+	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
+	"\tSET key = arg\n"
+	"\tRELOAD\n"
+	"\tPAUSE [<db>]\n"
+	"\tRESUME [<db>]\n"
+	"\tDISABLE <db>\n"
+	"\tENABLE <db>\n"
+	"\tRECONNECT [<db>]\n"
+	"\tKILL <db>\n"
+	"\tKILL_CLIENT <client_id>\n"
+	"\tSUSPEND\n"
+	"\tSHUTDOWN\n"
+	"\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
+	"\tWAIT_CLOSE [<db>]";
+
+void show_help(struct admin_cmd *c)
+{
+	struct pktbuf *pb = &c->pb;
+
+	pktbuf_begin(pb, 'N');
+	pktbuf_put_u8(pb, 'S');
+	pktbuf_put_string(pb, "NOTICE");
+	pktbuf_put_u8(pb, 'C');
+	pktbuf_put_string(pb, "00000");
+	pktbuf_put_u8(pb, 'M');
+	pktbuf_put_string(pb, "Console usage");
+	pktbuf_put_u8(pb, 'D');
+	pktbuf_put_string(pb, help_text);
+	pktbuf_put_u8(pb, 0);
+	pktbuf_end(pb);
+	cmd_ready(c, "SHOW");
+}
+
+/*
+ * Some clients read or set session parameters without asking whether they
+ * talk to a database.  These get PgBouncer's fixed answers.
+ */
+static const struct fake_param {
+	const char *name;
+	const char *value;
+} fake_params[] = {
+	{ "client_encoding", "UTF-8" },
+	{ "default_transaction_isolation", "read committed" },
+	{ "standard_conforming_strings", "on" },
+	{ "datestyle", "ISO" },
+	{ "timezone", "GMT" },
+	{ "extra_float_digits", "2" },
+};
+
+static const struct fake_param *find_fake_param(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fake_params); i++) {
+		if (strcasecmp(fake_params[i].name, name) == 0)
+			return &fake_params[i];
+	}
+	return NULL;
+}
+
+bool is_fake_param(const char *name)
+{
+	return find_fake_param(name) != NULL;
+}
+
+bool show_fake_param(struct admin_cmd *c)
+{
+	const struct fake_param *p = find_fake_param(c->arg);
+	struct resultset rs;
+
+	if (!p)
+		return false;
+	const struct column cols[] = { COL(p->name, 's'), COLS_END };
+	const struct colset set = { { cols } };
+	rs_begin(&rs, &c->pb, &set);
+	rs_row_begin(&rs);
+	rs_str(&rs, p->value);
+	rs_row_end(&rs);
+	cmd_ready(c, "SHOW");
+	return true;
+}

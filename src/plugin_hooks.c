@@ -1,0 +1,525 @@
+/*
+ * Running the plugin hook chains for one client, and what their decisions
+ * do to the protocol.
+ *
+ * A chain asks the plugins that registered a hook, in config order, until one
+ * decides (ALLOW/ACCEPT, BLOCK/REJECT); CONTINUE and REWRITE pass on to the
+ * next one.  A plugin answering LATER parks the request: the client's sbuf is
+ * paused with the message still in its buffer, and request_complete() picks
+ * the chain up where it stopped and wakes the client, whose handler then
+ * meets the message again, this time decided (stmt_state).
+ *
+ * A blocked statement must leave the connection exactly as PostgreSQL would:
+ *  - no server linked (nothing in flight, no open transaction): the answer
+ *    is made here — ErrorResponse, then ReadyForQuery for a Query, or for a
+ *    Parse every message up to the next Sync is skipped and the Sync answered;
+ *  - a server linked: the message is replaced by a stand-in that fails in
+ *    the parser, so the server aborts the transaction, skips to Sync and
+ *    orders the error among the answers in flight exactly as for a real
+ *    error; its ErrorResponse is swapped for the plugin's.
+ */
+#include "pgwarden.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Fails in PostgreSQL's raw parser, before anything is looked up or run. */
+#define BLOCK_STAND_IN_SQL "PGWARDEN_BLOCKED_STATEMENT"
+
+#define DEFAULT_BLOCK_SQLSTATE "42501"
+#define DEFAULT_REJECT_SQLSTATE "28P01"
+
+/* ---------------- sessions and requests ---------------- */
+
+static struct pgw_session *session_of(struct pgsocket *client)
+{
+	struct pgw_session *s = client->plug;
+
+	if (s)
+		return s;
+	s = xcalloc(1, sizeof(*s));
+	s->client = client;
+	s->data = xcalloc((size_t)plugin_count() + 1, sizeof(*s->data));
+	socket_addr_text(client, s->client_addr, sizeof(s->client_addr));
+	pktbuf_init(&s->out);
+	client->plug = s;
+	return s;
+}
+
+static struct pgw_request *request_new(struct pgw_session *s, enum request_kind kind)
+{
+	struct pgw_request *req = xcalloc(1, sizeof(*req));
+
+	req->kind = kind;
+	req->session = s;
+	s->req = req;
+	return req;
+}
+
+static void request_free(struct pgw_request *req)
+{
+	if (req->password) {
+		secure_zero(req->password, strlen(req->password));
+		free(req->password);
+	}
+	free(req->sql);
+	free(req->rewrite);
+	free(req->stmt_name);
+	free(req->map_user);
+	free(req->map_db);
+	free(req->message);
+	free(req);
+}
+
+/* The session is done with its request (the plugin may still hold it). */
+static void session_drop_request(struct pgw_session *s)
+{
+	struct pgw_request *req = s->req;
+
+	if (!req)
+		return;
+	s->req = NULL;
+	if (req->waiting)
+		req->session = NULL;	/* freed by the plugin's completion */
+	else
+		request_free(req);
+}
+
+/* ---------------- the chain ---------------- */
+
+static bool has_hook(const struct pgw_plugin *p, enum request_kind kind)
+{
+	return kind == REQ_STATEMENT ? p->hooks.statement != NULL : p->hooks.client_auth != NULL;
+}
+
+/* The startup parameters pgwarden keeps, for client_auth. */
+static int auth_params(const struct pgsocket *client, struct pgw_kv *kv, int max)
+{
+	int n = 0;
+
+	kv[n++] = (struct pgw_kv){ "user", client->user_name };
+	kv[n++] = (struct pgw_kv){ "database", client->db_name };
+	for (int i = 0; i < VAR_COUNT && n < max; i++) {
+		if (client->vars.value[i][0])
+			kv[n++] = (struct pgw_kv){ varcache_name(i), client->vars.value[i] };
+	}
+	return n;
+}
+
+static enum pgw_decision call_hook(struct pgw_plugin *p, struct pgw_request *req)
+{
+	struct pgw_session *s = req->session;
+
+	if (req->kind == REQ_STATEMENT) {
+		struct pgw_statement st = {
+			.size = sizeof(st),
+			.sql = req->sql,
+			.sql_len = strlen(req->sql),
+			.source = req->source,
+			.statement_name = req->stmt_name,
+		};
+		return p->hooks.statement(p, s, req, &st);
+	}
+	struct pgw_kv params[VAR_COUNT + 2];
+	struct pgw_auth_info info = {
+		.size = sizeof(info),
+		.user = s->client->user_name,
+		.database = s->client->db_name,
+		.password = req->password,
+		.params = params,
+		.nparams = auth_params(s->client, params, (int)ARRAY_SIZE(params)),
+		.client_addr = s->client_addr,
+	};
+	s->started = true;
+	return p->hooks.client_auth(p, s, req, &info);
+}
+
+static void decide(struct pgw_request *req, enum pgw_decision d, const struct pgw_plugin *p)
+{
+	char msg[160];
+
+	req->final = d;
+	req->done = true;
+	if (d != PGW_BLOCK)
+		return;
+	if (!req->sqlstate[0])
+		strlcpy_safe(req->sqlstate, req->kind == REQ_STATEMENT ? DEFAULT_BLOCK_SQLSTATE
+				 : DEFAULT_REJECT_SQLSTATE, sizeof(req->sqlstate));
+	if (!req->message) {
+		snprintf(msg, sizeof(msg), req->kind == REQ_STATEMENT ? "statement blocked by plugin %s"
+			 : "authentication rejected by plugin %s", p->name);
+		req->message = xstrdup(msg);
+	}
+}
+
+/* What a plugin set but did not act on must not reach the next one. */
+static void forget_answer(struct pgw_request *req)
+{
+	free(req->rewrite);
+	req->rewrite = NULL;
+	free(req->message);
+	req->message = NULL;
+	req->sqlstate[0] = '\0';
+}
+
+/* Record plugin p's answer.  False: the chain stops here. */
+static bool take_decision(struct pgw_plugin *p, struct pgw_request *req, enum pgw_decision d)
+{
+	switch (d) {
+	case PGW_CONTINUE:
+		forget_answer(req);
+		return true;
+	case PGW_REWRITE:
+		if (req->kind != REQ_STATEMENT || !req->rewrite)
+			break;
+		free(req->sql);
+		req->sql = req->rewrite;
+		req->rewrite = NULL;
+		req->rewritten = true;
+		forget_answer(req);
+		return true;
+	case PGW_ALLOW:
+	case PGW_BLOCK:
+		decide(req, d, p);
+		return false;
+	default:
+		break;
+	}
+	/* Fail closed: a confused plugin must not let a statement or a login through. */
+	p->errors++;
+	log_warning("plugin %s: invalid decision %d from %s hook, refusing", p->name, (int)d,
+		    req->kind == REQ_STATEMENT ? "statement" : "client_auth");
+	forget_answer(req);
+	decide(req, PGW_BLOCK, p);
+	return false;
+}
+
+/* Ask the plugins from req->plugin on; returns with req done or waiting. */
+static void run_chain(struct pgw_request *req)
+{
+	for (; req->plugin < plugin_count(); req->plugin++) {
+		struct pgw_plugin *p = plugin_at(req->plugin);
+		enum pgw_decision d;
+
+		if (!has_hook(p, req->kind))
+			continue;
+		p->calls++;
+		req->in_hook = true;
+		req->completed_early = false;
+		d = call_hook(p, req);
+		req->in_hook = false;
+		if (d == PGW_LATER) {
+			if (!req->completed_early) {
+				req->waiting = true;
+				return;
+			}
+			d = req->early;
+		}
+		if (!take_decision(p, req, d))
+			return;
+	}
+	/* Nobody decided: statements go on, logins go to the core's auth. */
+	req->final = req->kind == REQ_STATEMENT ? PGW_ALLOW : PGW_CONTINUE;
+	req->done = true;
+}
+
+static void deliver_auth(struct pgsocket *client, struct pgw_request *req);
+
+void plugin_request_complete(struct pgw_request *req, enum pgw_decision d)
+{
+	if (req->in_hook) {
+		req->completed_early = true;
+		req->early = d;
+		return;
+	}
+	if (!req->waiting) {
+		log_warning("plugin request completed but not waiting (completed twice?)");
+		return;
+	}
+	req->waiting = false;
+	if (!req->session) {
+		request_free(req);	/* the client went away meanwhile */
+		return;
+	}
+	if (take_decision(plugin_at(req->plugin), req, d)) {
+		req->plugin++;
+		run_chain(req);
+	}
+	if (req->waiting)
+		return;
+	struct pgsocket *client = req->session->client;
+	if (req->kind == REQ_AUTH) {
+		deliver_auth(client, req);
+		return;
+	}
+	req->session->stmt_state = STMT_DECIDED;
+	sbuf_continue(&client->sbuf);
+}
+
+/* ---------------- statements ---------------- */
+
+/* Query: the SQL.  Parse: name, SQL and where the parameter types start. */
+static bool read_statement(const struct sbuf_pkt *pkt, const char **name, const char **sql, size_t *rest_off)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+	*name = "";
+	if (pkt->hdr.type == 'P' && !pkt_get_string(&r, name))
+		return false;
+	if (!pkt_get_string(&r, sql))
+		return false;
+	*rest_off = 5 + r.pos;
+	return true;
+}
+
+/* Start asking about the message; false after disconnecting the client. */
+static bool ask_statement(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
+{
+	const char *name, *sql;
+	size_t rest_off;
+
+	if (!read_statement(pkt, &name, &sql, &rest_off)) {
+		disconnect_client(client, true, "bad packet");
+		return false;
+	}
+	struct pgw_request *req = request_new(s, REQ_STATEMENT);
+	req->source = pkt->hdr.type == 'P' ? PGW_STMT_PARSE : PGW_STMT_QUERY;
+	req->sql = xstrdup(sql);
+	req->stmt_name = xstrdup(name);
+	s->stmt_state = STMT_ASKING;
+	run_chain(req);
+	if (req->done)
+		s->stmt_state = STMT_DECIDED;
+	return true;
+}
+
+/* The message to send instead of the client's: same kind, new SQL. */
+static void build_replacement(struct pgw_session *s, const struct sbuf_pkt *pkt, const char *sql)
+{
+	const char *name, *old_sql;
+	size_t rest_off;
+
+	read_statement(pkt, &name, &old_sql, &rest_off);	/* checked by ask_statement */
+	pktbuf_reset(&s->out);
+	pktbuf_begin(&s->out, pkt->hdr.type);
+	if (pkt->hdr.type == 'P')
+		pktbuf_put_string(&s->out, name);
+	pktbuf_put_string(&s->out, sql);
+	/* Parse: the parameter types stay, except for the stand-in, which has none. */
+	if (pkt->hdr.type == 'P') {
+		if (strcmp(sql, BLOCK_STAND_IN_SQL) == 0)
+			pktbuf_put_u16(&s->out, 0);
+		else
+			pktbuf_put_bytes(&s->out, pkt->data + rest_off, pkt->hdr.len - rest_off);
+	}
+	pktbuf_end(&s->out);
+}
+
+static void statement_finished(struct pgsocket *client, struct pgw_session *s)
+{
+	client->stmt_decided = false;
+	s->stmt_state = STMT_NONE;
+	pktbuf_reset(&s->out);
+	session_drop_request(s);
+}
+
+/* Blocked with no server in between: PostgreSQL's answer, made here. */
+static void answer_block_locally(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
+{
+	struct pgw_request *req = s->req;
+	struct pktbuf pb;
+
+	sbuf_skip(&client->sbuf, pkt);
+	pktbuf_init(&pb);
+	pktbuf_error(&pb, "ERROR", req->sqlstate, req->message);
+	if (pkt->hdr.type == 'Q')
+		pktbuf_ready(&pb, client->tx_state);
+	else
+		client->skip_till_sync = true;
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+	slog_debug(client, "statement blocked: %s", req->message);
+	statement_finished(client, s);
+}
+
+/* After a Parse blocked here: PostgreSQL skips everything up to Sync. */
+static enum sbuf_result skip_till_sync(struct pgsocket *client, struct sbuf_pkt *pkt)
+{
+	sbuf_skip(&client->sbuf, pkt);
+	if (pkt->hdr.type == 'S') {
+		struct pktbuf pb;
+		client->skip_till_sync = false;
+		pktbuf_init(&pb);
+		pktbuf_ready(&pb, client->tx_state);
+		sbuf_send_pktbuf(&client->sbuf, &pb);
+		pktbuf_free(&pb);
+	}
+	return SBUF_DONE;
+}
+
+static void prepare_block_stand_in(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
+{
+	struct pgw_request *req = s->req;
+
+	build_replacement(s, pkt, BLOCK_STAND_IN_SQL);
+	memcpy(s->block_sqlstate, req->sqlstate, sizeof(s->block_sqlstate));
+	free(s->block_message);
+	s->block_message = xstrdup(req->message);
+	client->swap_server_error = true;
+}
+
+bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum sbuf_result *res)
+{
+	struct pgw_session *s;
+
+	if (client->skip_till_sync) {
+		*res = skip_till_sync(client, pkt);
+		return false;
+	}
+	if (pkt->hdr.type != 'Q' && pkt->hdr.type != 'P')
+		return true;
+	s = session_of(client);
+	if (s->stmt_state == STMT_NONE) {
+		if (!pkt->complete) {
+			*res = SBUF_NEED_FULL;
+			return false;
+		}
+		if (!ask_statement(client, s, pkt)) {
+			*res = SBUF_CLOSED;
+			return false;
+		}
+	}
+	if (s->stmt_state == STMT_ASKING) {
+		*res = SBUF_PAUSE;
+		return false;
+	}
+	/* Decided.  This may run again for the same message when the client
+	 * then waits for a server, so everything here is idempotent. */
+	struct pgw_request *req = s->req;
+	if (req->final == PGW_BLOCK) {
+		if (!client->link) {
+			answer_block_locally(client, s, pkt);
+			*res = SBUF_DONE;
+			return false;
+		}
+		prepare_block_stand_in(client, s, pkt);
+	} else if (req->rewritten) {
+		build_replacement(s, pkt, req->sql);
+	}
+	client->stmt_decided = true;
+	return true;
+}
+
+void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	struct pgw_session *s = client->plug;
+
+	if (s->out.len) {
+		sbuf_skip(&client->sbuf, pkt);
+		sbuf_send_pktbuf(&server->sbuf, &s->out);
+	} else {
+		sbuf_forward(&client->sbuf, &server->sbuf, pkt);
+	}
+	statement_finished(client, s);
+}
+
+bool plugin_cancel_held(struct pgsocket *client)
+{
+	struct pgw_session *s = client->plug;
+	struct pgw_request *req;
+
+	if (s->stmt_state != STMT_ASKING || !s->req || !s->req->waiting)
+		return false;
+	session_drop_request(s);	/* the plugin's completion will only free it */
+	req = request_new(s, REQ_STATEMENT);
+	req->final = PGW_BLOCK;
+	req->done = true;
+	strlcpy_safe(req->sqlstate, "57014", sizeof(req->sqlstate));
+	req->message = xstrdup("canceling statement due to user request");
+	s->stmt_state = STMT_DECIDED;
+	slog_debug(client, "cancel request for a statement held by a plugin");
+	sbuf_continue(&client->sbuf);
+	return true;
+}
+
+void plugin_send_block_error(struct pgsocket *client)
+{
+	struct pgw_session *s = client->plug;
+	struct pktbuf pb;
+
+	client->swap_server_error = false;
+	pktbuf_init(&pb);
+	pktbuf_error(&pb, "ERROR", s->block_sqlstate, s->block_message ? s->block_message : "statement blocked");
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* ---------------- authentication ---------------- */
+
+static void deliver_auth(struct pgsocket *client, struct pgw_request *req)
+{
+	struct pgw_session *s = req->session;
+	struct plugin_auth_result r = {
+		.decision = req->final,
+		.server_user = req->map_user,
+		.database = req->map_db,
+		.sqlstate = req->sqlstate,
+		.message = req->message,
+		.password = req->password,
+	};
+
+	s->req = NULL;
+	auth_plugin_decided(client, &r);
+	request_free(req);
+}
+
+enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *password)
+{
+	struct pgw_session *s = session_of(client);
+	struct pgw_request *req = request_new(s, REQ_AUTH);
+
+	req->password = xstrdup(password);
+	run_chain(req);
+	if (req->waiting)
+		return SBUF_PAUSE;
+	deliver_auth(client, req);
+	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+/* ---------------- session start and end ---------------- */
+
+void plugin_session_start(struct pgsocket *client)
+{
+	struct pgw_session *s = session_of(client);
+
+	s->started = true;
+	for (int i = 0; i < plugin_count(); i++) {
+		struct pgw_plugin *p = plugin_at(i);
+		if (p->hooks.session_start) {
+			p->calls++;
+			p->hooks.session_start(p, s);
+		}
+	}
+}
+
+void plugin_session_end(struct pgsocket *client, const char *reason)
+{
+	struct pgw_session *s = client->plug;
+
+	for (int i = 0; s->started && i < plugin_count(); i++) {
+		struct pgw_plugin *p = plugin_at(i);
+		if (p->hooks.session_end) {
+			p->calls++;
+			p->hooks.session_end(p, s, reason);
+		}
+	}
+	session_drop_request(s);
+	identity_clear(&s->id);
+	pktbuf_free(&s->out);
+	free(s->block_message);
+	free(s->data);
+	free(s);
+	client->plug = NULL;
+	client->stmt_decided = false;
+}

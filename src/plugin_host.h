@@ -1,0 +1,161 @@
+/*
+ * The core's side of the plugin ABI (include/pgwarden/plugin.h):
+ *   plugin.c        loading, the host-services table, timers, identity
+ *   plugin_hooks.c  running the hook chains for a client: auth, session,
+ *                   statement, and what each decision does to the protocol
+ *
+ * With no plugin loaded every call site costs one predictable branch on
+ * plugin_hook_mask.
+ */
+#ifndef PGWARDEN_PLUGIN_HOST_H
+#define PGWARDEN_PLUGIN_HOST_H
+
+#include "pgwarden/plugin.h"
+#include "config.h"
+#include "sbuf.h"
+
+struct pgsocket;
+
+enum plugin_hook_bit {
+	PLUGIN_HOOK_AUTH = 1u << 0,
+	PLUGIN_HOOK_SESSION = 1u << 1,	/* session_start or session_end */
+	PLUGIN_HOOK_STATEMENT = 1u << 2,
+};
+
+/* Which hooks any loaded plugin registered. */
+extern unsigned plugin_hook_mask;
+
+static inline bool plugin_has(unsigned hook)
+{
+	return __builtin_expect((plugin_hook_mask & hook) != 0, 0);
+}
+
+/*
+ * Load every plugin of cf->plugins in order.  On failure nothing stays
+ * loaded and errbuf names the plugin and the reason.
+ */
+bool plugins_load(const struct config *conf, char *errbuf, size_t errlen);
+/* Call unload and dlclose, in reverse order. */
+void plugins_unload_all(void);
+/* RELOAD: hand each loaded plugin its section's new keys. */
+void plugins_reload(const struct config *conf);
+
+/* ---- shared by plugin.c and plugin_hooks.c ---- */
+
+struct pgw_plugin {
+	int index;			/* position in plugins= */
+	char *name;
+	char *path;
+	void *dl;
+	struct pgw_hooks hooks;
+	struct pgw_kv *config;		/* own copies: the config snapshot changes on reload */
+	int nconfig;
+	void *priv;
+	char error[256];		/* set_error() */
+	uint64_t calls;
+	uint64_t errors;		/* invalid decisions, failed reloads */
+};
+
+struct identity_kv {
+	char *key;
+	char *value;
+};
+
+struct identity {
+	char *subject;
+	char *issuer;
+	int64_t expires_at;
+	char **groups;
+	int ngroups;
+	struct identity_kv *kv;
+	int nkv;
+};
+
+enum request_kind { REQ_AUTH, REQ_STATEMENT };
+
+struct pgw_request {
+	enum request_kind kind;
+	struct pgw_session *session;	/* NULL once the client has gone */
+	int plugin;			/* the plugin being asked */
+	bool waiting;			/* a PGW_LATER is outstanding */
+	bool in_hook;
+	bool done;			/* final decision taken */
+	bool completed_early;		/* request_complete() from inside the hook */
+	enum pgw_decision early;
+	enum pgw_decision final;
+	enum pgw_statement_source source;
+	char *stmt_name;		/* statement: Parse's name */
+	char *sql;			/* statement: current text (after rewrites) */
+	bool rewritten;
+	char *rewrite;			/* statement: request_rewrite()'s text */
+	char *password;			/* auth */
+	char *map_user;
+	char *map_db;
+	char sqlstate[6];
+	char *message;
+};
+
+enum stmt_state {
+	STMT_NONE,			/* no decision for the message at parse_pos */
+	STMT_ASKING,			/* the chain runs or waits for a LATER */
+	STMT_DECIDED,
+};
+
+struct pgw_session {
+	struct pgsocket *client;
+	char client_addr[64];
+	void **data;			/* one slot per plugin */
+	struct identity id;
+	bool started;			/* session_start ran: session_end will */
+	enum stmt_state stmt_state;
+	struct pgw_request *req;	/* the request of the current message / login */
+	struct pktbuf out;		/* decided message to send instead */
+	bool replace_error;		/* block stand-in sent: swap the server's error */
+	char block_sqlstate[6];
+	char *block_message;
+};
+
+int plugin_count(void);
+struct pgw_plugin *plugin_at(int i);
+/* Host functions that plugin_hooks.c implements. */
+void plugin_request_complete(struct pgw_request *req, enum pgw_decision decision);
+void identity_clear(struct identity *id);
+
+/* ---- plugin_hooks.c: per-client ---- */
+
+/*
+ * Statement gate for every message of an active client (only 'Q' and 'P'
+ * are shown to plugins; the rest may be skipped after a blocked Parse).
+ * True: go on and send it to a server (through plugin_statement_forward
+ * when client->stmt_decided).  False: *res is what the handler returns
+ * (paused, blocked and answered, skipped, ...).
+ */
+bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum sbuf_result *res);
+/* Send the decided message (as is, rewritten or the block stand-in). */
+void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt);
+/* CancelRequest for a client whose statement a plugin holds (LATER): the
+ * statement fails with 57014 now; the plugin's late answer is dropped.
+ * False: nothing was held. */
+bool plugin_cancel_held(struct pgsocket *client);
+/* The server's error for a block stand-in: replace it with the plugin's. */
+void plugin_send_block_error(struct pgsocket *client);
+
+/* Run client_auth with the cleartext password; the answer goes to auth.c. */
+enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *password);
+
+void plugin_session_start(struct pgsocket *client);
+/* Client closing: session_end hooks, then the session is freed. */
+void plugin_session_end(struct pgsocket *client, const char *reason);
+
+/* ---- auth.c: where a client_auth decision lands ---- */
+struct plugin_auth_result {
+	enum pgw_decision decision;	/* ACCEPT, REJECT or CONTINUE */
+	const char *server_user;	/* NULL: the client's user */
+	const char *database;		/* NULL: the client's database */
+	const char *sqlstate;
+	const char *message;
+	const char *password;		/* for CONTINUE: the core checks it */
+};
+void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_result *r);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * The plugin the integration tests load (test/integration/test_plugins.py).
+ * It registers every hook, logs what it sees ("plugin NAME: EVENT ...") and
+ * acts on markers in the SQL or the password, so that each test picks its
+ * behaviour from the query it sends:
+ *
+ *   SQL containing      statement decision
+ *   pgw:block           BLOCK (sqlstate from the key block_sqlstate, default 42501)
+ *   pgw:rewrite         REWRITE to the key rewrite_to
+ *   pgw:later           LATER, completed after later_ms (default 100) by a timer (then as above)
+ *   pgw:bad             an invalid decision (the core must fail closed)
+ *   pgw:allow:NAME      ALLOW when this plugin is NAME (stops the chain)
+ *
+ *   password            client_auth decision (only with the key auth = on)
+ *   letmein             ACCEPT, identity subject "alice", mapped to the key map_user
+ *   later-ok            LATER, then ACCEPT like letmein
+ *   reject              REJECT 28000
+ *   anything else       CONTINUE (the core's auth)
+ *
+ * Init fails when the key fail_init is set.  Several instances of this one
+ * shared object may be loaded under different names: everything lives in
+ * the instance's private data, nothing in globals but the host table.
+ */
+#include <pgwarden/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+PGW_PLUGIN_DECLARE();
+
+static const struct pgw_host *host;
+
+struct pending {
+	struct pgw_plugin *self;
+	struct pgw_request *req;
+	enum pgw_decision decision;
+};
+
+static const char *cfg(struct pgw_plugin *self, const char *key, const char *dflt)
+{
+	const char *v = host->config_get(self, key);
+	return v ? v : dflt;
+}
+
+static void complete_later(void *arg)
+{
+	struct pending *p = arg;
+
+	host->log(p->self, PGW_LOG_INFO, "completing later request: %d", (int)p->decision);
+	host->request_complete(p->req, p->decision);
+	free(p);
+}
+
+static enum pgw_decision later(struct pgw_plugin *self, struct pgw_request *req, enum pgw_decision d)
+{
+	struct pending *p = malloc(sizeof(*p));
+
+	p->self = self;
+	p->req = req;
+	p->decision = d;
+	host->timer_start(self, strtoull(cfg(self, "later_ms", "100"), NULL, 10), complete_later, p);
+	return PGW_LATER;
+}
+
+static enum pgw_decision decide_statement(struct pgw_plugin *self, struct pgw_request *req, const char *sql)
+{
+	char allow_marker[96];
+
+	snprintf(allow_marker, sizeof(allow_marker), "pgw:allow:%s", host->plugin_name(self));
+	if (strstr(sql, "pgw:bad"))
+		return (enum pgw_decision)99;
+	if (strstr(sql, allow_marker))
+		return PGW_ALLOW;
+	if (strstr(sql, "pgw:block")) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "blocked by %s", host->plugin_name(self));
+		host->request_error(req, cfg(self, "block_sqlstate", "42501"), msg);
+		return PGW_BLOCK;
+	}
+	if (strstr(sql, "pgw:rewrite")) {
+		host->request_rewrite(req, cfg(self, "rewrite_to", "SELECT 'rewritten'"));
+		return PGW_REWRITE;
+	}
+	return PGW_CONTINUE;
+}
+
+static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_session *s,
+				      struct pgw_request *req, const struct pgw_statement *st)
+{
+	const char *subject = host->identity_subject(s);
+	long *count = host->session_get_data(s, self);
+
+	if (count)
+		++*count;
+	host->log(self, PGW_LOG_INFO, "statement source=%c name=%s subject=%s count=%ld sql=%s",
+		  (char)st->source, st->statement_name, subject ? subject : "-", count ? *count : -1L, st->sql);
+	if (strstr(st->sql, "pgw:later")) {
+		enum pgw_decision d = decide_statement(self, req, st->sql);
+		return later(self, req, d);
+	}
+	return decide_statement(self, req, st->sql);
+}
+
+static enum pgw_decision on_auth(struct pgw_plugin *self, struct pgw_session *s,
+				 struct pgw_request *req, const struct pgw_auth_info *info)
+{
+	const char *appname = "-";
+
+	for (int i = 0; i < info->nparams; i++) {
+		if (strcmp(info->params[i].key, "application_name") == 0)
+			appname = info->params[i].value;
+	}
+	host->log(self, PGW_LOG_INFO, "client_auth user=%s database=%s addr=%s app=%s",
+		  info->user, info->database, info->client_addr, appname);
+	if (strcmp(info->password, "reject") == 0) {
+		host->request_error(req, "28000", "rejected by test plugin");
+		return PGW_REJECT;
+	}
+	if (strcmp(info->password, "letmein") == 0 || strcmp(info->password, "later-ok") == 0) {
+		host->identity_set(s, "alice", "test-issuer", 0);
+		host->identity_add_group(s, "admins");
+		host->identity_put(s, "email", "alice@example.com");
+		host->request_map_login(req, cfg(self, "map_user", NULL), cfg(self, "map_database", NULL));
+		if (strcmp(info->password, "later-ok") == 0)
+			return later(self, req, PGW_ACCEPT);
+		return PGW_ACCEPT;
+	}
+	return PGW_CONTINUE;
+}
+
+static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
+{
+	const char *subject = host->identity_subject(s);
+	const char *email = host->identity_get(s, "email");
+
+	host->session_set_data(s, self, calloc(1, sizeof(long)));
+	host->log(self, PGW_LOG_INFO, "session_start id=%llu user=%s database=%s app=%s subject=%s groups=%d email=%s",
+		  (unsigned long long)host->session_id(s), host->session_user(s), host->session_database(s),
+		  host->session_application_name(s), subject ? subject : "-", host->identity_group_count(s),
+		  email ? email : "-");
+}
+
+static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const char *reason)
+{
+	long *count = host->session_get_data(s, self);
+
+	host->log(self, PGW_LOG_INFO, "session_end statements=%ld reason=%s", count ? *count : -1L, reason);
+	free(count);
+	host->session_set_data(s, self, NULL);
+}
+
+static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int nconfig)
+{
+	for (int i = 0; i < nconfig; i++) {
+		if (strcmp(config[i].key, "fail_reload") == 0) {
+			host->set_error(self, "refusing reload as asked");
+			return -1;
+		}
+	}
+	host->log(self, PGW_LOG_INFO, "reload with %d keys", nconfig);
+	return 0;
+}
+
+static void on_unload(struct pgw_plugin *self)
+{
+	host->log(self, PGW_LOG_INFO, "unload");
+}
+
+int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self,
+			 const struct pgw_kv *config, int nconfig)
+{
+	struct pgw_hooks hooks = {
+		.size = sizeof(struct pgw_hooks),
+		.session_start = on_session_start,
+		.session_end = on_session_end,
+		.statement = on_statement,
+		.reload = on_reload,
+		.unload = on_unload,
+	};
+
+	host = h;
+	if (h->abi_version != PGW_ABI_VERSION || h->size < sizeof(struct pgw_host))
+		return -1;
+	if (h->config_get(self, "fail_init")) {
+		h->set_error(self, "fail_init is set");
+		return -1;
+	}
+	h->log(self, PGW_LOG_INFO, "init with %d keys, first %s=%s", nconfig,
+	       nconfig ? config[0].key : "-", nconfig ? config[0].value : "-");
+	/* Only with auth = on: a client_auth hook makes every client send a cleartext password. */
+	if (strcmp(cfg(self, "auth", "off"), "on") == 0)
+		hooks.client_auth = on_auth;
+	return h->register_hooks(self, &hooks);
+}
