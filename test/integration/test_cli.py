@@ -199,3 +199,33 @@ def test_refuses_root(pgwarden):
     out = subprocess.run([TARGET_BIN, str(p.ini_path)], capture_output=True, text=True, timeout=10)
     assert out.returncode != 0
     assert re.search(r"(PgBouncer|pgwarden) should not run as root", out.stderr), out.stderr
+
+
+def test_dash_u_drops_privileges(pgwarden):
+    """Started as root with -u postgres, the pooler runs as postgres."""
+    import os
+    import pwd
+    import signal
+    import subprocess
+    import time
+    if os.getuid() != 0:
+        pytest.skip("needs root to switch users")
+    p = pgwarden()
+    p.stop()
+    proc = subprocess.Popen([TARGET_BIN, "-u", "postgres", str(p.ini_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        uid = None
+        while time.monotonic() < deadline:
+            with open(f"/proc/{proc.pid}/status") as f:
+                uid = next(int(l.split()[1]) for l in f if l.startswith("Uid:"))
+            if uid == pwd.getpwnam("postgres").pw_uid:
+                break
+            time.sleep(0.05)
+        assert uid == pwd.getpwnam("postgres").pw_uid
+        with p.connect() as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
