@@ -43,6 +43,8 @@ static void send_welcome(struct pgsocket *client)
 	pktbuf_auth_request(&pb, AUTH_REQ_OK, NULL, 0);
 	add_welcome_params(client, &pb);
 	pktbuf_backend_key(&pb, client->cancel_key);
+	if (cf->login_notify_message && cf->login_notify_message[0])
+		pktbuf_notice(&pb, "00000", cf->login_notify_message);
 	pktbuf_ready(&pb, 'I');
 	sbuf_send_pktbuf(&client->sbuf, &pb);
 	pktbuf_free(&pb);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,18 @@ static bool unix_socket_in_use(const struct sockaddr_un *un)
 	return in_use;
 }
 
+/* unix_socket_group: let members of a group connect with mode 0770 and the like. */
+static void set_socket_group(const char *path)
+{
+	if (!cf->unix_socket_group || !cf->unix_socket_group[0])
+		return;
+	struct group *gr = getgrnam(cf->unix_socket_group);
+	if (!gr)
+		die("unix_socket_group: no such group: %s", cf->unix_socket_group);
+	if (chown(path, (uid_t)-1, gr->gr_gid) < 0)
+		log_warning("could not set group of %s: %s", path, strerror(errno));
+}
+
 static bool listen_unix(void)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -182,6 +195,7 @@ static bool listen_unix(void)
 		return false;
 	}
 	chmod(un.sun_path, (mode_t)cf->unix_socket_mode);
+	set_socket_group(un.sun_path);
 	log_info("listening on unix:%s", un.sun_path);
 	return add_listener(fd, true, un.sun_path);
 }

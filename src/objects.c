@@ -139,6 +139,11 @@ static void apply_user_def(struct pguser *u)
 	u->pool_mode = ud ? ud->pool_mode : POOL_INHERIT;
 	u->max_user_connections = ud ? ud->max_user_connections : -1;
 	u->max_user_client_connections = ud ? ud->max_user_client_connections : -1;
+	u->query_timeout = ud && ud->query_timeout > 0 ? (usec_t)ud->query_timeout * USEC_PER_SEC : 0;
+	u->idle_transaction_timeout = ud && ud->idle_transaction_timeout > 0
+		? (usec_t)ud->idle_transaction_timeout * USEC_PER_SEC : 0;
+	u->client_idle_timeout = ud && ud->client_idle_timeout > 0
+		? (usec_t)ud->client_idle_timeout * USEC_PER_SEC : 0;
 }
 
 static void set_db_var(struct pgdatabase *db, enum var_id id, const char *value)

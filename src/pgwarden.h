@@ -107,6 +107,10 @@ struct pguser {
 	int pool_mode;
 	int max_user_connections;
 	int max_user_client_connections;
+	/* [users] overrides of the global timeouts; 0 = use the global one */
+	usec_t query_timeout;
+	usec_t idle_transaction_timeout;
+	usec_t client_idle_timeout;
 	int server_count;
 	int client_count;
 	bool forced;			/* belongs to one database's user= */

@@ -295,25 +295,42 @@ static void check_waiting_clients(struct pgpool *pool, usec_t now)
 	}
 }
 
+/* A [users] value wins over the global one. */
+static usec_t user_or_global(usec_t own, usec_t global)
+{
+	return own ? own : global;
+}
+
+static const char *active_client_timeout(const struct pgsocket *client, usec_t now)
+{
+	const struct pguser *user = client->login_user;
+	const struct pgsocket *server = client->link;
+	usec_t idle = now - client->request_time;
+
+	if (!server) {
+		usec_t limit = user_or_global(user->client_idle_timeout, cf->client_idle_timeout);
+		return limit && idle > limit ? "client_idle_timeout" : NULL;
+	}
+	usec_t query_limit = user_or_global(user->query_timeout, cf->query_timeout);
+	if (query_limit && server->query_start && !server->ready && now - server->query_start > query_limit)
+		return "query timeout";
+	usec_t idle_tx_limit = user_or_global(user->idle_transaction_timeout, cf->idle_transaction_timeout);
+	if (idle_tx_limit && server->ready && server->tx_state != 'I' && idle > idle_tx_limit)
+		return "idle transaction timeout";
+	if (cf->transaction_timeout && server->xact_start && now - server->xact_start > cf->transaction_timeout)
+		return "transaction timeout";
+	return NULL;
+}
+
 static void check_active_clients(struct pgpool *pool, usec_t now)
 {
 	struct list_node *n, *tmp;
 
 	list_for_each_safe(n, tmp, &pool->active_clients) {
 		struct pgsocket *client = container_of(n, struct pgsocket, node);
-		struct pgsocket *server = client->link;
-		usec_t idle = now - client->request_time;
-		if (!server) {
-			if (cf->client_idle_timeout && idle > cf->client_idle_timeout)
-				disconnect_client(client, true, "client_idle_timeout");
-			continue;
-		}
-		if (cf->query_timeout && server->query_start && !server->ready &&
-		    now - server->query_start > cf->query_timeout)
-			disconnect_client(client, true, "query timeout");
-		else if (cf->idle_transaction_timeout && server->ready && server->tx_state != 'I' &&
-			 idle > cf->idle_transaction_timeout)
-			disconnect_client(client, true, "idle transaction timeout");
+		const char *reason = client->login_user ? active_client_timeout(client, now) : NULL;
+		if (reason)
+			disconnect_client(client, true, "%s", reason);
 	}
 }
 

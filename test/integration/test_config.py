@@ -216,3 +216,25 @@ def test_listen_on_several_addresses_ipv4_and_ipv6(pgwarden):
         with psycopg.connect(host=host, port=p.port, dbname="appdb", user="appuser",
                              password="apppass", sslmode="disable", connect_timeout=5) as c:
             assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+@pytest.mark.pgwarden_only  # login_notify_message is newer than PgBouncer 1.18
+def test_login_notify_message(pgwarden):
+    """The NOTICE comes during login, so read it with psql, which prints it."""
+    import subprocess
+    from conftest import PG_BIN
+    p = pgwarden({"login_notify_message": "welcome to the pool"})
+    out = subprocess.run([str(PG_BIN / "psql"), "-X", "-At", "-d", p.conninfo(), "-c", "SELECT 7"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "7"
+    assert "NOTICE:  welcome to the pool" in out.stderr
+
+
+def test_unix_socket_group(pgwarden):
+    import grp
+    import os
+    p = pgwarden({"unix_socket_group": "postgres", "unix_socket_mode": "0770"})
+    st = os.stat(p.dir / f".s.PGSQL.{p.port}")
+    assert st.st_gid == grp.getgrnam("postgres").gr_gid
+    assert st.st_mode & 0o777 == 0o770

@@ -175,3 +175,40 @@ def test_server_connect_timeout_unreachable(pgwarden):
         p.assert_serving()
     finally:
         black_hole.close()
+
+
+@pytest.mark.pgwarden_only  # transaction_timeout is newer than PgBouncer 1.18
+def test_transaction_timeout(pgwarden):
+    """A transaction open longer than transaction_timeout is ended, busy or
+    idle; short transactions are untouched."""
+    p = pgwarden({"transaction_timeout": 1})
+    c = p.connect(autocommit=False)
+    try:
+        c.execute("SELECT 1")
+        time.sleep(0.6)
+        c.execute("SELECT 1")  # still inside the limit, and not idle long
+        time.sleep(1.2)
+        with pytest.raises(psycopg.OperationalError) as ei:
+            c.execute("SELECT 1")
+            c.commit()
+        assert "transaction timeout" in str(ei.value)
+    finally:
+        c.close()
+    p.wait_log("transaction timeout")
+    with p.connect(autocommit=False) as c2:
+        c2.execute("SELECT 1")
+        c2.commit()
+        time.sleep(1.5)  # idle outside a transaction: fine
+        assert c2.execute("SELECT 2").fetchone()[0] == 2
+
+
+@pytest.mark.pgwarden_only  # per-user timeouts are newer than PgBouncer 1.18
+def test_query_timeout_per_user(pgwarden):
+    """A [users] query_timeout applies to that user only."""
+    p = pgwarden(users={"appuser": "query_timeout=1"})
+    with p.connect(user="appuser") as c:
+        with pytest.raises(psycopg.OperationalError) as ei:
+            c.execute("SELECT pg_sleep(4)")
+        assert "query timeout" in str(ei.value)
+    with p.connect(user="md5user") as c:
+        assert c.execute("SELECT 1 FROM pg_sleep(1.5)").fetchone()[0] == 1
