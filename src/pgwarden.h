@@ -170,6 +170,7 @@ struct pgpool {
 	 * as PgBouncer computes them. */
 	struct stats newer_stats;
 	struct stats older_stats;
+	usec_t inactive_since;		/* no clients and no servers since */
 };
 
 enum auth_phase {

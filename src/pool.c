@@ -414,6 +414,13 @@ static bool db_in_use(const struct pgdatabase *db)
 	return false;
 }
 
+static void free_pool(struct pgpool *pool)
+{
+	list_del(&pool->node);
+	pktbuf_free(&pool->welcome);
+	free(pool);
+}
+
 static void free_database(struct pgdatabase *db)
 {
 	struct list_node *n, *tmp;
@@ -421,11 +428,8 @@ static void free_database(struct pgdatabase *db)
 	log_info("dropping database '%s' as it does not exist anymore or inactive auto-database", db->name);
 	list_for_each_safe(n, tmp, &pooler.pools) {
 		struct pgpool *pool = container_of(n, struct pgpool, node);
-		if (pool->db != db)
-			continue;
-		list_del(&pool->node);
-		pktbuf_free(&pool->welcome);
-		free(pool);
+		if (pool->db == db)
+			free_pool(pool);
 	}
 	if (db->forced_user) {
 		list_del(&db->forced_user->node);
@@ -458,6 +462,26 @@ static void cleanup_databases(usec_t now)
 	}
 }
 
+/* pool_idle_timeout: forget (database, user) pools nobody has used for a while. */
+static void cleanup_idle_pools(usec_t now)
+{
+	struct list_node *n, *tmp;
+
+	if (!cf->pool_idle_timeout)
+		return;
+	list_for_each_safe(n, tmp, &pooler.pools) {
+		struct pgpool *pool = container_of(n, struct pgpool, node);
+		if (pool->db->is_admin || pool_in_use(pool)) {
+			pool->inactive_since = 0;
+			continue;
+		}
+		if (!pool->inactive_since)
+			pool->inactive_since = now;
+		else if (now - pool->inactive_since > cf->pool_idle_timeout)
+			free_pool(pool);
+	}
+}
+
 static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	usec_t now = get_time_usec();
@@ -475,6 +499,7 @@ static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg U
 	}
 	admin_janitor();
 	cleanup_databases(now);
+	cleanup_idle_pools(now);
 	reap_justfree();
 }
 

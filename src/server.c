@@ -582,7 +582,7 @@ void forward_cancel_request(struct pgsocket *req)
 	}
 	struct pgsocket *cancel = socket_alloc(true);
 	cancel->is_cancel_conn = true;
-	cancel->pool = server->pool;
+	cancel->pool = NULL;	/* in no pool list: must not keep a pool alive */
 	cancel->db = server->db;
 	memcpy(cancel->cancel_to_send, server->cancel_key, CANCEL_KEY_LEN);
 	cancel->state = SV_LOGIN;	/* not in any pool list */

@@ -238,3 +238,17 @@ def test_unix_socket_group(pgwarden):
     st = os.stat(p.dir / f".s.PGSQL.{p.port}")
     assert st.st_gid == grp.getgrnam("postgres").gr_gid
     assert st.st_mode & 0o777 == 0o770
+
+
+@pytest.mark.pgwarden_only  # pool_idle_timeout is newer than PgBouncer 1.18
+def test_pool_idle_timeout_forgets_unused_pools(pgwarden):
+    # server_lifetime = 0 closes each server after use, so the pool empties
+    p = pgwarden({"pool_mode": "transaction", "pool_idle_timeout": "1", "server_lifetime": "0"})
+    with p.connect(user="md5user") as c:
+        c.execute("SELECT 1")
+    pools = lambda: {(r["database"], r["user"]) for r in p.admin_rows("SHOW POOLS")}
+    assert ("appdb", "md5user") in pools()
+    time.sleep(2.5)
+    assert ("appdb", "md5user") not in pools()
+    with p.connect(user="md5user") as c:  # and it comes back when needed
+        assert c.execute("SELECT 1").fetchone()[0] == 1
