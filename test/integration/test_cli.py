@@ -80,65 +80,33 @@ def cfgdir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_unknown_setting(cfgdir):
-    path = write_config(cfgdir, "[databases]\n[pgbouncer]\nlisten_port = 1\nbogus_setting = 5\n")
-    out = run_target([path])
+PGB = "[pgbouncer]\nlisten_port = 1\n"
+
+# (config text, what the error on stderr must contain)
+BAD_CONFIGS = {
+    "unknown setting": ("[databases]\n" + PGB + "bogus_setting = 5\n",
+                        ["bogus_setting", "cannot load config file"]),
+    "bad integer": ("[databases]\n" + PGB + "default_pool_size = lots\n",
+                    ["default_pool_size", '"lots"']),
+    # booleans are integers: 'on' is not accepted
+    "boolean on": ("[databases]\n" + PGB + "log_connections = on\n", ["log_connections"]),
+    "bad pool_mode": ("[databases]\n" + PGB + "pool_mode = sometimes\n", ["pool_mode"]),
+    "unknown section": ("[databases]\n" + PGB + "[nonsense]\nx = 1\n", ["nonsense"]),
+    # an unknown key in a [databases] connection string fails the load
+    "bad connstr key": ("[databases]\nbad = host=127.0.0.1 colour=blue\n" + PGB,
+                        ["unrecognized connection parameter: colour", "cannot load config file"]),
+    "empty connstr value": ("[databases]\nbad = host=127.0.0.1 dbname=\n" + PGB, ["bad"]),
+    "reserved name": ("[databases]\npgbouncer = host=127.0.0.1\n" + PGB, ["reserved"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
+def test_bad_config_fails_startup(cfgdir, case):
+    text, expected = BAD_CONFIGS[case]
+    out = run_target([write_config(cfgdir, text)])
     assert out.returncode != 0
-    assert "bogus_setting" in out.stderr
-    assert "cannot load config file" in out.stderr
-
-
-def test_bad_integer_value(cfgdir):
-    path = write_config(cfgdir, "[databases]\n[pgbouncer]\nlisten_port = 1\ndefault_pool_size = lots\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "default_pool_size" in out.stderr
-    assert '"lots"' in out.stderr
-
-
-def test_boolean_on_is_rejected(cfgdir):
-    """Booleans are integers: 'on' is not accepted."""
-    path = write_config(cfgdir, "[databases]\n[pgbouncer]\nlisten_port = 1\nlog_connections = on\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "log_connections" in out.stderr
-
-
-def test_bad_pool_mode(cfgdir):
-    path = write_config(cfgdir, "[databases]\n[pgbouncer]\nlisten_port = 1\npool_mode = sometimes\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "pool_mode" in out.stderr
-
-
-def test_unknown_section(cfgdir):
-    path = write_config(cfgdir, "[databases]\n[pgbouncer]\nlisten_port = 1\n[nonsense]\nx = 1\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "nonsense" in out.stderr
-
-
-def test_bad_database_connstr_fails_startup(cfgdir):
-    """An unknown key in a [databases] connection string fails the load."""
-    path = write_config(cfgdir, "[databases]\nbad = host=127.0.0.1 colour=blue\n[pgbouncer]\nlisten_port = 1\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "unrecognized connection parameter: colour" in out.stderr
-    assert "cannot load config file" in out.stderr
-
-
-def test_empty_connstr_value_fails_startup(cfgdir):
-    path = write_config(cfgdir, "[databases]\nbad = host=127.0.0.1 dbname=\n[pgbouncer]\nlisten_port = 1\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "bad" in out.stderr
-
-
-def test_reserved_database_name(cfgdir):
-    path = write_config(cfgdir, "[databases]\npgbouncer = host=127.0.0.1\n[pgbouncer]\nlisten_port = 1\n")
-    out = run_target([path])
-    assert out.returncode != 0
-    assert "reserved" in out.stderr
+    for fragment in expected:
+        assert fragment in out.stderr, out.stderr
 
 
 def test_daemon_needs_pidfile(pgwarden):
