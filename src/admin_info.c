@@ -211,6 +211,54 @@ void show_peers(struct admin_cmd *c) { show_empty(c, &peers_set); }
 void show_peer_pools(struct admin_cmd *c) { show_empty(c, &peer_pools_set); }
 
 /* ================================================================
+ * SHOW PLUGINS: what is loaded, in call order
+ * ================================================================ */
+
+static void put_hook_names(struct resultset *rs, const struct pgw_plugin *p)
+{
+	char buf[128] = "";
+	const struct { const void *set; const char *name; } hooks[] = {
+		{ (const void *)p->hooks.client_auth, "client_auth" },
+		{ (const void *)p->hooks.session_start, "session_start" },
+		{ (const void *)p->hooks.session_end, "session_end" },
+		{ (const void *)p->hooks.statement, "statement" },
+		{ (const void *)p->hooks.reload, "reload" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
+		if (!hooks[i].set)
+			continue;
+		if (buf[0])
+			strncat(buf, ",", sizeof(buf) - strlen(buf) - 1);
+		strncat(buf, hooks[i].name, sizeof(buf) - strlen(buf) - 1);
+	}
+	rs_str(rs, buf);
+}
+
+void show_plugins(struct admin_cmd *c)
+{
+	static const struct column cols[] = {
+		COL("name", 's'), COL("path", 's'), COL("abi_version", 'i'), COL("hooks", 's'),
+		COL("calls", 'N'), COL("errors", 'N'), COLS_END,
+	};
+	static const struct colset set = { { cols } };
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &set);
+	for (int i = 0; i < plugin_count(); i++) {
+		const struct pgw_plugin *p = plugin_at(i);
+		rs_row_begin(&rs);
+		rs_str(&rs, p->name);
+		rs_str(&rs, p->path);
+		rs_int(&rs, PGW_ABI_VERSION);
+		put_hook_names(&rs, p);
+		rs_uint(&rs, p->calls);
+		rs_uint(&rs, p->errors);
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+/* ================================================================
  * SHOW HELP and the fake session parameters
  * ================================================================ */
 
@@ -218,6 +266,7 @@ static const char help_text[] =
 	"\n"
 	"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 	"\tSHOW PEERS|PEER_POOLS\n"
+	"\tSHOW PLUGINS\n"
 	"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE\n"
 	"\tSHOW DNS_HOSTS|DNS_ZONES\n"
 	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"

@@ -591,6 +591,7 @@ static const struct command show_commands[] = {
 	{ "mem", show_mem },
 	{ "peer_pools", show_peer_pools },
 	{ "peers", show_peers },
+	{ "plugins", show_plugins },
 	{ "pools", show_pools },
 	{ "servers", show_servers },
 	{ "sockets", show_sockets },

@@ -401,3 +401,22 @@ def test_reload_refused_by_plugin_keeps_running(with_plugins):
     assert p.alive()
     with p.connect() as c:
         assert c.execute("SELECT 3").fetchone() == (3,)
+
+
+def test_show_plugins_lists_loaded_plugins_in_order(with_plugins):
+    p = with_plugins("one", "two")
+    with p.connect() as c:
+        c.execute("SELECT 1")
+    rows = p.admin_rows("SHOW PLUGINS")
+    assert [r["name"] for r in rows] == ["one", "two"]
+    for r in rows:
+        assert r["path"] == str(TESTPLUG)
+        assert int(r["abi_version"]) == 1
+        assert "statement" in r["hooks"].split(",")
+        assert int(r["calls"]) >= 1
+        assert int(r["errors"]) == 0
+
+
+def test_show_plugins_empty_without_plugins(pgwarden):
+    p = pgwarden()
+    assert p.admin_rows("SHOW PLUGINS") == []
