@@ -420,3 +420,33 @@ def test_show_plugins_lists_loaded_plugins_in_order(with_plugins):
 def test_show_plugins_empty_without_plugins(pgwarden):
     p = pgwarden()
     assert p.admin_rows("SHOW PLUGINS") == []
+
+
+def test_out_of_tree_plugin_against_installed_header(pgwarden):
+    """`make install` ships the header and pgwarden.pc; a plugin compiled with
+    nothing but `pkg-config --cflags pgwarden` loads and works."""
+    if not (BUILD_DIR / "Makefile").exists():
+        pytest.skip("binary under test is not in a build directory")
+    d = Path(tempfile.mkdtemp(prefix="pgwarden-inst-", dir=TMP_ROOT))
+    try:
+        subprocess.run(["make", "-s", "-C", str(BUILD_DIR), "install-pkgincludeHEADERS",
+                        "install-pkgconfigDATA", f"DESTDIR={d}"], check=True, capture_output=True)
+        pcs = list(d.rglob("pgwarden.pc"))
+        assert len(pcs) == 1
+        prefix = next(p for p in d.rglob("include") if (p / "pgwarden" / "plugin.h").exists()).parent
+        cflags = subprocess.run(["pkg-config", f"--define-variable=prefix={prefix}", "--cflags", "pgwarden"],
+                                env={"PKG_CONFIG_PATH": str(pcs[0].parent), "PATH": "/usr/bin:/bin"},
+                                check=True, capture_output=True, text=True).stdout.split()
+        assert cflags == [f"-I{prefix}/include"]
+        src = Path(__file__).resolve().parents[2] / "plugins" / "example" / "example.c"
+        so = d / "guard.so"
+        subprocess.run(["cc", "-shared", "-fPIC", *cflags, str(src), "-o", str(so)], check=True)
+        chown_postgres(d)
+        p = pgwarden({"plugins": "guard"}, extra_ini=f"[plugin.guard]\npath = {so}\ndeny = DROP\n")
+        with p.connect() as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+            with pytest.raises(psycopg.Error):
+                c.execute("DROP TABLE IF EXISTS nothing_here")
+            assert c.execute("SELECT 2").fetchone() == (2,)
+    finally:
+        subprocess.run(["rm", "-rf", str(d)])
