@@ -354,7 +354,6 @@ enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 		return SBUF_CLOSED;
 	case SBUF_EV_CONNECT_OK:
 	case SBUF_EV_CONNECT_FAILED:
-	case SBUF_EV_FLUSHED:
 		return SBUF_DONE;
 	case SBUF_EV_PKT:
 		break;

@@ -83,17 +83,7 @@ struct pgdatabase *find_database(const char *name)
 	return NULL;
 }
 
-struct pguser *find_user(const char *name)
-{
-	struct list_node *n;
-	list_for_each(n, &pooler.users) {
-		struct pguser *u = container_of(n, struct pguser, node);
-		if (!u->forced && strcmp(u->name, name) == 0)
-			return u->removed ? NULL : u;
-	}
-	return NULL;
-}
-
+/* Any user object of that name, even one removed from auth_file. */
 static struct pguser *find_user_any(const char *name)
 {
 	struct list_node *n;
@@ -103,6 +93,13 @@ static struct pguser *find_user_any(const char *name)
 			return u;
 	}
 	return NULL;
+}
+
+/* A user who may log in now. */
+struct pguser *find_user(const char *name)
+{
+	struct pguser *u = find_user_any(name);
+	return u && !u->removed ? u : NULL;
 }
 
 static struct pguser *new_user(const char *name, const char *secret, bool forced)

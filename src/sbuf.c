@@ -463,10 +463,6 @@ static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg)
 	sb->opos = sb->olen = 0;
 	set_write_interest(sb, false);
 	release_blocked_source(sb);
-	if (sb->want_flush_event && !sb->closed) {
-		sb->want_flush_event = false;
-		call_handler(sb, SBUF_EV_FLUSHED, NULL);
-	}
 }
 
 void sbuf_continue(struct sbuf *sb)
@@ -489,15 +485,4 @@ void sbuf_pause(struct sbuf *sb)
 {
 	sb->paused = true;
 	update_read_interest(sb);
-}
-
-void sbuf_request_flush_event(struct sbuf *sb)
-{
-	if (sb->closed)
-		return;
-	if (sb->olen == sb->opos && !sb->connecting) {
-		call_handler(sb, SBUF_EV_FLUSHED, NULL);
-		return;
-	}
-	sb->want_flush_event = true;
 }

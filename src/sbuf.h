@@ -30,7 +30,6 @@ enum sbuf_event {
 	SBUF_EV_SEND_FAILED,	/* write error */
 	SBUF_EV_CONNECT_OK,
 	SBUF_EV_CONNECT_FAILED,
-	SBUF_EV_FLUSHED,	/* everything queued has been written */
 	SBUF_EV_BAD_PKT,	/* a length field out of range, or a message too long to parse */
 };
 
@@ -58,7 +57,6 @@ struct sbuf {
 	bool paused;		/* owner said stop */
 	bool waiting_dst;	/* backpressure: waiting for dst to flush */
 	bool continue_pending;
-	bool want_flush_event;
 	bool reading;		/* read event is added */
 	bool writing;		/* write event is added */
 	bool connecting;
@@ -122,7 +120,5 @@ static inline bool sbuf_has_pending_output(const struct sbuf *sb) { return sb->o
 /* If sb is streaming a message into dst, drop the rest of it instead. */
 void sbuf_unlink_stream(struct sbuf *sb, struct sbuf *dst);
 
-/* Call handler with SBUF_EV_FLUSHED once the output queue is empty. */
-void sbuf_request_flush_event(struct sbuf *sb);
 
 #endif

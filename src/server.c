@@ -539,7 +539,6 @@ enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 	case SBUF_EV_BAD_PKT:
 		disconnect_server(server, false, "bad packet from server");
 		return SBUF_CLOSED;
-	case SBUF_EV_FLUSHED:
 		return SBUF_DONE;
 	case SBUF_EV_PKT:
 		break;
