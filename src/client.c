@@ -402,4 +402,5 @@ void accept_client(int fd, bool is_unix)
 	client->state = CL_FREE;
 	change_client_state(client, CL_LOGIN);
 	slog_noise(client, "P: got connection");
+	sbuf_read_now(&client->sbuf);
 }

@@ -94,6 +94,17 @@ bool sbuf_accept(struct sbuf *sb, int fd)
 	return true;
 }
 
+/*
+ * A client usually sends its first packet together with the connect, so it
+ * is already queued when accept() returns: read it now instead of paying a
+ * loop iteration (epoll_wait) to learn what we can guess.  Costs one
+ * EAGAIN read when the guess is wrong.  The handler may close the socket.
+ */
+void sbuf_read_now(struct sbuf *sb)
+{
+	sbuf_read_cb(sb->fd, EV_READ, sb);
+}
+
 bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -97,6 +97,7 @@ void sbuf_global_init(struct event_base *base);
 /* Attach an accepted or connecting socket. */
 void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize);
 bool sbuf_accept(struct sbuf *sb, int fd);
+void sbuf_read_now(struct sbuf *sb);
 bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen);
 void sbuf_close(struct sbuf *sb);
 
