@@ -216,13 +216,17 @@ void show_peer_pools(struct admin_cmd *c) { show_empty(c, &peer_pools_set); }
 
 static void put_hook_names(struct resultset *rs, const struct pgw_plugin *p)
 {
-	char buf[128] = "";
+	char buf[256] = "";
 	const struct { const void *set; const char *name; } hooks[] = {
 		{ (const void *)p->hooks.client_auth, "client_auth" },
 		{ (const void *)p->hooks.session_start, "session_start" },
 		{ (const void *)p->hooks.session_end, "session_end" },
 		{ (const void *)p->hooks.statement, "statement" },
 		{ (const void *)p->hooks.reload, "reload" },
+		{ (const void *)p->hooks.row_description, "row_description" },
+		{ (const void *)p->hooks.data_row, "data_row" },
+		{ (const void *)p->hooks.command_complete, "command_complete" },
+		{ (const void *)p->hooks.error, "error" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
 		if (!hooks[i].set)
@@ -258,6 +262,29 @@ void show_plugins(struct admin_cmd *c)
 	cmd_ready(c, "SHOW");
 }
 
+/* SHOW PLUGIN_COUNTERS: what plugins count (host->counter_register). */
+void show_plugin_counters(struct admin_cmd *c)
+{
+	static const struct column cols[] = {
+		COL("plugin", 's'), COL("counter", 's'), COL("value", 'q'), COLS_END,
+	};
+	static const struct colset set = { { cols } };
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &set);
+	for (int i = 0; i < plugin_count(); i++) {
+		const struct pgw_plugin *p = plugin_at(i);
+		for (int k = 0; k < p->ncounters; k++) {
+			rs_row_begin(&rs);
+			rs_str(&rs, p->name);
+			rs_str(&rs, p->counters[k].name);
+			rs_int(&rs, p->counters[k].value);
+			rs_row_end(&rs);
+		}
+	}
+	cmd_ready(c, "SHOW");
+}
+
 /* ================================================================
  * SHOW HELP and the fake session parameters
  * ================================================================ */
@@ -266,7 +293,7 @@ static const char help_text[] =
 	"\n"
 	"\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 	"\tSHOW PEERS|PEER_POOLS\n"
-	"\tSHOW PLUGINS\n"
+	"\tSHOW PLUGINS|PLUGIN_COUNTERS\n"
 	"\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE\n"
 	"\tSHOW DNS_HOSTS|DNS_ZONES\n"
 	"\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"

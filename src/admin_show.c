@@ -592,6 +592,7 @@ static const struct command show_commands[] = {
 	{ "peer_pools", show_peer_pools },
 	{ "peers", show_peers },
 	{ "plugins", show_plugins },
+	{ "plugin_counters", show_plugin_counters },
 	{ "pools", show_pools },
 	{ "servers", show_servers },
 	{ "sockets", show_sockets },

@@ -67,7 +67,7 @@ bool finish_client_login(struct pgsocket *client)
 	}
 	varcache_fill_unset(&client->vars, &pool->server_defaults);
 	generate_cancel_key(client->cancel_key);
-	if (plugin_has(PLUGIN_HOOK_SESSION) && !pool->db->is_admin)
+	if (plugin_has(PLUGIN_HOOK_ANY) && !pool->db->is_admin)
 		plugin_session_start(client);
 	send_welcome(client);
 	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
@@ -113,6 +113,7 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 {
 	const char *name, *value;
 	const char *user = NULL, *dbname = NULL;
+	size_t params_start = r->pos;
 
 	while (pkt_get_string(r, &name) && name[0]) {
 		if (!pkt_get_string(r, &value)) {
@@ -153,6 +154,8 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 	}
 	strlcpy_safe(client->user_name, user, sizeof(client->user_name));
 	strlcpy_safe(client->db_name, dbname, sizeof(client->db_name));
+	if (plugin_has(PLUGIN_HOOK_AUTH))
+		plugin_keep_startup_params(client, r->data + params_start, r->pos - params_start);
 	return true;
 }
 
@@ -329,7 +332,10 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 	if (sync_server_vars(client, server))
 		return SBUF_PAUSE;
 
-	note_query_start(client, server, type, get_time_usec());
+	usec_t now = get_time_usec();
+	note_query_start(client, server, type, now);
+	if (plugin_has(PLUGIN_HOOK_RESULT) && (type == 'Q' || type == 'E'))
+		plugin_result_started(client, now);
 	server->pool->stats.client_bytes += pkt->hdr.len;
 	if (client->stmt_decided)
 		plugin_statement_forward(client, server, pkt);

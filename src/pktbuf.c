@@ -251,3 +251,22 @@ void pkt_parse_error_fields(const uint8_t *body, size_t len, const char **sqlsta
 			*msg = val;
 	}
 }
+
+/* The non-localized severity ('V'), else the localized one ('S'). */
+const char *pkt_parse_error_severity(const uint8_t *body, size_t len)
+{
+	struct pktreader r;
+	uint8_t code;
+	const char *val, *severity = "ERROR";
+
+	pktreader_init(&r, body, len);
+	while (pkt_get_u8(&r, &code) && code != 0) {
+		if (!pkt_get_string(&r, &val))
+			break;
+		if (code == 'V')
+			return val;
+		if (code == 'S')
+			severity = val;
+	}
+	return severity;
+}

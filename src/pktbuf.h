@@ -102,5 +102,6 @@ enum pkt_header_result pkt_parse_header(const uint8_t *buf, size_t avail, bool s
 
 /* Fields of an ErrorResponse/NoticeResponse body, for logging. */
 void pkt_parse_error_fields(const uint8_t *body, size_t len, const char **sqlstate, const char **msg);
+const char *pkt_parse_error_severity(const uint8_t *body, size_t len);
 
 #endif

@@ -308,6 +308,28 @@ static void host_timer_cancel(struct pgw_timer *t)
 	free(t);
 }
 
+/* ---------------- host services: results, workers, counters ---------------- */
+
+static void host_result_mark_column(struct pgw_session *s, struct pgw_plugin *self, int i, const char *note)
+{
+	plugin_result_mark_column(s, self, i, note);
+}
+
+static int host_counter_register(struct pgw_plugin *self, const char *name)
+{
+	if (!name || !name[0])
+		return -1;
+	self->counters = xrealloc(self->counters, (size_t)(self->ncounters + 1) * sizeof(*self->counters));
+	self->counters[self->ncounters] = (struct plugin_counter){ .name = xstrdup(name) };
+	return self->ncounters++;
+}
+
+static void host_counter_add(struct pgw_plugin *self, int id, int64_t delta)
+{
+	if (id >= 0 && id < self->ncounters)
+		self->counters[id].value += delta;
+}
+
 static const struct pgw_host host = {
 	.size = sizeof(struct pgw_host),
 	.abi_version = PGW_ABI_VERSION,
@@ -342,6 +364,12 @@ static const struct pgw_host host = {
 	.request_complete = plugin_request_complete,
 	.timer_start = host_timer_start,
 	.timer_cancel = host_timer_cancel,
+	.row_set_field = plugin_row_set_field,
+	.result_mark_column = host_result_mark_column,
+	.result_column_marks = plugin_result_column_marks,
+	.worker_submit = plugin_worker_submit,
+	.counter_register = host_counter_register,
+	.counter_add = host_counter_add,
 };
 
 /* ---------------- loading ---------------- */
@@ -371,6 +399,9 @@ static void free_plugin(struct pgw_plugin *p)
 	if (p->dl)
 		dlclose(p->dl);
 	free_kv(p->config, p->nconfig);
+	for (int i = 0; i < p->ncounters; i++)
+		free(p->counters[i].name);
+	free(p->counters);
 	free(p->name);
 	free(p->path);
 	free(p);
@@ -436,6 +467,8 @@ static void update_hook_mask(void)
 			mask |= PLUGIN_HOOK_SESSION;
 		if (h->statement)
 			mask |= PLUGIN_HOOK_STATEMENT;
+		if (h->row_description || h->data_row || h->command_complete || h->error)
+			mask |= PLUGIN_HOOK_RESULT;
 	}
 	plugin_hook_mask = mask;
 }
@@ -468,6 +501,7 @@ bool plugins_load(const struct config *conf, char *errbuf, size_t errlen)
 
 void plugins_unload_all(void)
 {
+	plugin_workers_shutdown();
 	plugin_hook_mask = 0;
 	while (loaded.n > 0) {
 		struct pgw_plugin *p = loaded.list[--loaded.n];

@@ -31,7 +31,7 @@
 
 /* ---------------- sessions and requests ---------------- */
 
-static struct pgw_session *session_of(struct pgsocket *client)
+struct pgw_session *plugin_session_of(struct pgsocket *client)
 {
 	struct pgw_session *s = client->plug;
 
@@ -40,6 +40,7 @@ static struct pgw_session *session_of(struct pgsocket *client)
 	s = xcalloc(1, sizeof(*s));
 	s->client = client;
 	s->data = xcalloc((size_t)plugin_count() + 1, sizeof(*s->data));
+	s->res.want_rows = xcalloc((size_t)plugin_count() + 1, sizeof(*s->res.want_rows));
 	socket_addr_text(client, s->client_addr, sizeof(s->client_addr));
 	pktbuf_init(&s->out);
 	client->plug = s;
@@ -92,18 +93,33 @@ static bool has_hook(const struct pgw_plugin *p, enum request_kind kind)
 	return kind == REQ_STATEMENT ? p->hooks.statement != NULL : p->hooks.client_auth != NULL;
 }
 
-/* The startup parameters pgwarden keeps, for client_auth. */
-static int auth_params(const struct pgsocket *client, struct pgw_kv *kv, int max)
+void plugin_keep_startup_params(struct pgsocket *client, const uint8_t *params, size_t len)
 {
-	int n = 0;
+	struct pgw_session *s = plugin_session_of(client);
 
-	kv[n++] = (struct pgw_kv){ "user", client->user_name };
-	kv[n++] = (struct pgw_kv){ "database", client->db_name };
-	for (int i = 0; i < VAR_COUNT && n < max; i++) {
-		if (client->vars.value[i][0])
-			kv[n++] = (struct pgw_kv){ varcache_name(i), client->vars.value[i] };
-	}
-	return n;
+	free(s->startup_params);
+	s->startup_params = xmalloc(len + 1);
+	memcpy(s->startup_params, params, len);
+	s->startup_params[len] = 0;
+	s->startup_params_len = len;
+}
+
+/* Every startup parameter as the client sent it (checked by client.c). */
+static struct pgw_kv *auth_params(const struct pgw_session *s, int *n)
+{
+	struct pktreader r;
+	const char *name, *value;
+	int max = 0;
+	struct pgw_kv *kv;
+
+	for (size_t i = 0; i < s->startup_params_len; i++)
+		max += s->startup_params[i] == 0;
+	kv = xcalloc((size_t)max / 2 + 1, sizeof(*kv));
+	*n = 0;
+	pktreader_init(&r, s->startup_params, s->startup_params_len);
+	while (*n < max / 2 && pkt_get_string(&r, &name) && name[0] && pkt_get_string(&r, &value))
+		kv[(*n)++] = (struct pgw_kv){ name, value };
+	return kv;
 }
 
 static enum pgw_decision call_hook(struct pgw_plugin *p, struct pgw_request *req)
@@ -120,18 +136,19 @@ static enum pgw_decision call_hook(struct pgw_plugin *p, struct pgw_request *req
 		};
 		return p->hooks.statement(p, s, req, &st);
 	}
-	struct pgw_kv params[VAR_COUNT + 2];
 	struct pgw_auth_info info = {
 		.size = sizeof(info),
 		.user = s->client->user_name,
 		.database = s->client->db_name,
 		.password = req->password,
-		.params = params,
-		.nparams = auth_params(s->client, params, (int)ARRAY_SIZE(params)),
 		.client_addr = s->client_addr,
 	};
+	struct pgw_kv *params = auth_params(s, &info.nparams);
+	info.params = params;
 	s->started = true;
-	return p->hooks.client_auth(p, s, req, &info);
+	enum pgw_decision d = p->hooks.client_auth(p, s, req, &info);
+	free(params);
+	return d;
 }
 
 static void decide(struct pgw_request *req, enum pgw_decision d, const struct pgw_plugin *p)
@@ -142,6 +159,8 @@ static void decide(struct pgw_request *req, enum pgw_decision d, const struct pg
 	req->done = true;
 	if (d != PGW_BLOCK)
 		return;
+	if (req->session)
+		req->session->blocked_by = p->name;
 	if (!req->sqlstate[0])
 		strlcpy_safe(req->sqlstate, req->kind == REQ_STATEMENT ? DEFAULT_BLOCK_SQLSTATE
 				 : DEFAULT_REJECT_SQLSTATE, sizeof(req->sqlstate));
@@ -340,6 +359,7 @@ static void answer_block_locally(struct pgsocket *client, struct pgw_session *s,
 	sbuf_send_pktbuf(&client->sbuf, &pb);
 	pktbuf_free(&pb);
 	slog_debug(client, "statement blocked: %s", req->message);
+	plugin_result_blocked(s, req->sqlstate, req->message);
 	statement_finished(client, s);
 }
 
@@ -379,7 +399,7 @@ bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum s
 	}
 	if (pkt->hdr.type != 'Q' && pkt->hdr.type != 'P')
 		return true;
-	s = session_of(client);
+	s = plugin_session_of(client);
 	if (s->stmt_state == STMT_NONE) {
 		if (!pkt->complete) {
 			*res = SBUF_NEED_FULL;
@@ -453,6 +473,7 @@ void plugin_send_block_error(struct pgsocket *client)
 	pktbuf_error(&pb, "ERROR", s->block_sqlstate, s->block_message ? s->block_message : "statement blocked");
 	sbuf_send_pktbuf(&client->sbuf, &pb);
 	pktbuf_free(&pb);
+	plugin_result_blocked(s, s->block_sqlstate, s->block_message ? s->block_message : "statement blocked");
 }
 
 /* ---------------- authentication ---------------- */
@@ -476,7 +497,7 @@ static void deliver_auth(struct pgsocket *client, struct pgw_request *req)
 
 enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *password)
 {
-	struct pgw_session *s = session_of(client);
+	struct pgw_session *s = plugin_session_of(client);
 	struct pgw_request *req = request_new(s, REQ_AUTH);
 
 	req->password = xstrdup(password);
@@ -491,7 +512,7 @@ enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *passwor
 
 void plugin_session_start(struct pgsocket *client)
 {
-	struct pgw_session *s = session_of(client);
+	struct pgw_session *s = plugin_session_of(client);
 
 	s->started = true;
 	for (int i = 0; i < plugin_count(); i++) {
@@ -517,6 +538,10 @@ void plugin_session_end(struct pgsocket *client, const char *reason)
 	session_drop_request(s);
 	identity_clear(&s->id);
 	pktbuf_free(&s->out);
+	plugin_result_free(&s->res);
+	if (s->startup_params)
+		secure_zero(s->startup_params, s->startup_params_len);
+	free(s->startup_params);
 	free(s->block_message);
 	free(s->data);
 	free(s);

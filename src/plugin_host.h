@@ -3,6 +3,9 @@
  *   plugin.c        loading, the host-services table, timers, identity
  *   plugin_hooks.c  running the hook chains for a client: auth, session,
  *                   statement, and what each decision does to the protocol
+ *   plugin_result.c the server's answers on their way to the client:
+ *                   row_description, data_row, command_complete, error
+ *   plugin_worker.c the worker threads for plugins' blocking work
  *
  * With no plugin loaded every call site costs one predictable branch on
  * plugin_hook_mask.
@@ -20,6 +23,8 @@ enum plugin_hook_bit {
 	PLUGIN_HOOK_AUTH = 1u << 0,
 	PLUGIN_HOOK_SESSION = 1u << 1,	/* session_start or session_end */
 	PLUGIN_HOOK_STATEMENT = 1u << 2,
+	PLUGIN_HOOK_RESULT = 1u << 3,	/* row_description, data_row, command_complete, error */
+	PLUGIN_HOOK_ANY = ~0u,
 };
 
 /* Which hooks any loaded plugin registered. */
@@ -54,6 +59,13 @@ struct pgw_plugin {
 	char error[256];		/* set_error() */
 	uint64_t calls;
 	uint64_t errors;		/* invalid decisions, failed reloads */
+	struct plugin_counter *counters;	/* host->counter_register() */
+	int ncounters;
+};
+
+struct plugin_counter {
+	char *name;
+	int64_t value;
 };
 
 struct identity_kv {
@@ -101,6 +113,26 @@ enum stmt_state {
 	STMT_DECIDED,
 };
 
+/* The result the server is sending to a client (plugin_result.c). */
+struct result_state {
+	struct pgw_result_columns desc;
+	struct pgw_column *cols;
+	uint8_t *desc_copy;		/* the RowDescription body the names point into */
+	char **marks;			/* per column: result_mark_column() notes */
+	bool *want_rows;		/* per plugin: answered row_description nonzero */
+	bool any_want_rows;
+	bool describing_statement;	/* ParameterDescription seen: formats come from Bind */
+	uint64_t row_number;
+	uint64_t rows_sent;		/* since the last CommandComplete/ErrorResponse */
+	uint64_t bytes_sent;
+	usec_t started;			/* 0: nothing in flight */
+	/* the row being shown to data_row hooks */
+	struct pgw_field *fields;
+	uint8_t **replaced;		/* per field: row_set_field()'s copy, or NULL */
+	int fields_cap;
+	bool row_changed;
+};
+
 struct pgw_session {
 	struct pgsocket *client;
 	char client_addr[64];
@@ -113,6 +145,10 @@ struct pgw_session {
 	bool replace_error;		/* block stand-in sent: swap the server's error */
 	char block_sqlstate[6];
 	char *block_message;
+	const char *blocked_by;		/* the plugin whose BLOCK is answered */
+	struct result_state res;
+	uint8_t *startup_params;	/* the startup packet's name/value pairs, for client_auth */
+	size_t startup_params_len;
 };
 
 int plugin_count(void);
@@ -139,6 +175,34 @@ void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, 
 bool plugin_cancel_held(struct pgsocket *client);
 /* The server's error for a block stand-in: replace it with the plugin's. */
 void plugin_send_block_error(struct pgsocket *client);
+
+/* The session of a client, made on first use. */
+struct pgw_session *plugin_session_of(struct pgsocket *client);
+
+/* The client's startup parameters (name\0value\0...), for client_auth. */
+void plugin_keep_startup_params(struct pgsocket *client, const uint8_t *params, size_t len);
+
+/* ---- plugin_result.c ---- */
+
+/* A message of the server for its linked client that has a session
+ * (PLUGIN_HOOK_RESULT loaded): run the hooks, then send it on. */
+enum sbuf_result plugin_result_forward(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt);
+/* A Query or Execute went to the server: the clock of its result starts. */
+void plugin_result_started(struct pgsocket *client, usec_t now);
+/* ReadyForQuery: nothing in flight any more. */
+void plugin_result_idle(struct pgsocket *client);
+/* pgwarden answered a blocked statement itself: the error hooks see it. */
+void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message);
+void plugin_result_free(struct result_state *res);
+/* The row behind a struct pgw_row handed to data_row. */
+void plugin_row_set_field(struct pgw_row *row, int i, const void *data, int32_t len);
+void plugin_result_mark_column(struct pgw_session *s, struct pgw_plugin *p, int i, const char *note);
+const char *plugin_result_column_marks(const struct pgw_session *s, int i);
+
+/* ---- plugin_worker.c ---- */
+int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg);
+/* Stop the threads after finishing queued work (at exit). */
+void plugin_workers_shutdown(void);
 
 /* Run client_auth with the cleartext password; the answer goes to auth.c. */
 enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *password);

@@ -342,8 +342,9 @@ static bool process_buffer(struct sbuf *sb)
 			break;
 		}
 		if (res == SBUF_NEED_FULL) {
+			/* The batch may point into ibuf, which make_room_for moves. */
+			batch_flush();
 			if (pkt.complete || !make_room_for(sb, pkt.hdr.len)) {
-				batch_flush();
 				call_handler(sb, SBUF_EV_BAD_PKT, &pkt);
 				return false;
 			}

@@ -443,6 +443,8 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	client->tx_state = tx_state;
+	if (plugin_has(PLUGIN_HOOK_RESULT) && client->plug && server->ready)
+		plugin_result_idle(client);
 	client->swap_server_error = false;
 	if (!server->ready)
 		return SBUF_DONE;
@@ -492,6 +494,8 @@ static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_p
 		disconnect_server(server, true, "idle server got dirty");
 		return SBUF_CLOSED;
 	}
+	if (plugin_has(PLUGIN_HOOK_RESULT) && client->plug)
+		return plugin_result_forward(server, client, pkt);
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	return SBUF_DONE;

@@ -21,9 +21,11 @@
  * the core: a plugin cannot forget to call the next one.
  *
  * THREADING: every callback runs on pgwarden's event-loop thread, and every
- * host function must be called from it.  A callback must not block: work
- * that waits (an IdP, an approver, a disk) answers PGW_LATER and completes
- * the request from a timer or another loop callback.
+ * host function must be called from it — except the `work` function given
+ * to host->worker_submit(), which runs on a worker thread and may call no
+ * host function at all.  A callback must not block: work that waits (an
+ * IdP, an approver, a disk) answers PGW_LATER and completes the request
+ * from a timer, a worker's `done` callback or another loop callback.
  *
  * LIFETIMES: strings handed to a callback are valid until it returns; copy
  * what you keep.  A struct pgw_session is valid from session_start (or from
@@ -100,14 +102,63 @@ struct pgw_statement {
 	const char *statement_name;	/* Parse: the prepared statement's name ("" = unnamed); Query: "" */
 };
 
+/* One column of a result (RowDescription). */
+struct pgw_column {
+	const char *name;
+	uint32_t table_oid;		/* 0: not a plain column of a table */
+	int16_t column_attnum;		/* 0 when table_oid is 0 */
+	uint32_t type_oid;
+	int16_t type_size;
+	int32_t type_modifier;
+	/* 0 text, 1 binary; -1 unknown: the server described a prepared
+	 * statement (Describe 'S'), whose formats the client chooses later in
+	 * Bind — treat such values as opaque (e.g. mask them as NULL). */
+	int16_t format;
+};
+
+struct pgw_result_columns {
+	size_t size;			/* sizeof(struct pgw_result_columns) of the core */
+	int ncolumns;
+	const struct pgw_column *columns;
+};
+
+/* One field value of a DataRow: not NUL-terminated; len -1 is SQL NULL. */
+struct pgw_field {
+	const uint8_t *data;
+	int32_t len;
+};
+
+struct pgw_row {
+	size_t size;			/* sizeof(struct pgw_row) of the core */
+	int nfields;
+	/* Current values, after earlier plugins' host->row_set_field(). */
+	const struct pgw_field *fields;
+	const struct pgw_result_columns *columns;
+	uint64_t row_number;		/* 1-based, within the result */
+};
+
+/* How a statement (or one statement of a multi-statement Query) ended. */
+struct pgw_result {
+	size_t size;			/* sizeof(struct pgw_result) of the core */
+	const char *command_tag;	/* command_complete: "SELECT 3", "INSERT 0 1", ...; error: NULL */
+	uint64_t rows;			/* the tag's row count (SELECT/INSERT/UPDATE/DELETE/MERGE/FETCH/MOVE/COPY), else 0 */
+	uint64_t rows_sent;		/* DataRow messages that reached the client */
+	uint64_t bytes_sent;		/* bytes of RowDescription, DataRow and CommandComplete sent */
+	uint64_t duration_us;		/* from when pgwarden sent it to the server (or the previous result) */
+	/* error only (otherwise NULL): */
+	const char *severity;		/* "ERROR", "FATAL", ... */
+	const char *sqlstate;
+	const char *message;
+	const char *blocked_by;		/* the plugin whose BLOCK made this error; NULL: the server's */
+};
+
 struct pgw_auth_info {
 	size_t size;			/* sizeof(struct pgw_auth_info) of the core */
 	const char *user;		/* startup parameter "user" */
 	const char *database;		/* startup parameter "database" (defaults to user) */
 	const char *password;		/* the cleartext password the client sent */
-	/* user, database and the session parameters pgwarden tracks that the
-	 * client set (client_encoding, DateStyle, TimeZone, IntervalStyle,
-	 * standard_conforming_strings, application_name) */
+	/* every startup parameter the client sent, in its order, as sent
+	 * (user and database included; options, replication, ... too) */
 	const struct pgw_kv *params;
 	int nparams;
 	const char *client_addr;	/* "10.0.0.1:5555", "[::1]:5555" or "unix(PID)" */
@@ -166,6 +217,33 @@ struct pgw_hooks {
 
 	/* Shutdown: free everything; no other callback follows. */
 	void (*unload)(struct pgw_plugin *self);
+
+	/*
+	 * A RowDescription from the server, before it reaches the client (a
+	 * result set starts, or the answer to a Describe).  The plugin may
+	 * host->result_mark_column() here.  Return nonzero to be shown every
+	 * DataRow of this result (data_row); 0 when it does not care — rows
+	 * then pass without being parsed or copied, unless another plugin
+	 * asked.
+	 */
+	int (*row_description)(struct pgw_plugin *self, struct pgw_session *s,
+			       const struct pgw_result_columns *columns);
+
+	/*
+	 * A DataRow of a result whose row_description this plugin answered
+	 * nonzero.  host->row_set_field() replaces a value (text or binary,
+	 * as the column's format says); the client gets the rewritten row.
+	 */
+	void (*data_row)(struct pgw_plugin *self, struct pgw_session *s, struct pgw_row *row);
+
+	/* CommandComplete from the server, before it reaches the client. */
+	void (*command_complete)(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *result);
+
+	/*
+	 * An ErrorResponse on its way to the client: from the server, or made
+	 * by pgwarden for a statement a plugin blocked (result->blocked_by).
+	 */
+	void (*error)(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *result);
 };
 
 /*
@@ -235,6 +313,29 @@ struct pgw_host {
 					 void (*cb)(void *arg), void *arg);
 	/* Before it fired; a fired timer is already freed. */
 	void (*timer_cancel)(struct pgw_timer *t);
+
+	/* ---- results (from row_description / data_row hooks) ---- */
+	/* Replace field i of the row (data copied; len -1: NULL). */
+	void (*row_set_field)(struct pgw_row *row, int i, const void *data, int32_t len);
+	/* Note what this plugin does to column i of the current result (e.g.
+	 * "masked:hash"), for other plugins (an audit) to read; copied. */
+	void (*result_mark_column)(struct pgw_session *s, struct pgw_plugin *self, int i, const char *note);
+	/* The notes on column i, "plugin:note" joined by ", "; NULL: none. */
+	const char *(*result_column_marks)(const struct pgw_session *s, int i);
+
+	/* ---- blocking work off the loop ---- */
+	/*
+	 * Run work(arg) on one of pgwarden's worker threads, then done(arg)
+	 * back on the loop thread.  work may block (disk, network) but must
+	 * not call any host function; hand it copies of what it needs.
+	 * Returns 0, or -1 when the queue is full (done is then not called).
+	 */
+	int (*worker_submit)(struct pgw_plugin *self, void (*work)(void *arg), void (*done)(void *arg), void *arg);
+
+	/* ---- counters shown by SHOW PLUGIN_COUNTERS ---- */
+	/* Register a counter (at init); returns its id, -1 on error. */
+	int (*counter_register)(struct pgw_plugin *self, const char *name);
+	void (*counter_add)(struct pgw_plugin *self, int id, int64_t delta);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -311,8 +311,22 @@ def test_example_plugin_deny_and_allow_lists(pgwarden):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="allow list"):
             c.execute("CREATE TEMP TABLE x (a int)")
         assert c.execute("SHOW server_version_num").fetchone()
-    p.stop()
-    assert re.search(r"plugin guard: 4 statements seen, 2 blocked", p.log_text())
+    counters = {r["counter"]: int(r["value"]) for r in p.admin_rows("SHOW PLUGIN_COUNTERS")}
+    assert counters == {"statements": 4, "blocked": 2, "hidden_values": 0, "errors": 2}
+
+
+def test_example_plugin_hides_columns_and_logs_slow_statements(pgwarden):
+    extra = (f"[plugin.guard]\npath = {EXAMPLE}\nhide_columns = api_key\nlog_slow_ms = 100\n"
+             "require_application_name = on\n")
+    p = pgwarden({"plugins": "guard"}, extra_ini=extra)
+    with pytest.raises(psycopg.OperationalError, match="application_name is required"):
+        p.connect(password="apppass")
+    with p.connect(password="apppass", application_name="agent") as c:
+        rows = c.execute("SELECT 'k-123' AS api_key, 'visible' AS note, pg_sleep(0.15)::text AS s").fetchall()
+        assert rows == [(None, "visible", "")]
+    p.wait_log(r"plugin guard: session \d+: slow statement \(\d+ ms\): SELECT 1, 1 rows sent")
+    counters = {r["counter"]: int(r["value"]) for r in p.admin_rows("SHOW PLUGIN_COUNTERS")}
+    assert counters["hidden_values"] == 1
 
 
 # ---------------------------------------------------------------------------
@@ -450,3 +464,21 @@ def test_out_of_tree_plugin_against_installed_header(pgwarden):
             assert c.execute("SELECT 2").fetchone() == (2,)
     finally:
         subprocess.run(["rm", "-rf", str(d)])
+
+
+def test_pipelined_query_larger_than_the_buffer(with_plugins):
+    """A small Query forwarded, then one larger than pkt_buf in the same read:
+    the buffer grows to show the plugin the whole second one, and the first
+    must still reach the server intact (regression: it was sent from the
+    buffer's old address)."""
+    p = with_plugins("spy", overrides={"pkt_buf": "4096"})
+    big = "x" * 100_000
+    with RawConn(p.host, p.port) as raw:
+        raw.login("appuser", "appdb", password="apppass")
+        raw.send(message(b"Q", b"SELECT 'first'\0") + message(b"Q", f"SELECT '{big}'\0".encode()))
+        values = []
+        for _ in range(2):
+            for mtype, body in until_ready(raw):
+                if mtype == b"D":
+                    values.append(body[6:].decode())
+        assert values == ["first", big]

@@ -10,6 +10,13 @@
  *   pgw:later           LATER, completed after later_ms (default 100) by a timer (then as above)
  *   pgw:bad             an invalid decision (the core must fail closed)
  *   pgw:allow:NAME      ALLOW when this plugin is NAME (stops the chain)
+ *   pgw:worker          LATER, decided ALLOW by a job on a worker thread
+ *
+ * With the key results = on it also registers the result hooks: it logs
+ * every RowDescription, CommandComplete and ErrorResponse, and masks the
+ * column named by the key mask_column (text: mask_value, default "***";
+ * binary int4: 0; binary otherwise: the mask text's bytes), marking it
+ * "masked".  Counters: statements, rows_masked.
  *
  *   password            client_auth decision (only with the key auth = on)
  *   letmein             ACCEPT, identity subject "alice", mapped to the key map_user
@@ -30,6 +37,9 @@
 PGW_PLUGIN_DECLARE();
 
 static const struct pgw_host *host;
+
+/* Counter ids (the same for every instance: each registers in the same order). */
+static int counter_statements = -1, counter_rows_masked = -1;
 
 struct pending {
 	struct pgw_plugin *self;
@@ -63,6 +73,32 @@ static enum pgw_decision later(struct pgw_plugin *self, struct pgw_request *req,
 	return PGW_LATER;
 }
 
+struct worker_job {
+	struct pgw_plugin *self;
+	struct pgw_request *req;
+	unsigned long answer;	/* written by the worker, read on the loop */
+};
+
+/* On a worker thread: no host function may be called here. */
+static void worker_work(void *arg)
+{
+	struct worker_job *job = arg;
+	unsigned long x = 0;
+
+	for (unsigned long i = 0; i < 1000000; i++)
+		x += i;
+	job->answer = x;
+}
+
+static void worker_done(void *arg)
+{
+	struct worker_job *job = arg;
+
+	host->log(job->self, PGW_LOG_INFO, "worker done answer=%lu", job->answer);
+	host->request_complete(job->req, PGW_ALLOW);
+	free(job);
+}
+
 static enum pgw_decision decide_statement(struct pgw_plugin *self, struct pgw_request *req, const char *sql)
 {
 	char allow_marker[96];
@@ -93,8 +129,19 @@ static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_sessio
 
 	if (count)
 		++*count;
+	host->counter_add(self, counter_statements, 1);
 	host->log(self, PGW_LOG_INFO, "statement source=%c name=%s subject=%s count=%ld sql=%s",
 		  (char)st->source, st->statement_name, subject ? subject : "-", count ? *count : -1L, st->sql);
+	if (strstr(st->sql, "pgw:worker")) {
+		struct worker_job *job = calloc(1, sizeof(*job));
+		job->self = self;
+		job->req = req;
+		if (host->worker_submit(self, worker_work, worker_done, job) != 0) {
+			free(job);
+			return PGW_BLOCK;
+		}
+		return PGW_LATER;
+	}
 	if (strstr(st->sql, "pgw:later")) {
 		enum pgw_decision d = decide_statement(self, req, st->sql);
 		return later(self, req, d);
@@ -113,6 +160,12 @@ static enum pgw_decision on_auth(struct pgw_plugin *self, struct pgw_session *s,
 	}
 	host->log(self, PGW_LOG_INFO, "client_auth user=%s database=%s addr=%s app=%s",
 		  info->user, info->database, info->client_addr, appname);
+	char all[512] = "";
+	for (int i = 0; i < info->nparams; i++) {
+		size_t used = strlen(all);
+		snprintf(all + used, sizeof(all) - used, "%s=%s;", info->params[i].key, info->params[i].value);
+	}
+	host->log(self, PGW_LOG_INFO, "client_auth_params %s", all);
 	if (strcmp(info->password, "reject") == 0) {
 		host->request_error(req, "28000", "rejected by test plugin");
 		return PGW_REJECT;
@@ -148,6 +201,66 @@ static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const
 	host->log(self, PGW_LOG_INFO, "session_end statements=%ld reason=%s", count ? *count : -1L, reason);
 	free(count);
 	host->session_set_data(s, self, NULL);
+}
+
+/* ---- results ---- */
+
+static int on_row_description(struct pgw_plugin *self, struct pgw_session *s,
+			      const struct pgw_result_columns *rc)
+{
+	const char *mask = cfg(self, "mask_column", NULL);
+	char buf[512] = "";
+	int want = 0;
+
+	for (int i = 0; i < rc->ncolumns; i++) {
+		const struct pgw_column *c = &rc->columns[i];
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, "%s%s:%u:%d:%u", i ? "," : "", c->name,
+			 c->type_oid, c->format, c->table_oid ? 1u : 0u);
+		if (mask && strcmp(c->name, mask) == 0) {
+			host->result_mark_column(s, self, i, "masked");
+			want = 1;
+		}
+	}
+	host->log(self, PGW_LOG_INFO, "row_description n=%d cols=%s", rc->ncolumns, buf);
+	return want;
+}
+
+static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct pgw_row *row)
+{
+	const char *mask = cfg(self, "mask_column", "");
+	const char *text = cfg(self, "mask_value", "***");
+	static const unsigned char int4_zero[4] = { 0, 0, 0, 0 };
+
+	(void)s;
+	for (int i = 0; i < row->nfields; i++) {
+		const struct pgw_column *c = &row->columns->columns[i];
+		if (strcmp(c->name, mask) != 0 || row->fields[i].len < 0)
+			continue;
+		if (c->format == 1 && c->type_oid == 23)
+			host->row_set_field(row, i, int4_zero, 4);
+		else if (c->format == -1)
+			host->row_set_field(row, i, NULL, -1);
+		else
+			host->row_set_field(row, i, text, (int32_t)strlen(text));
+		host->counter_add(self, counter_rows_masked, 1);
+	}
+}
+
+static void on_command_complete(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+{
+	const char *marks = host->result_column_marks(s, 0);
+
+	host->log(self, PGW_LOG_INFO, "command_complete tag=%s rows=%llu rows_sent=%llu bytes=%llu timed=%d marks0=%s",
+		  r->command_tag, (unsigned long long)r->rows, (unsigned long long)r->rows_sent,
+		  (unsigned long long)r->bytes_sent, r->duration_us > 0, marks ? marks : "-");
+}
+
+static void on_error(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+{
+	(void)s;
+	host->log(self, PGW_LOG_INFO, "error severity=%s sqlstate=%s blocked_by=%s message=%s",
+		  r->severity, r->sqlstate, r->blocked_by ? r->blocked_by : "-", r->message);
 }
 
 static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int nconfig)
@@ -191,5 +304,13 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self,
 	/* Only with auth = on: a client_auth hook makes every client send a cleartext password. */
 	if (strcmp(cfg(self, "auth", "off"), "on") == 0)
 		hooks.client_auth = on_auth;
+	if (strcmp(cfg(self, "results", "off"), "on") == 0) {
+		hooks.row_description = on_row_description;
+		hooks.data_row = on_data_row;
+		hooks.command_complete = on_command_complete;
+		hooks.error = on_error;
+	}
+	counter_statements = h->counter_register(self, "statements");
+	counter_rows_masked = h->counter_register(self, "rows_masked");
 	return h->register_hooks(self, &hooks);
 }

@@ -1,0 +1,205 @@
+"""Plugin ABI, the result side: row_description, data_row, command_complete
+and error hooks; the worker pool; plugin counters; the raw startup
+parameters handed to client_auth.
+
+The plugin is test/plugins/testplug.so with results = on (see its header
+comment for what it logs and masks).
+"""
+
+import re
+import struct
+
+import psycopg
+import pytest
+
+from pgproto import RawConn, message, parse_error_fields
+from test_plugins import log_lines, with_plugins  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.pgwarden_only
+
+ROWS_SQL = "SELECT g AS n, 'v' || g AS secret FROM generate_series(1, 3) g"
+
+
+def fetch(conn, sql, binary=False):
+    with conn.cursor(binary=binary) as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_result_hooks_see_columns_rows_and_tag(with_plugins, binary):
+    p = with_plugins("res", results="on")
+    with p.connect() as c:
+        assert fetch(c, ROWS_SQL, binary) == [(1, "v1"), (2, "v2"), (3, "v3")]
+    fmt = 1 if binary else 0
+    desc = log_lines(p, "res", "row_description")
+    assert f"n=2 cols=n:23:{fmt}:0,secret:25:{fmt}:0" in desc, desc
+    done = log_lines(p, "res", "command_complete")
+    assert any(re.match(r"tag=SELECT 3 rows=3 rows_sent=3 bytes=\d+ timed=1 marks0=-", d) for d in done), done
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_masking_rewrites_text_and_binary_values(with_plugins, binary):
+    p = with_plugins("mask", results="on", mask_column="secret")
+    with p.connect() as c:
+        assert fetch(c, ROWS_SQL, binary) == [(1, "***"), (2, "***"), (3, "***")]
+        # NULL stays NULL: nothing to hide
+        assert fetch(c, "SELECT NULL::text AS secret", binary) == [(None,)]
+        # a table column, through the extended protocol with a parameter
+        c.execute("CREATE TEMP TABLE people (name text, secret text)")
+        c.execute("INSERT INTO people VALUES ('ann', 'hunter2'), ('bob', 'swordfish')")
+        with c.cursor(binary=binary) as cur:
+            cur.execute("SELECT name, secret FROM people WHERE name <> %s ORDER BY name", ("zed",))
+            assert cur.fetchall() == [("ann", "***"), ("bob", "***")]
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_masking_a_binary_int_keeps_its_wire_size(with_plugins, binary):
+    p = with_plugins("mask", results="on", mask_column="n", mask_value="0")
+    with p.connect() as c:
+        assert fetch(c, ROWS_SQL, binary) == [(0, "v1"), (0, "v2"), (0, "v3")]
+
+
+def test_marks_are_visible_to_other_plugins(with_plugins):
+    # "mask" marks column 0; "spy" (after it in the chain) reads the marks
+    p = with_plugins("mask", "spy", results="on", mask_column="n", mask_value="0")
+    with p.connect() as c:
+        c.execute(ROWS_SQL).fetchall()
+    done = log_lines(p, "spy", "command_complete")
+    assert any("marks0=mask:masked, spy:masked" in d for d in done), done
+
+
+def test_rows_larger_than_the_buffer(with_plugins):
+    p = with_plugins("mask", results="on", mask_column="secret", overrides={"pkt_buf": "4096"})
+    big = 200_000
+    with p.connect() as c:
+        rows = c.execute(f"SELECT repeat('a', {big}) AS secret, repeat('b', {big}) AS other").fetchall()
+        assert rows == [("***", "b" * big)]
+        # a result nobody asked to see is streamed as before
+        assert c.execute(f"SELECT repeat('c', {big}) AS plain").fetchone() == ("c" * big,)
+
+
+def test_multi_statement_query_gets_one_result_per_statement(with_plugins):
+    p = with_plugins("res", results="on")
+    with RawConn(p.host, p.port) as raw:
+        raw.login("appuser", "appdb", password="apppass")
+        raw.send(message(b"Q", b"SELECT 1; SELECT 2, 3 UNION ALL SELECT 4, 5\0"))
+        while raw.recv_msg()[0] != b"Z":
+            pass
+    p.wait_log(r"plugin res: command_complete tag=SELECT 2 ")
+    done = log_lines(p, "res", "command_complete")
+    assert [d.split(" bytes=")[0] for d in done[-2:]] == ["tag=SELECT 1 rows=1 rows_sent=1",
+                                                          "tag=SELECT 2 rows=2 rows_sent=2"], done
+
+
+def test_dml_tags_carry_row_counts(with_plugins):
+    p = with_plugins("res", results="on")
+    with p.connect() as c:
+        c.execute("CREATE TEMP TABLE t (x int)")
+        c.execute("INSERT INTO t SELECT generate_series(1, 5)")
+        c.execute("UPDATE t SET x = x + 1 WHERE x > 2")
+        c.execute("DELETE FROM t")
+    done = log_lines(p, "res", "command_complete")
+    tags = [re.match(r"tag=(.*?) rows=(\d+)", d).groups() for d in done]
+    assert ("INSERT 0 5", "5") in tags and ("UPDATE 3", "3") in tags and ("DELETE 5", "5") in tags, tags
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_error_hook_sees_server_and_plugin_errors(with_plugins, in_transaction):
+    p = with_plugins("res", results="on")
+    with p.connect(autocommit=not in_transaction) as c:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            c.execute("SELECT 1/0")
+        if in_transaction:
+            c.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="blocked by res"):
+            c.execute("SELECT 2 /* pgw:block */")
+    errors = log_lines(p, "res", "error")
+    assert any(e.startswith("severity=ERROR sqlstate=22012 blocked_by=- message=division by zero")
+               for e in errors), errors
+    assert any(e.startswith("severity=ERROR sqlstate=42501 blocked_by=res message=blocked by res")
+               for e in errors), errors
+
+
+def test_describe_statement_leaves_formats_unknown(with_plugins):
+    """Parse + Describe('S'): the server reports text for every column, but
+    the client picks formats in a later Bind — plugins are told -1, and the
+    test plugin masks such values as NULL."""
+    p = with_plugins("mask", results="on", mask_column="secret")
+    with RawConn(p.host, p.port) as raw:
+        raw.login("appuser", "appdb", password="apppass")
+        raw.send(message(b"P", b"s1\0SELECT 'hidden'::text AS secret, 7 AS n\0\0\0")
+                 + message(b"D", b"Ss1\0") + message(b"S"))
+        types = []
+        while True:
+            mtype, _ = raw.recv_msg()
+            types.append(mtype)
+            if mtype == b"Z":
+                break
+        assert types == [b"1", b"t", b"T", b"Z"]
+        # Bind with binary results, no Describe of the portal
+        bind = b"\0s1\0" + b"\0\0" + b"\0\0" + struct.pack("!hh", 1, 1)
+        raw.send(message(b"B", bind) + message(b"E", b"\0\0\0\0\0") + message(b"S"))
+        rows = []
+        while True:
+            mtype, body = raw.recv_msg()
+            if mtype == b"D":
+                rows.append(body)
+            if mtype == b"Z":
+                break
+    assert len(rows) == 1
+    ncols, first_len = struct.unpack("!hi", rows[0][:6])
+    assert ncols == 2 and first_len == -1, rows
+    assert "n=2 cols=secret:25:-1:0,n:23:-1:0" in log_lines(p, "mask", "row_description")
+
+
+def test_copy_out_and_in_pass_with_result_hooks(with_plugins):
+    p = with_plugins("res", results="on")
+    with p.connect() as c:
+        c.execute("CREATE TEMP TABLE cp (x int)")
+        with c.cursor().copy("COPY cp FROM STDIN") as cp:
+            for i in range(100):
+                cp.write_row((i,))
+        with c.cursor().copy("COPY cp TO STDOUT") as cp:
+            assert len(list(cp.rows())) == 100
+    assert any(d.startswith("tag=COPY 100 rows=100") for d in log_lines(p, "res", "command_complete"))
+
+
+# ---------------------------------------------------------------------------
+# worker pool, counters
+# ---------------------------------------------------------------------------
+
+def test_worker_runs_off_the_loop_and_completes_on_it(with_plugins):
+    p = with_plugins("w")
+    with p.connect() as c, p.connect() as other:
+        assert c.execute("SELECT 'worked' /* pgw:worker */").fetchone() == ("worked",)
+        assert other.execute("SELECT 'meanwhile'").fetchone() == ("meanwhile",)
+    assert log_lines(p, "w", "worker done") == ["answer=499999500000"]
+
+
+def test_plugin_counters_in_the_console(with_plugins):
+    p = with_plugins("mask", results="on", mask_column="secret")
+    with p.connect() as c:
+        c.execute(ROWS_SQL).fetchall()
+        c.execute("SELECT 1")
+    rows = {(r["plugin"], r["counter"]): int(r["value"]) for r in p.admin_rows("SHOW PLUGIN_COUNTERS")}
+    assert rows[("mask", "rows_masked")] == 3
+    assert rows[("mask", "statements")] >= 2
+    hooks = p.admin_rows("SHOW PLUGINS")[0]["hooks"].split(",")
+    for h in ("row_description", "data_row", "command_complete", "error"):
+        assert h in hooks
+
+
+# ---------------------------------------------------------------------------
+# client_auth sees every startup parameter
+# ---------------------------------------------------------------------------
+
+def test_client_auth_gets_all_startup_parameters(with_plugins):
+    p = with_plugins("idp", auth="on", map_user="appuser",
+                     overrides={"ignore_startup_parameters": "options, extra_float_digits"})
+    with p.connect(user="alice", password="letmein", application_name="agent-7",
+                   options="-c geqo=off") as c:
+        c.execute("SELECT 1")
+    params = log_lines(p, "idp", "client_auth_params")[0]
+    for kv in ("user=alice;", "database=appdb;", "application_name=agent-7;", "options=-c geqo=off;"):
+        assert kv in params, params
