@@ -125,6 +125,8 @@ void show_dns_zones(struct admin_cmd *c);
 void show_peers(struct admin_cmd *c);
 void show_plugins(struct admin_cmd *c);
 void show_plugin_counters(struct admin_cmd *c);
+bool show_plugin_command(struct admin_cmd *c, const char *name);
+bool admin_show_exists(const char *name);
 void show_peer_pools(struct admin_cmd *c);
 void show_help(struct admin_cmd *c);
 /* Session parameters some clients ask the console about: SHOW answers with

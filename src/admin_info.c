@@ -285,6 +285,39 @@ void show_plugin_counters(struct admin_cmd *c)
 	cmd_ready(c, "SHOW");
 }
 
+/* SHOW <name> registered by a plugin: text columns, rows from its fill(). */
+struct pgw_show {
+	struct resultset rs;
+	int ncolumns;
+};
+
+bool show_plugin_command(struct admin_cmd *c, const char *name)
+{
+	const struct plugin_show *ps = plugin_find_show(name);
+	struct column cols[65];
+	struct colset set = { { cols } };
+	struct pgw_show out;
+
+	if (!ps)
+		return false;
+	for (int i = 0; i < ps->ncolumns; i++)
+		cols[i] = (struct column)COL(ps->columns[i], 's');
+	cols[ps->ncolumns] = (struct column)COLS_END;
+	out.ncolumns = ps->ncolumns;
+	rs_begin(&out.rs, &c->pb, &set);
+	ps->fill(ps->plugin, &out);
+	cmd_ready(c, "SHOW");
+	return true;
+}
+
+void plugin_show_row(struct pgw_show *out, const char *const *values)
+{
+	rs_row_begin(&out->rs);
+	for (int i = 0; i < out->ncolumns; i++)
+		rs_str(&out->rs, values ? values[i] : NULL);
+	rs_row_end(&out->rs);
+}
+
 /* ================================================================
  * SHOW HELP and the fake session parameters
  * ================================================================ */

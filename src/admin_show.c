@@ -613,6 +613,15 @@ void cmd_show(struct admin_cmd *c)
 	/* SHOW's argument names the result set; the SHOW functions take none. */
 	const char *what = c->arg;
 	c->arg = "";
-	if (!run_command(show_commands, what, c))
+	if (!run_command(show_commands, what, c) && !show_plugin_command(c, what))
 		syntax_error(c);
+}
+
+bool admin_show_exists(const char *name)
+{
+	for (const struct command *cmd = show_commands; cmd->word; cmd++) {
+		if (strcasecmp(cmd->word, name) == 0)
+			return true;
+	}
+	return false;
 }

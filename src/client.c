@@ -72,7 +72,7 @@ bool finish_client_login(struct pgsocket *client)
 	send_welcome(client);
 	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
 	/* A statement plugin sees whole Query/Parse messages. */
-	if (plugin_has(PLUGIN_HOOK_STATEMENT))
+	if (plugin_has(PLUGIN_HOOK_STATEMENT | PLUGIN_HOOK_RESULT))
 		client->sbuf.max_full_pkt = (uint32_t)MIN(cf->max_packet_size, MAX_PLUGIN_STATEMENT);
 	client->request_time = get_time_usec();
 	change_client_state(client, CL_ACTIVE);
@@ -314,6 +314,10 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 		disconnect_client(client, true, "PQexec disallowed");
 		return SBUF_CLOSED;
 	}
+	/* Result hooks are told which statement a result answers: they need
+	 * whole Query, Parse and Bind messages (up to max_full_pkt). */
+	if (plugin_has(PLUGIN_HOOK_RESULT) && !pkt->complete && (type == 'Q' || type == 'P' || type == 'B'))
+		return SBUF_NEED_FULL;
 	/* Decided before a server is taken: a blocked statement needs none. */
 	if (plugin_has(PLUGIN_HOOK_STATEMENT)) {
 		enum sbuf_result res;
@@ -334,8 +338,11 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 
 	usec_t now = get_time_usec();
 	note_query_start(client, server, type, now);
-	if (plugin_has(PLUGIN_HOOK_RESULT) && (type == 'Q' || type == 'E'))
-		plugin_result_started(client, now);
+	if (plugin_has(PLUGIN_HOOK_RESULT)) {
+		plugin_exec_client_msg(client, pkt);
+		if (type == 'Q' || type == 'E')
+			plugin_result_started(client, now);
+	}
 	server->pool->stats.client_bytes += pkt->hdr.len;
 	if (client->stmt_decided)
 		plugin_statement_forward(client, server, pkt);

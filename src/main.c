@@ -128,6 +128,9 @@ bool pooler_reload(void)
 static void exit_now(int status, const char *why)
 {
 	log_info("%s", why);
+	/* before exit(): plugins flush (an audit log) while OpenSSL and the
+	 * event base still work */
+	plugins_unload_all();
 	listen_cleanup();
 	if (cf->pidfile && cf->pidfile[0])
 		unlink(cf->pidfile);

@@ -38,6 +38,11 @@ static inline uint32_t read_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static inline uint16_t read_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 struct pktbuf {
 	uint8_t *data;
 	size_t len;

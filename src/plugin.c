@@ -5,6 +5,7 @@
  */
 #include "pgwarden.h"
 #include "plugin_host.h"
+#include "admin.h"
 #include "pgwarden/version.h"
 
 #include <dlfcn.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 unsigned plugin_hook_mask;
 
@@ -101,6 +103,22 @@ static void *host_get_private(const struct pgw_plugin *self)
 }
 
 /* ---------------- host services: sessions ---------------- */
+
+static const char *host_session_server_user(const struct pgw_session *s)
+{
+	const struct pgpool *pool = s->client->pool;
+
+	if (!pool)
+		return s->client->user_name;
+	/* as pool.c picks it for the pool's servers */
+	return pool->db->forced_user ? pool->db->forced_user->name : pool->user->name;
+}
+
+static const char *host_session_server_database(const struct pgw_session *s)
+{
+	const struct pgsocket *c = s->client;
+	return c->pool ? c->pool->db->dbname : c->db_name;
+}
 
 static uint64_t host_session_id(const struct pgw_session *s)
 {
@@ -256,10 +274,14 @@ static bool valid_sqlstate(const char *s)
 
 static void host_request_error(struct pgw_request *req, const char *sqlstate, const char *message)
 {
+	/* statement_decided hooks answer in their own fields: they must not
+	 * overwrite the chain's answer unless they veto. */
+	char *state = req->observing ? req->veto_sqlstate : req->sqlstate;
+
 	/* A malformed SQLSTATE would confuse clients: use the hook's default. */
 	if (valid_sqlstate(sqlstate))
-		strlcpy_safe(req->sqlstate, sqlstate, sizeof(req->sqlstate));
-	replace_owned(&req->message, message);
+		strlcpy_safe(state, sqlstate, sizeof(req->sqlstate));
+	replace_owned(req->observing ? &req->veto_message : &req->message, message);
 }
 
 static void host_request_map_login(struct pgw_request *req, const char *server_user, const char *database)
@@ -330,6 +352,65 @@ static void host_counter_add(struct pgw_plugin *self, int id, int64_t delta)
 		self->counters[id].value += delta;
 }
 
+/* ---------------- host services: SHOW commands ---------------- */
+
+static struct {
+	struct plugin_show *list;
+	int n;
+} shows;
+
+const struct plugin_show *plugin_find_show(const char *name)
+{
+	for (int i = 0; i < shows.n; i++) {
+		if (strcasecmp(shows.list[i].name, name) == 0)
+			return &shows.list[i];
+	}
+	return NULL;
+}
+
+static int host_show_register(struct pgw_plugin *self, const char *name, const char *const *columns, int ncolumns,
+			      void (*fill)(struct pgw_plugin *, struct pgw_show *))
+{
+	if (!name || !name[0] || !fill || ncolumns <= 0 || ncolumns > 64 || admin_show_exists(name) ||
+	    plugin_find_show(name)) {
+		snprintf(self->error, sizeof(self->error), "show_register: SHOW %s is taken or invalid", name ? name : "");
+		return -1;
+	}
+	shows.list = xrealloc(shows.list, (size_t)(shows.n + 1) * sizeof(*shows.list));
+	struct plugin_show *ps = &shows.list[shows.n++];
+	ps->plugin = self;
+	ps->name = xstrdup(name);
+	ps->fill = fill;
+	ps->ncolumns = ncolumns;
+	ps->columns = xcalloc((size_t)ncolumns, sizeof(*ps->columns));
+	for (int i = 0; i < ncolumns; i++)
+		ps->columns[i] = xstrdup(columns[i] ? columns[i] : "?");
+	return 0;
+}
+
+/* A plugin's SHOW commands go with it. */
+static void forget_shows_of(struct pgw_plugin *p)
+{
+	int kept = 0;
+
+	for (int i = 0; i < shows.n; i++) {
+		struct plugin_show *ps = &shows.list[i];
+		if (ps->plugin != p) {
+			shows.list[kept++] = *ps;
+			continue;
+		}
+		for (int k = 0; k < ps->ncolumns; k++)
+			free(ps->columns[k]);
+		free(ps->columns);
+		free(ps->name);
+	}
+	shows.n = kept;
+	if (!kept) {
+		free(shows.list);
+		shows.list = NULL;
+	}
+}
+
 static const struct pgw_host host = {
 	.size = sizeof(struct pgw_host),
 	.abi_version = PGW_ABI_VERSION,
@@ -368,8 +449,13 @@ static const struct pgw_host host = {
 	.result_mark_column = host_result_mark_column,
 	.result_column_marks = plugin_result_column_marks,
 	.worker_submit = plugin_worker_submit,
+	.session_server_user = host_session_server_user,
+	.session_server_database = host_session_server_database,
 	.counter_register = host_counter_register,
 	.counter_add = host_counter_add,
+	.call_on_loop = plugin_call_on_loop,
+	.show_register = host_show_register,
+	.show_row = plugin_show_row,
 };
 
 /* ---------------- loading ---------------- */
@@ -396,6 +482,7 @@ static struct pgw_kv *copy_kv(const struct plugin_def *def)
 
 static void free_plugin(struct pgw_plugin *p)
 {
+	forget_shows_of(p);
 	if (p->dl)
 		dlclose(p->dl);
 	free_kv(p->config, p->nconfig);
@@ -465,7 +552,7 @@ static void update_hook_mask(void)
 			mask |= PLUGIN_HOOK_AUTH;
 		if (h->session_start || h->session_end)
 			mask |= PLUGIN_HOOK_SESSION;
-		if (h->statement)
+		if (h->statement || h->statement_decided)
 			mask |= PLUGIN_HOOK_STATEMENT;
 		if (h->row_description || h->data_row || h->command_complete || h->error)
 			mask |= PLUGIN_HOOK_RESULT;
@@ -483,9 +570,14 @@ bool plugins_load(const struct config *conf, char *errbuf, size_t errlen)
 		max++;
 	if (!max)
 		return true;
-	/* Every way out of the process (signals, SHUTDOWN, die) ends in exit():
-	 * plugins get their unload there. */
+	/* Shutdowns unload the plugins before exit() (main.c exit_now): atexit
+	 * order is not enough, as OpenSSL frees itself from an atexit handler
+	 * that may run first.  This one catches the rest (die()). */
 	atexit(plugins_unload_all);
+	if (!plugin_workers_init()) {
+		snprintf(errbuf, errlen, "plugins: cannot set up the plugin worker queue");
+		return false;
+	}
 	loaded.list = xcalloc((size_t)max, sizeof(*loaded.list));
 	for (p = conf->plugins; (p = config_list_next(p, name, sizeof(name))) != NULL;) {
 		/* config_load checked that the section and its path exist. */

@@ -69,6 +69,8 @@ static void request_free(struct pgw_request *req)
 	free(req->map_user);
 	free(req->map_db);
 	free(req->message);
+	free(req->original_sql);
+	free(req->veto_message);
 	free(req);
 }
 
@@ -157,6 +159,7 @@ static void decide(struct pgw_request *req, enum pgw_decision d, const struct pg
 
 	req->final = d;
 	req->done = true;
+	req->decided_by = p->name;
 	if (d != PGW_BLOCK)
 		return;
 	if (req->session)
@@ -191,7 +194,11 @@ static bool take_decision(struct pgw_plugin *p, struct pgw_request *req, enum pg
 	case PGW_REWRITE:
 		if (req->kind != REQ_STATEMENT || !req->rewrite)
 			break;
-		free(req->sql);
+		/* the first rewrite keeps the client's text */
+		if (req->original_sql)
+			free(req->sql);
+		else
+			req->original_sql = req->sql;
 		req->sql = req->rewrite;
 		req->rewrite = NULL;
 		req->rewritten = true;
@@ -242,6 +249,95 @@ static void run_chain(struct pgw_request *req)
 	req->done = true;
 }
 
+/* ---------------- statement_decided: after the chain ---------------- */
+
+static void outcome_of(const struct pgw_request *req, struct pgw_statement_outcome *o)
+{
+	bool blocked = req->final == PGW_BLOCK;
+
+	*o = (struct pgw_statement_outcome){
+		.size = sizeof(*o),
+		.source = req->source,
+		.statement_name = req->stmt_name,
+		.original_sql = req->original_sql ? req->original_sql : req->sql,
+		.sql = blocked ? NULL : req->sql,
+		.decision = blocked ? PGW_BLOCK : PGW_ALLOW,
+		.decided_by = req->decided_by,
+		.sqlstate = blocked ? req->sqlstate : NULL,
+		.message = blocked ? req->message : NULL,
+	};
+}
+
+/* A statement_decided answer.  Only a veto of a statement that was to be
+ * sent changes anything; an unknown answer is a veto (fail closed). */
+static void take_observer_decision(struct pgw_plugin *p, struct pgw_request *req, enum pgw_decision d)
+{
+	if (d != PGW_CONTINUE && d != PGW_BLOCK) {
+		p->errors++;
+		log_warning("plugin %s: invalid decision %d from statement_decided hook, refusing", p->name, (int)d);
+		req->veto_sqlstate[0] = '\0';
+		free(req->veto_message);
+		req->veto_message = NULL;
+		d = PGW_BLOCK;
+	}
+	if (d == PGW_BLOCK && req->final != PGW_BLOCK) {
+		free(req->message);
+		req->message = req->veto_message;
+		req->veto_message = NULL;
+		memcpy(req->sqlstate, req->veto_sqlstate, sizeof(req->sqlstate));
+		req->rewritten = false;
+		decide(req, PGW_BLOCK, p);
+	}
+	free(req->veto_message);
+	req->veto_message = NULL;
+	req->veto_sqlstate[0] = '\0';
+}
+
+/* Show the outcome from req->observer on; returns finished or waiting. */
+static void run_observers(struct pgw_request *req)
+{
+	for (; req->observer < plugin_count(); req->observer++) {
+		struct pgw_plugin *p = plugin_at(req->observer);
+		struct pgw_statement_outcome o;
+		enum pgw_decision d;
+
+		if (!p->hooks.statement_decided)
+			continue;
+		outcome_of(req, &o);
+		p->calls++;
+		req->observing = true;
+		req->in_hook = true;
+		req->completed_early = false;
+		d = p->hooks.statement_decided(p, req->session, req, &o);
+		req->in_hook = false;
+		if (d == PGW_LATER) {
+			if (!req->completed_early) {
+				req->waiting = true;
+				return;
+			}
+			d = req->early;
+		}
+		take_observer_decision(p, req, d);
+	}
+	req->observing = false;
+	req->finished = true;
+}
+
+/* Run what is left of the request: the chain, then (statements) the
+ * observers.  Returns with req finished or waiting. */
+static void advance(struct pgw_request *req)
+{
+	if (!req->done) {
+		run_chain(req);
+		if (req->waiting)
+			return;
+	}
+	if (req->kind == REQ_STATEMENT)
+		run_observers(req);
+	else
+		req->finished = true;
+}
+
 static void deliver_auth(struct pgsocket *client, struct pgw_request *req);
 
 void plugin_request_complete(struct pgw_request *req, enum pgw_decision d)
@@ -260,10 +356,13 @@ void plugin_request_complete(struct pgw_request *req, enum pgw_decision d)
 		request_free(req);	/* the client went away meanwhile */
 		return;
 	}
-	if (take_decision(plugin_at(req->plugin), req, d)) {
+	if (req->observing) {
+		take_observer_decision(plugin_at(req->observer), req, d);
+		req->observer++;
+	} else if (take_decision(plugin_at(req->plugin), req, d)) {
 		req->plugin++;
-		run_chain(req);
 	}
+	advance(req);
 	if (req->waiting)
 		return;
 	struct pgsocket *client = req->session->client;
@@ -307,8 +406,8 @@ static bool ask_statement(struct pgsocket *client, struct pgw_session *s, const 
 	req->sql = xstrdup(sql);
 	req->stmt_name = xstrdup(name);
 	s->stmt_state = STMT_ASKING;
-	run_chain(req);
-	if (req->done)
+	advance(req);
+	if (req->finished)
 		s->stmt_state = STMT_DECIDED;
 	return true;
 }
@@ -349,6 +448,8 @@ static void answer_block_locally(struct pgsocket *client, struct pgw_session *s,
 	struct pgw_request *req = s->req;
 	struct pktbuf pb;
 
+	/* The error hooks (an audit) see it before the client does. */
+	plugin_result_blocked(s, req->sqlstate, req->message, false);
 	sbuf_skip(&client->sbuf, pkt);
 	pktbuf_init(&pb);
 	pktbuf_error(&pb, "ERROR", req->sqlstate, req->message);
@@ -359,7 +460,6 @@ static void answer_block_locally(struct pgsocket *client, struct pgw_session *s,
 	sbuf_send_pktbuf(&client->sbuf, &pb);
 	pktbuf_free(&pb);
 	slog_debug(client, "statement blocked: %s", req->message);
-	plugin_result_blocked(s, req->sqlstate, req->message);
 	statement_finished(client, s);
 }
 
@@ -466,14 +566,15 @@ bool plugin_cancel_held(struct pgsocket *client)
 void plugin_send_block_error(struct pgsocket *client)
 {
 	struct pgw_session *s = client->plug;
+	const char *message = s->block_message ? s->block_message : "statement blocked";
 	struct pktbuf pb;
 
 	client->swap_server_error = false;
+	plugin_result_blocked(s, s->block_sqlstate, message, true);
 	pktbuf_init(&pb);
-	pktbuf_error(&pb, "ERROR", s->block_sqlstate, s->block_message ? s->block_message : "statement blocked");
+	pktbuf_error(&pb, "ERROR", s->block_sqlstate, message);
 	sbuf_send_pktbuf(&client->sbuf, &pb);
 	pktbuf_free(&pb);
-	plugin_result_blocked(s, s->block_sqlstate, s->block_message ? s->block_message : "statement blocked");
 }
 
 /* ---------------- authentication ---------------- */
@@ -501,7 +602,7 @@ enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *passwor
 	struct pgw_request *req = request_new(s, REQ_AUTH);
 
 	req->password = xstrdup(password);
-	run_chain(req);
+	advance(req);
 	if (req->waiting)
 		return SBUF_PAUSE;
 	deliver_auth(client, req);
@@ -538,7 +639,7 @@ void plugin_session_end(struct pgsocket *client, const char *reason)
 	session_drop_request(s);
 	identity_clear(&s->id);
 	pktbuf_free(&s->out);
-	plugin_result_free(&s->res);
+	plugin_result_free(s);
 	if (s->startup_params)
 		secure_zero(s->startup_params, s->startup_params_len);
 	free(s->startup_params);

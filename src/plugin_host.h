@@ -105,6 +105,14 @@ struct pgw_request {
 	char *map_db;
 	char sqlstate[6];
 	char *message;
+	const char *decided_by;		/* plugin that answered ALLOW/BLOCK */
+	char *original_sql;		/* statement: the client's text, once rewritten */
+	/* statement_decided hooks, after the chain */
+	bool observing;			/* request_error() now fills veto_* */
+	int observer;			/* the plugin being shown the outcome */
+	bool finished;			/* chain and observers done */
+	char veto_sqlstate[6];
+	char *veto_message;
 };
 
 enum stmt_state {
@@ -119,6 +127,8 @@ struct result_state {
 	struct pgw_column *cols;
 	uint8_t *desc_copy;		/* the RowDescription body the names point into */
 	char **marks;			/* per column: result_mark_column() notes */
+	int cols_cap;			/* cols and marks: grown, never shrunk */
+	uint32_t desc_cap;
 	bool *want_rows;		/* per plugin: answered row_description nonzero */
 	bool any_want_rows;
 	bool describing_statement;	/* ParameterDescription seen: formats come from Bind */
@@ -147,6 +157,7 @@ struct pgw_session {
 	char *block_message;
 	const char *blocked_by;		/* the plugin whose BLOCK is answered */
 	struct result_state res;
+	struct exec_state *exec;	/* plugin_exec.c: what the server is answering */
 	uint8_t *startup_params;	/* the startup packet's name/value pairs, for client_auth */
 	size_t startup_params_len;
 };
@@ -189,17 +200,39 @@ void plugin_keep_startup_params(struct pgsocket *client, const uint8_t *params, 
 enum sbuf_result plugin_result_forward(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt);
 /* A Query or Execute went to the server: the clock of its result starts. */
 void plugin_result_started(struct pgsocket *client, usec_t now);
-/* ReadyForQuery: nothing in flight any more. */
-void plugin_result_idle(struct pgsocket *client);
-/* pgwarden answered a blocked statement itself: the error hooks see it. */
-void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message);
-void plugin_result_free(struct result_state *res);
+/* A ReadyForQuery for the client; idle: nothing in flight any more. */
+void plugin_result_ready(struct pgsocket *client, bool idle);
+/* pgwarden answered a blocked statement: itself, or by swapping the error
+ * of a stand-in (via_server).  The error hooks see it. */
+void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message, bool via_server);
+void plugin_result_free(struct pgw_session *s);
 /* The row behind a struct pgw_row handed to data_row. */
 void plugin_row_set_field(struct pgw_row *row, int i, const void *data, int32_t len);
 void plugin_result_mark_column(struct pgw_session *s, struct pgw_plugin *p, int i, const char *note);
 const char *plugin_result_column_marks(const struct pgw_session *s, int i);
 
+/* ---- SHOW commands of plugins (host->show_register) ---- */
+struct plugin_show {
+	struct pgw_plugin *plugin;
+	char *name;
+	char **columns;
+	int ncolumns;
+	void (*fill)(struct pgw_plugin *self, struct pgw_show *out);
+};
+const struct plugin_show *plugin_find_show(const char *name);
+void plugin_show_row(struct pgw_show *out, const char *const *values);	/* admin_info.c */
+
+/* ---- plugin_exec.c: which statement a result answers ---- */
+/* A Query, Parse, Bind, Execute, Sync or Close on its way to the server. */
+void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt);
+void plugin_exec_describe(struct pgw_session *s, struct pgw_result *r);
+void plugin_exec_answered(struct pgw_session *s, uint8_t msg_type);
+void plugin_exec_ready(struct pgw_session *s);
+void plugin_exec_free(struct pgw_session *s);
+
 /* ---- plugin_worker.c ---- */
+bool plugin_workers_init(void);
+int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg);
 int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg);
 /* Stop the threads after finishing queued work (at exit). */
 void plugin_workers_shutdown(void);

@@ -28,18 +28,38 @@ static struct result_state *result_of(struct pgsocket *client)
 
 /* ---------------- RowDescription ---------------- */
 
+/* The arrays stay for the next result: a RowDescription per query. */
 static void forget_columns(struct result_state *res)
 {
-	for (int i = 0; i < res->desc.ncolumns; i++)
+	for (int i = 0; i < res->desc.ncolumns; i++) {
 		free(res->marks[i]);
+		res->marks[i] = NULL;
+	}
+	res->desc.ncolumns = 0;
+	res->any_want_rows = false;
+}
+
+static void free_columns(struct result_state *res)
+{
+	forget_columns(res);
 	free(res->marks);
 	free(res->cols);
 	free(res->desc_copy);
-	res->marks = NULL;
-	res->cols = NULL;
-	res->desc_copy = NULL;
-	res->desc.ncolumns = 0;
-	res->any_want_rows = false;
+}
+
+static void reserve_columns(struct result_state *res, int n, uint32_t body_len)
+{
+	if (body_len > res->desc_cap) {
+		free(res->desc_copy);
+		res->desc_copy = xmalloc(body_len);
+		res->desc_cap = body_len;
+	}
+	if (n > res->cols_cap) {
+		res->cols = xrealloc(res->cols, (size_t)n * sizeof(*res->cols));
+		res->marks = xrealloc(res->marks, (size_t)n * sizeof(*res->marks));
+		memset(res->marks + res->cols_cap, 0, (size_t)(n - res->cols_cap) * sizeof(*res->marks));
+		res->cols_cap = n;
+	}
 }
 
 static bool read_column(struct pktreader *r, struct pgw_column *c, bool describing_statement)
@@ -67,13 +87,12 @@ static bool parse_row_description(struct result_state *res, const struct sbuf_pk
 	uint16_t n;
 
 	forget_columns(res);
-	res->desc_copy = xmalloc(len ? len : 1);
-	memcpy(res->desc_copy, pkt->data + 5, len);
-	pktreader_init(&r, res->desc_copy, len);
-	if (!pkt_get_u16(&r, &n))
+	if (len < 2)
 		return false;
-	res->cols = xcalloc(n ? n : 1, sizeof(*res->cols));
-	res->marks = xcalloc(n ? n : 1, sizeof(*res->marks));
+	n = read_be16(pkt->data + 5);
+	reserve_columns(res, n, len);
+	memcpy(res->desc_copy, pkt->data + 5, len);
+	pktreader_init(&r, res->desc_copy + 2, len - 2);
 	res->desc.ncolumns = n;
 	for (int i = 0; i < n; i++) {
 		if (!read_column(&r, &res->cols[i], res->describing_statement))
@@ -295,18 +314,22 @@ static void run_result_hooks(struct pgw_session *s, const struct pgw_result *r, 
 static void handle_command_complete(struct pgw_session *s, const struct sbuf_pkt *pkt)
 {
 	struct pktreader r;
-	const char *tag;
+	const char *tag = "";
 	usec_t now = get_time_usec();
 	struct pgw_result result = { 0 };
 
-	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
-	if (!pkt_get_string(&r, &tag))
-		tag = "";
+	if (pkt->hdr.type == 'C') {	/* else EmptyQueryResponse: no tag */
+		pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+		if (!pkt_get_string(&r, &tag))
+			tag = "";
+	}
 	s->res.bytes_sent += pkt->hdr.len;
 	finish_result(&s->res, &result, now);
+	plugin_exec_describe(s, &result);
 	result.command_tag = tag;
 	result.rows = tag_rows(tag);
 	run_result_hooks(s, &result, false);
+	plugin_exec_answered(s, pkt->hdr.type);
 	next_result(&s->res, now);
 }
 
@@ -318,25 +341,37 @@ static void handle_error(struct pgw_session *s, const struct sbuf_pkt *pkt)
 	struct pgw_result result = { 0 };
 
 	finish_result(&s->res, &result, now);
+	plugin_exec_describe(s, &result);
 	result.severity = pkt_parse_error_severity(body, len);
 	pkt_parse_error_fields(body, len, &result.sqlstate, &result.message);
 	run_result_hooks(s, &result, true);
+	plugin_exec_answered(s, 'E');
 	next_result(&s->res, now);
 }
 
-void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message)
+void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message, bool via_server)
 {
 	struct pgw_result result = { 0 };
+	usec_t now = get_time_usec();
 
 	if (!plugin_has(PLUGIN_HOOK_RESULT))
 		return;
-	finish_result(&s->res, &result, get_time_usec());
+	finish_result(&s->res, &result, now);
+	if (via_server) {
+		/* the stand-in's error answers a queued Query/Execute */
+		plugin_exec_describe(s, &result);
+	} else if (s->req) {
+		result.sql = s->req->original_sql ? s->req->original_sql : s->req->sql;
+		result.statement_name = s->req->source == PGW_STMT_PARSE ? s->req->stmt_name : NULL;
+	}
 	result.severity = "ERROR";
 	result.sqlstate = sqlstate;
 	result.message = message;
 	result.blocked_by = s->blocked_by ? s->blocked_by : "";
 	run_result_hooks(s, &result, true);
-	next_result(&s->res, get_time_usec());
+	if (via_server)
+		plugin_exec_answered(s, 'E');
+	next_result(&s->res, now);
 }
 
 /* ---------------- the server's messages ---------------- */
@@ -401,6 +436,12 @@ enum sbuf_result plugin_result_forward(struct pgsocket *server, struct pgsocket 
 			return r;
 		handle_error(s, pkt);
 		break;
+	case 'I':	/* EmptyQueryResponse: a result without a tag */
+		handle_command_complete(s, pkt);
+		break;
+	case 's':	/* PortalSuspended: this Execute is answered */
+		plugin_exec_answered(s, 's');
+		break;
 	}
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
@@ -415,9 +456,11 @@ void plugin_result_started(struct pgsocket *client, usec_t now)
 		res->started = now;
 }
 
-void plugin_result_idle(struct pgsocket *client)
+void plugin_result_ready(struct pgsocket *client, bool idle)
 {
-	result_of(client)->started = 0;
+	plugin_exec_ready(client->plug);
+	if (idle)
+		result_of(client)->started = 0;
 }
 
 /* ---------------- marks ---------------- */
@@ -445,9 +488,12 @@ const char *plugin_result_column_marks(const struct pgw_session *s, int i)
 	return s->res.marks[i];
 }
 
-void plugin_result_free(struct result_state *res)
+void plugin_result_free(struct pgw_session *s)
 {
-	forget_columns(res);
+	struct result_state *res = &s->res;
+
+	plugin_exec_free(s);
+	free_columns(res);
 	forget_replacements(res, res->fields_cap);
 	free(res->fields);
 	free(res->replaced);

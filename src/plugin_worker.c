@@ -9,6 +9,9 @@
  *
  * The threads start with the first job: a pgwarden without plugins, or
  * with plugins that never submit work, runs no extra thread.
+ *
+ * The same finished list carries host->call_on_loop() requests from
+ * plugins' own threads (a job with only `done`).
  */
 #include "pgwarden.h"
 
@@ -80,6 +83,20 @@ static struct job *pop(struct job_list *l)
 	return j;
 }
 
+/* Under the lock: hand a finished job to the loop. */
+static void finish_locked(struct job *j)
+{
+	bool was_empty = workers.finished.head == NULL;
+
+	push(&workers.finished, j);
+	/* One wake-up byte per batch: the loop drains the whole list. */
+	if (was_empty) {
+		static const char byte = 1;
+		ssize_t n = write(workers.pipe_fd[1], &byte, 1);
+		(void)n;	/* a full pipe already says "look" */
+	}
+}
+
 static void *worker_main(void *unused UNUSED)
 {
 	pthread_mutex_lock(&workers.lock);
@@ -94,14 +111,7 @@ static void *worker_main(void *unused UNUSED)
 		pthread_mutex_unlock(&workers.lock);
 		j->work(j->arg);
 		pthread_mutex_lock(&workers.lock);
-		bool was_empty = workers.finished.head == NULL;
-		push(&workers.finished, j);
-		/* One wake-up byte per batch: the loop drains the whole list. */
-		if (was_empty) {
-			static const char byte = 1;
-			ssize_t n = write(workers.pipe_fd[1], &byte, 1);
-			(void)n;	/* a full pipe already says "look" */
-		}
+		finish_locked(j);
 	}
 	pthread_mutex_unlock(&workers.lock);
 	return NULL;
@@ -127,14 +137,25 @@ static void finished_cb(evutil_socket_t fd, short what UNUSED, void *arg UNUSED)
 	}
 }
 
-static bool start_threads(void)
+/* The loop's end of the pipe; before any plugin runs, so that plugins'
+ * own threads may call_on_loop from init on. */
+bool plugin_workers_init(void)
 {
+	if (workers.pipe_fd[0] >= 0)
+		return true;
 	if (pipe2(workers.pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
 		log_error("plugin workers: pipe: %s", strerror(errno));
 		return false;
 	}
 	event_assign(&workers.ev_finished, pooler.base, workers.pipe_fd[0], EV_READ | EV_PERSIST, finished_cb, NULL);
 	event_add(&workers.ev_finished, NULL);
+	return true;
+}
+
+static bool start_threads(void)
+{
+	if (!plugin_workers_init())
+		return false;
 	for (int i = 0; i < WORKER_THREADS; i++) {
 		int err = pthread_create(&workers.threads[i], NULL, worker_main, NULL);
 		if (err) {
@@ -144,6 +165,25 @@ static bool start_threads(void)
 		workers.nthreads++;
 	}
 	return workers.nthreads > 0;
+}
+
+/* Any thread. */
+int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg)
+{
+	struct job *j;
+
+	if (!fn || workers.pipe_fd[1] < 0)
+		return -1;
+	j = calloc(1, sizeof(*j));	/* not xcalloc: its failure path logs, loop-only */
+	if (!j)
+		return -1;
+	j->plugin = p;
+	j->done = fn;
+	j->arg = arg;
+	pthread_mutex_lock(&workers.lock);
+	finish_locked(j);
+	pthread_mutex_unlock(&workers.lock);
+	return 0;
 }
 
 int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg)
@@ -177,7 +217,7 @@ int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done
  */
 void plugin_workers_shutdown(void)
 {
-	if (!workers.nthreads)
+	if (workers.pipe_fd[0] < 0)
 		return;
 	pthread_mutex_lock(&workers.lock);
 	workers.stopping = true;

@@ -443,8 +443,8 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	client->tx_state = tx_state;
-	if (plugin_has(PLUGIN_HOOK_RESULT) && client->plug && server->ready)
-		plugin_result_idle(client);
+	if (plugin_has(PLUGIN_HOOK_RESULT) && client->plug)
+		plugin_result_ready(client, server->ready);
 	client->swap_server_error = false;
 	if (!server->ready)
 		return SBUF_DONE;

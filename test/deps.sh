@@ -7,6 +7,8 @@ PACKAGES=(
   # build
   build-essential autoconf automake libtool pkg-config
   libevent-dev libssl-dev libc-ares-dev
+  # plugins: audit (SQLite, JSON, the PostgreSQL parser)
+  libsqlite3-dev libjansson-dev libpg-query-dev
   # unit tests
   libcmocka-dev
   # integration tests, demo, benchmark (pgbench ships in postgresql-15)

@@ -21,9 +21,10 @@
  * the core: a plugin cannot forget to call the next one.
  *
  * THREADING: every callback runs on pgwarden's event-loop thread, and every
- * host function must be called from it — except the `work` function given
- * to host->worker_submit(), which runs on a worker thread and may call no
- * host function at all.  A callback must not block: work that waits (an
+ * host function must be called from it — except host->call_on_loop(), which
+ * any thread may call, and the `work` function given to
+ * host->worker_submit(), which runs on a worker thread and may call no
+ * other host function.  A callback must not block: work that waits (an
  * IdP, an approver, a disk) answers PGW_LATER and completes the request
  * from a timer, a worker's `done` callback or another loop callback.
  *
@@ -60,6 +61,7 @@ struct pgw_plugin;	/* one loaded plugin: the `self` of every callback */
 struct pgw_session;	/* one client connection */
 struct pgw_request;	/* one decision the core waits for (auth, statement) */
 struct pgw_timer;
+struct pgw_show;		/* a SHOW result being built */
 
 /* One key/value pair of a [plugin.NAME] section (path included). */
 struct pgw_kv {
@@ -150,6 +152,27 @@ struct pgw_result {
 	const char *sqlstate;
 	const char *message;
 	const char *blocked_by;		/* the plugin whose BLOCK made this error; NULL: the server's */
+	/* What the result answers (NULL/0 when pgwarden cannot tell, e.g. a FunctionCall): */
+	const char *sql;		/* the Query's text (all of it), or the prepared text an Execute ran */
+	const char *original_sql;	/* the client's text when a plugin rewrote it; else NULL */
+	const char *statement_name;	/* Execute: its prepared statement ("": unnamed); Query: NULL */
+	int statement_index;		/* Query: which of its statements (0-based) */
+	int nparams;			/* Execute: the Bind's parameters, as sent */
+	const struct pgw_field *params;
+	const int16_t *param_formats;	/* per parameter: 0 text, 1 binary */
+};
+
+/* What the statement chain decided (statement_decided). */
+struct pgw_statement_outcome {
+	size_t size;			/* sizeof(struct pgw_statement_outcome) of the core */
+	enum pgw_statement_source source;
+	const char *statement_name;	/* Parse: its name; Query: "" */
+	const char *original_sql;	/* as the client sent it */
+	const char *sql;		/* what the server gets (after rewrites); NULL when blocked */
+	enum pgw_decision decision;	/* PGW_ALLOW (sent, maybe rewritten) or PGW_BLOCK */
+	const char *decided_by;		/* the plugin that answered ALLOW/BLOCK; NULL: nobody objected */
+	const char *sqlstate;		/* BLOCK: what the client gets */
+	const char *message;
 };
 
 struct pgw_auth_info {
@@ -244,6 +267,19 @@ struct pgw_hooks {
 	 * by pgwarden for a statement a plugin blocked (result->blocked_by).
 	 */
 	void (*error)(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *result);
+
+	/*
+	 * After the statement chain has decided about a Query or Parse: every
+	 * plugin with this hook sees the outcome, in config order, whatever the
+	 * chain answered (an ALLOW does not hide the statement from it).  The
+	 * place to record decisions, and to veto: return PGW_CONTINUE to let
+	 * the outcome stand, PGW_BLOCK (with host->request_error()) to refuse a
+	 * statement that was to be sent — e.g. an audit that cannot record it —
+	 * or PGW_LATER to hold it until host->request_complete(req,
+	 * PGW_CONTINUE or PGW_BLOCK) — e.g. until its record is on disk.
+	 */
+	enum pgw_decision (*statement_decided)(struct pgw_plugin *self, struct pgw_session *s,
+					       struct pgw_request *req, const struct pgw_statement_outcome *outcome);
 };
 
 /*
@@ -332,10 +368,34 @@ struct pgw_host {
 	 */
 	int (*worker_submit)(struct pgw_plugin *self, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 
+	/* ---- sessions, continued ---- */
+	/* The login used on the server (after request_map_login): user and database. */
+	const char *(*session_server_user)(const struct pgw_session *s);
+	const char *(*session_server_database)(const struct pgw_session *s);
+
 	/* ---- counters shown by SHOW PLUGIN_COUNTERS ---- */
 	/* Register a counter (at init); returns its id, -1 on error. */
 	int (*counter_register)(struct pgw_plugin *self, const char *name);
 	void (*counter_add)(struct pgw_plugin *self, int id, int64_t delta);
+
+	/* ---- from the plugin's own threads ---- */
+	/*
+	 * Run fn(arg) on the loop thread soon.  The one host function that may
+	 * be called from any thread (e.g. a plugin's writer thread saying
+	 * "committed").  Returns 0, -1 when it could not be queued.
+	 */
+	int (*call_on_loop)(struct pgw_plugin *self, void (*fn)(void *arg), void *arg);
+
+	/* ---- admin console: SHOW <name> ---- */
+	/*
+	 * Register SHOW <name> (case-insensitive; must not be one of
+	 * pgwarden's own) with text columns.  fill() runs on the loop when an
+	 * admin asks and adds rows with show_row().  At init.  0 or -1.
+	 */
+	int (*show_register)(struct pgw_plugin *self, const char *name, const char *const *columns, int ncolumns,
+			     void (*fill)(struct pgw_plugin *self, struct pgw_show *out));
+	/* One row: ncolumns values (NULL: SQL NULL). */
+	void (*show_row)(struct pgw_show *out, const char *const *values);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -203,3 +203,98 @@ def test_client_auth_gets_all_startup_parameters(with_plugins):
     params = log_lines(p, "idp", "client_auth_params")[0]
     for kv in ("user=alice;", "database=appdb;", "application_name=agent-7;", "options=-c geqo=off;"):
         assert kv in params, params
+
+
+# ---------------------------------------------------------------------------
+# which statement a result answers
+# ---------------------------------------------------------------------------
+
+def test_results_name_their_statement_simple_and_multi(with_plugins):
+    p = with_plugins("res", results="on")
+    with p.connect() as c:
+        c.execute("SELECT 1 AS a; SELECT 2 AS b")
+    done = log_lines(p, "res", "command_complete")
+    assert any(d.endswith("stmt=- idx=0 params=[] orig=- sql=SELECT 1 AS a; SELECT 2 AS b") for d in done), done
+    assert any(d.endswith("stmt=- idx=1 params=[] orig=- sql=SELECT 1 AS a; SELECT 2 AS b") for d in done), done
+
+
+def test_results_name_prepared_statement_and_parameters(with_plugins):
+    p = with_plugins("res", results="on")
+    with p.connect(prepare_threshold=0) as c:
+        for i in range(2):
+            c.execute("SELECT %s::int + %s::int AS total", (str(i), None))  # str: sent in text format
+        c.execute("SELECT %s::int + 1 AS b", (7,))  # int: sent in binary format
+        c.execute("SELECT %s::text AS t", ("unnamed",), prepare=False)
+    done = log_lines(p, "res", "command_complete")
+    named = [d for d in done if "sql=SELECT $1::int + $2::int AS total" in d]
+    assert len(named) == 2, done
+    assert re.search(r"stmt=_pg3_\d+ idx=0 params=\[0\|NULL\]", named[0]), named
+    assert re.search(r"stmt=_pg3_\d+ idx=0 params=\[1\|NULL\]", named[1]), named
+    assert any("stmt= idx=0 params=[unnamed] orig=- sql=SELECT $1::text AS t" in d for d in done), done
+    assert any(re.search(r"params=\[.*\(b\)\] orig=- sql=SELECT \$1::int \+ 1 AS b", d) for d in done), done
+
+
+def test_pipeline_error_skips_queued_executes(with_plugins):
+    """P B E(ok) P B E(error) P B E(skipped by the server) S, then a Query:
+    each result is matched to its own statement, the skipped one to none."""
+    p = with_plugins("res", results="on")
+    with RawConn(p.host, p.port) as raw:
+        raw.login("appuser", "appdb", password="apppass")
+        batch = b""
+        for sql in ("SELECT 'one'", "SELECT 1/0", "SELECT 'three'"):
+            batch += (message(b"P", b"\0" + sql.encode() + b"\0\0\0")
+                      + message(b"B", b"\0\0\0\0\0\0\0\0") + message(b"E", b"\0\0\0\0\0"))
+        raw.send(batch + message(b"S"))
+        while raw.recv_msg()[0] != b"Z":
+            pass
+        assert raw.scalar("SELECT 'after'") == "after"
+    done = log_lines(p, "res", "command_complete")
+    errors = log_lines(p, "res", "error")
+    assert any(d.startswith("tag=SELECT 1 ") and d.endswith("sql=SELECT 'one'") for d in done), done
+    assert any("sqlstate=22012" in e and e.endswith("sql=SELECT 1/0") for e in errors), errors
+    assert not any("three" in d for d in done)
+    assert any(d.endswith("sql=SELECT 'after'") for d in done), done
+
+
+def test_rewritten_statement_results_carry_both_texts(with_plugins):
+    p = with_plugins("res", results="on", rewrite_to="SELECT 'new text'")
+    with p.connect() as c:
+        assert c.execute("SELECT 'old text' /* pgw:rewrite */").fetchone() == ("new text",)
+    done = log_lines(p, "res", "command_complete")
+    assert any(d.endswith("orig=SELECT 'old text' /* pgw:rewrite */ sql=SELECT 'new text'") for d in done), done
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_blocked_statement_error_names_its_sql(with_plugins, in_transaction):
+    p = with_plugins("res", results="on")
+    with p.connect(autocommit=not in_transaction) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT 'x' /* pgw:block */")
+    errors = log_lines(p, "res", "error")
+    assert any("blocked_by=res" in e and e.endswith("sql=SELECT 'x' /* pgw:block */") for e in errors), errors
+
+
+# ---------------------------------------------------------------------------
+# statement_decided: sees every outcome, may veto or hold
+# ---------------------------------------------------------------------------
+
+def test_statement_decided_sees_allowed_statements_too(with_plugins):
+    # "first" allows (stops the chain); "audit" still sees the outcome
+    p = with_plugins("first", "audit", decided="on")
+    with p.connect() as c:
+        c.execute("SELECT 1 /* pgw:allow:first */")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT 2 /* pgw:block */")
+    seen = log_lines(p, "audit", "decided")
+    assert any(d.startswith("decision=1 by=first sqlstate=-") and "pgw:allow:first" in d for d in seen), seen
+    assert any(d.startswith("decision=3 by=first sqlstate=42501") and d.endswith("sql=-") for d in seen), seen
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_statement_decided_veto_and_hold(with_plugins, mode):
+    p = with_plugins("audit", decided="on", later_ms="50", overrides={"pool_mode": mode})
+    with p.connect() as c:
+        with pytest.raises(psycopg.Error, match="vetoed after the decision"):
+            c.execute("SELECT 1 /* pgw:veto */")
+        assert c.execute("SELECT 'held' /* pgw:hold */").fetchone() == ("held",)
+        assert c.execute("SELECT 'fine'").fetchone() == ("fine",)

@@ -12,6 +12,10 @@
  *   pgw:allow:NAME      ALLOW when this plugin is NAME (stops the chain)
  *   pgw:worker          LATER, decided ALLOW by a job on a worker thread
  *
+ * With the key decided = on it registers statement_decided: it logs the
+ * outcome, vetoes SQL containing pgw:veto (sqlstate 58030) and holds SQL
+ * containing pgw:hold for later_ms, then lets it stand.
+ *
  * With the key results = on it also registers the result hooks: it logs
  * every RowDescription, CommandComplete and ErrorResponse, and masks the
  * column named by the key mask_column (text: mask_value, default "***";
@@ -247,20 +251,59 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 	}
 }
 
+/* "stmt=NAME idx=N params=[v1|NULL|...] sql=..." — what a result answers. */
+static void describe_origin(const struct pgw_result *r, char *buf, size_t len)
+{
+	char params[256] = "";
+
+	for (int i = 0; i < r->nparams; i++) {
+		size_t used = strlen(params);
+		if (r->params[i].len < 0)
+			snprintf(params + used, sizeof(params) - used, "%sNULL", i ? "|" : "");
+		else
+			snprintf(params + used, sizeof(params) - used, "%s%.*s%s", i ? "|" : "",
+				 (int)(r->params[i].len > 40 ? 40 : r->params[i].len), (const char *)r->params[i].data,
+				 r->param_formats[i] ? "(b)" : "");
+	}
+	snprintf(buf, len, "stmt=%s idx=%d params=[%s] orig=%s sql=%s", r->statement_name ? r->statement_name : "-",
+		 r->statement_index, params, r->original_sql ? r->original_sql : "-", r->sql ? r->sql : "-");
+}
+
 static void on_command_complete(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
 {
 	const char *marks = host->result_column_marks(s, 0);
+	char origin[1024];
 
-	host->log(self, PGW_LOG_INFO, "command_complete tag=%s rows=%llu rows_sent=%llu bytes=%llu timed=%d marks0=%s",
+	describe_origin(r, origin, sizeof(origin));
+	host->log(self, PGW_LOG_INFO, "command_complete tag=%s rows=%llu rows_sent=%llu bytes=%llu timed=%d marks0=%s %s",
 		  r->command_tag, (unsigned long long)r->rows, (unsigned long long)r->rows_sent,
-		  (unsigned long long)r->bytes_sent, r->duration_us > 0, marks ? marks : "-");
+		  (unsigned long long)r->bytes_sent, r->duration_us > 0, marks ? marks : "-", origin);
 }
 
 static void on_error(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
 {
+	char origin[1024];
+
 	(void)s;
-	host->log(self, PGW_LOG_INFO, "error severity=%s sqlstate=%s blocked_by=%s message=%s",
-		  r->severity, r->sqlstate, r->blocked_by ? r->blocked_by : "-", r->message);
+	describe_origin(r, origin, sizeof(origin));
+	host->log(self, PGW_LOG_INFO, "error severity=%s sqlstate=%s blocked_by=%s message=%s %s",
+		  r->severity, r->sqlstate, r->blocked_by ? r->blocked_by : "-", r->message, origin);
+}
+
+static enum pgw_decision on_statement_decided(struct pgw_plugin *self, struct pgw_session *s,
+					      struct pgw_request *req, const struct pgw_statement_outcome *o)
+{
+	(void)s;
+	host->log(self, PGW_LOG_INFO, "decided decision=%d by=%s sqlstate=%s orig=%s sql=%s", (int)o->decision,
+		  o->decided_by ? o->decided_by : "-", o->sqlstate ? o->sqlstate : "-", o->original_sql,
+		  o->sql ? o->sql : "-");
+	if (strstr(o->original_sql, "pgw:veto")) {
+		host->request_error(req, "58030", "vetoed after the decision");
+		return PGW_BLOCK;
+	}
+	if (strstr(o->original_sql, "pgw:hold"))
+		return later(self, req, PGW_CONTINUE);
+	return PGW_CONTINUE;
 }
 
 static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int nconfig)
@@ -304,6 +347,8 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self,
 	/* Only with auth = on: a client_auth hook makes every client send a cleartext password. */
 	if (strcmp(cfg(self, "auth", "off"), "on") == 0)
 		hooks.client_auth = on_auth;
+	if (strcmp(cfg(self, "decided", "off"), "on") == 0)
+		hooks.statement_decided = on_statement_decided;
 	if (strcmp(cfg(self, "results", "off"), "on") == 0) {
 		hooks.row_description = on_row_description;
 		hooks.data_row = on_data_row;

@@ -1,0 +1,623 @@
+/*
+ * audit: every session and statement into a tamper-evident SQLite file.
+ *
+ *   [pgbouncer]
+ *   plugins = ..., audit          ; last: it sees what the others did
+ *
+ *   [plugin.audit]
+ *   path = /usr/lib/pgwarden/audit.so
+ *   file = /var/lib/pgwarden/audit.db
+ *   key_file = /etc/pgwarden/audit.key    ; made (32 random bytes, 0600) if missing
+ *   on_failure = block            ; or continue: run statements unaudited
+ *   params = redacted             ; none | redacted (format and length) | full
+ *   result_sample_rows = 0        ; keep the first N rows as sent
+ *   flush_ms = 20                 ; retry interval after a failed write
+ *   queue_max = 100000            ; events queued before new statements wait
+ *
+ * The loop thread only builds JSON records and queues them
+ * (audit_store.c); a writer thread analyses the SQL with libpg_query,
+ * chains the hashes and commits in batches.  A statement's record is
+ * queued before its CommandComplete or ErrorResponse is sent on to the
+ * client, so at a clean shutdown every statement a client saw answered is
+ * in the file.  Schema and guarantees: doc/audit.md.
+ */
+#include <pgwarden/plugin.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "audit_store.h"
+
+PGW_PLUGIN_DECLARE();
+
+static const struct pgw_host *host;
+
+enum params_policy { PARAMS_NONE, PARAMS_REDACTED, PARAMS_FULL };
+
+struct held {
+	struct held *next;
+	struct pgw_request *req;
+};
+
+struct audit {
+	struct audit_store *store;
+	char run[33];			/* random id of this pgwarden run */
+	bool block_on_failure;
+	enum params_policy params;
+	int sample_rows;
+	uint64_t queue_max;
+	struct held *held, **held_tail;	/* statements waiting for the queue to drain */
+	bool wake_pending;		/* a call_on_loop is on its way */
+};
+
+/* Per session: the result being sent. */
+struct audit_session {
+	EVP_MD_CTX *digest;
+	bool digesting;
+	json_t *columns;		/* names, from the last RowDescription */
+	json_t *masked;			/* {"column": "plugin:note"} */
+	json_t *sample;
+	uint64_t rows_hashed;
+};
+
+static int64_t wall_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* jansson needs UTF-8; anything else is kept as PostgreSQL's bytea hex. */
+static json_t *bytes_value(const uint8_t *data, int32_t len, bool binary)
+{
+	static const char digits[] = "0123456789abcdef";
+	json_t *v;
+	char *hex;
+
+	if (len < 0)
+		return json_null();
+	if (!binary && (v = json_stringn((const char *)data, (size_t)len)) != NULL)
+		return v;
+	hex = malloc(2 * (size_t)len + 3);
+	hex[0] = '\\';
+	hex[1] = 'x';
+	for (int32_t i = 0; i < len; i++) {
+		hex[2 + 2 * i] = digits[data[i] >> 4];
+		hex[3 + 2 * i] = digits[data[i] & 15];
+	}
+	hex[2 + 2 * len] = '\0';
+	v = json_string(hex);
+	free(hex);
+	return v;
+}
+
+static void put_event(struct audit *a, const char *kind, json_t *record)
+{
+	json_object_set_new(record, "run", json_string(a->run));
+	audit_store_put(a->store, kind, wall_us(), record);
+}
+
+/* ---------------- sessions ---------------- */
+
+static json_t *identity_of(struct pgw_session *s)
+{
+	const char *subject = host->identity_subject(s);
+	json_t *id, *groups;
+
+	if (!subject)
+		return json_null();
+	id = json_object();
+	groups = json_array();
+	for (int i = 0; i < host->identity_group_count(s); i++)
+		json_array_append_new(groups, json_string(host->identity_group(s, i)));
+	json_object_set_new(id, "subject", json_string(subject));
+	json_object_set_new(id, "issuer", str_or_null(host->identity_issuer(s)));
+	json_object_set_new(id, "groups", groups);
+	json_object_set_new(id, "jti", str_or_null(host->identity_get(s, "jti")));
+	json_object_set_new(id, "expires_at", host->identity_expires_at(s) ?
+			    json_integer(host->identity_expires_at(s)) : json_null());
+	return id;
+}
+
+/* "10.0.0.1:5555" / "[::1]:5555" / "unix(PID)" -> address and port */
+static void split_addr(const char *addr, json_t *record)
+{
+	const char *colon = strrchr(addr, ':');
+
+	if (!colon || strncmp(addr, "unix", 4) == 0) {
+		json_object_set_new(record, "client_addr", json_string(addr));
+		json_object_set_new(record, "client_port", json_null());
+		return;
+	}
+	size_t len = (size_t)(colon - addr);
+	if (addr[0] == '[' && len >= 2 && addr[len - 1] == ']')
+		json_object_set_new(record, "client_addr", json_stringn(addr + 1, len - 2));
+	else
+		json_object_set_new(record, "client_addr", json_stringn(addr, len));
+	json_object_set_new(record, "client_port", json_integer(strtol(colon + 1, NULL, 10)));
+}
+
+static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_session *as = calloc(1, sizeof(*as));
+	json_t *r = json_object();
+
+	host->session_set_data(s, self, as);
+	json_object_set_new(r, "session", json_integer((json_int_t)host->session_id(s)));
+	split_addr(host->session_client_addr(s), r);
+	json_object_set_new(r, "application_name", json_string(host->session_application_name(s)));
+	json_object_set_new(r, "database", json_string(host->session_database(s)));
+	json_object_set_new(r, "user", json_string(host->session_user(s)));
+	json_object_set_new(r, "server_user", json_string(host->session_server_user(s)));
+	json_object_set_new(r, "server_database", json_string(host->session_server_database(s)));
+	json_object_set_new(r, "identity", identity_of(s));
+	put_event(a, "session_start", r);
+}
+
+static void forget_result(struct audit_session *as)
+{
+	json_decref(as->columns);
+	json_decref(as->masked);
+	json_decref(as->sample);
+	as->columns = as->masked = as->sample = NULL;
+	as->digesting = false;
+	as->rows_hashed = 0;
+}
+
+static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const char *reason)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_session *as = host->session_get_data(s, self);
+	json_t *r = json_object();
+
+	json_object_set_new(r, "session", json_integer((json_int_t)host->session_id(s)));
+	json_object_set_new(r, "reason", json_string(reason));
+	put_event(a, "session_end", r);
+	if (as) {
+		forget_result(as);
+		EVP_MD_CTX_free(as->digest);
+		free(as);
+	}
+	host->session_set_data(s, self, NULL);
+}
+
+/* ---------------- results ---------------- */
+
+static int on_row_description(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result_columns *rc)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_session *as = host->session_get_data(s, self);
+
+	if (!as)
+		return 0;
+	forget_result(as);
+	as->columns = json_array();
+	for (int i = 0; i < rc->ncolumns; i++) {
+		const char *marks = host->result_column_marks(s, i);
+		json_array_append_new(as->columns, json_string(rc->columns[i].name));
+		if (marks) {
+			if (!as->masked)
+				as->masked = json_object();
+			json_object_set_new(as->masked, rc->columns[i].name, json_string(marks));
+		}
+	}
+	if (a->sample_rows > 0)
+		as->sample = json_array();
+	if (!as->digest)
+		as->digest = EVP_MD_CTX_new();
+	as->digesting = as->digest && EVP_DigestInit_ex(as->digest, EVP_sha256(), NULL);
+	return 1;	/* every row: the digest covers the whole result */
+}
+
+/* The digest covers each field as the client gets it: length, then bytes. */
+static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct pgw_row *row)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_session *as = host->session_get_data(s, self);
+	json_t *sample_row = NULL;
+
+	if (!as || !as->digesting)
+		return;
+	if (as->sample && json_array_size(as->sample) < (size_t)a->sample_rows)
+		sample_row = json_array();
+	for (int i = 0; i < row->nfields; i++) {
+		const struct pgw_field *f = &row->fields[i];
+		uint8_t len_be[4] = { (uint8_t)((uint32_t)f->len >> 24), (uint8_t)((uint32_t)f->len >> 16),
+				      (uint8_t)((uint32_t)f->len >> 8), (uint8_t)f->len };
+		EVP_DigestUpdate(as->digest, len_be, 4);
+		if (f->len > 0)
+			EVP_DigestUpdate(as->digest, f->data, (size_t)f->len);
+		if (sample_row)
+			json_array_append_new(sample_row, bytes_value(f->data, f->len,
+								      row->columns->columns[i].format != 0));
+	}
+	if (sample_row)
+		json_array_append_new(as->sample, sample_row);
+	as->rows_hashed++;
+}
+
+static json_t *digest_hex(struct audit_session *as)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+
+	if (!as || !as->digesting || !EVP_DigestFinal_ex(as->digest, md, &len))
+		return json_null();
+	as->digesting = false;
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return json_string(hex);
+}
+
+static json_t *params_of(struct audit *a, const struct pgw_result *r)
+{
+	json_t *list;
+
+	if (a->params == PARAMS_NONE || !r->statement_name)
+		return json_null();
+	list = json_array();
+	for (int i = 0; i < r->nparams; i++) {
+		const struct pgw_field *p = &r->params[i];
+		bool binary = r->param_formats[i] != 0;
+		if (a->params == PARAMS_FULL) {
+			json_array_append_new(list, bytes_value(p->data, p->len, binary));
+			continue;
+		}
+		json_t *desc = json_object();
+		json_object_set_new(desc, "format", json_string(binary ? "binary" : "text"));
+		json_object_set_new(desc, "length", p->len < 0 ? json_null() : json_integer(p->len));
+		json_array_append_new(list, desc);
+	}
+	return list;
+}
+
+static bool tag_is_write(const char *tag)
+{
+	static const char *const writes[] = { "INSERT ", "UPDATE ", "DELETE ", "MERGE ", "COPY " };
+
+	for (size_t i = 0; tag && i < sizeof(writes) / sizeof(writes[0]); i++) {
+		if (strncmp(tag, writes[i], strlen(writes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void record_statement(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_session *as = host->session_get_data(s, self);
+	json_t *rec = json_object();
+	const char *decision = r->blocked_by ? "blocked" : r->original_sql ? "rewritten" : "allowed";
+
+	json_object_set_new(rec, "session", json_integer((json_int_t)host->session_id(s)));
+	json_object_set_new(rec, "start_us", json_integer((json_int_t)(wall_us() - (int64_t)r->duration_us)));
+	json_object_set_new(rec, "duration_us", json_integer((json_int_t)r->duration_us));
+	json_object_set_new(rec, "sql", str_or_null(r->sql));
+	json_object_set_new(rec, "original_sql", str_or_null(r->original_sql));
+	json_object_set_new(rec, "statement_name", str_or_null(r->statement_name));
+	json_object_set_new(rec, "statement_index", json_integer(r->statement_index));
+	json_object_set_new(rec, "params", params_of(a, r));
+	json_object_set_new(rec, "command_tag", str_or_null(r->command_tag));
+	json_object_set_new(rec, "rows_returned", json_integer((json_int_t)r->rows_sent));
+	json_object_set_new(rec, "rows_affected", tag_is_write(r->command_tag) ? json_integer((json_int_t)r->rows)
+			    : json_integer(0));
+	json_object_set_new(rec, "bytes_returned", json_integer((json_int_t)r->bytes_sent));
+	json_object_set_new(rec, "columns", as && as->columns ? json_incref(as->columns) : json_null());
+	json_object_set_new(rec, "masked_columns", as && as->masked ? json_incref(as->masked) : json_null());
+	json_object_set_new(rec, "result_sha256", as && as->columns ? digest_hex(as) : json_null());
+	json_object_set_new(rec, "result_sample", as && as->sample ? json_incref(as->sample) : json_null());
+	json_object_set_new(rec, "sqlstate", str_or_null(r->sqlstate));
+	json_object_set_new(rec, "error", str_or_null(r->message));
+	json_object_set_new(rec, "decision", json_string(decision));
+	json_object_set_new(rec, "decided_by", str_or_null(r->blocked_by && r->blocked_by[0] ? r->blocked_by : NULL));
+	put_event(a, "statement", rec);
+	if (as)
+		forget_result(as);
+}
+
+static void on_command_complete(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+{
+	record_statement(self, s, r);
+}
+
+static void on_error(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+{
+	record_statement(self, s, r);
+}
+
+/* ---------------- refusing and holding statements ---------------- */
+
+static bool store_failed(struct audit *a, char *why, size_t len)
+{
+	struct audit_store_stats st;
+
+	audit_store_stats(a->store, &st);
+	snprintf(why, len, "%s", st.last_error);
+	return st.failed;
+}
+
+static enum pgw_decision refuse(struct pgw_request *req, const char *why)
+{
+	char msg[400];
+
+	snprintf(msg, sizeof(msg), "audit log unavailable, statement refused: %s", why);
+	host->request_error(req, "58030", msg);
+	return PGW_BLOCK;
+}
+
+/* On the loop: let held statements go while the queue has room. */
+static void release_held(void *arg)
+{
+	struct audit *a = arg;
+	char why[256];
+
+	a->wake_pending = false;
+	while (a->held) {
+		bool failed = a->block_on_failure && store_failed(a, why, sizeof(why));
+		if (!failed && audit_store_backlog(a->store) > a->queue_max)
+			return;
+		struct held *h = a->held;
+		a->held = h->next;
+		if (!a->held)
+			a->held_tail = &a->held;
+		if (failed) {
+			refuse(h->req, why);
+			host->request_complete(h->req, PGW_BLOCK);
+		} else {
+			host->request_complete(h->req, PGW_CONTINUE);
+		}
+		free(h);
+	}
+}
+
+static struct pgw_plugin *the_plugin;	/* for the writer's callback */
+
+/* On the writer thread, after each commit or failed write. */
+static void after_commit(void *arg)
+{
+	struct audit *a = arg;
+
+	/* A benign race: a missed flag only delays the next release by a commit. */
+	if (a->held && !a->wake_pending) {
+		a->wake_pending = true;
+		if (host->call_on_loop(the_plugin, release_held, a) != 0)
+			a->wake_pending = false;
+	}
+}
+
+static enum pgw_decision on_statement_decided(struct pgw_plugin *self, struct pgw_session *s,
+					      struct pgw_request *req, const struct pgw_statement_outcome *o)
+{
+	struct audit *a = host->get_private(self);
+	char why[256];
+
+	(void)s;
+	if (o->decision == PGW_BLOCK)
+		return PGW_CONTINUE;	/* not run: nothing to protect */
+	if (a->block_on_failure && store_failed(a, why, sizeof(why)))
+		return refuse(req, why);
+	if (audit_store_backlog(a->store) <= a->queue_max && !a->held)
+		return PGW_CONTINUE;
+	/* Backpressure: the client waits, no record is dropped. */
+	struct held *h = calloc(1, sizeof(*h));
+	h->req = req;
+	*a->held_tail = h;
+	a->held_tail = &h->next;
+	return PGW_LATER;
+}
+
+/* ---------------- SHOW AUDIT ---------------- */
+
+static void show_audit(struct pgw_plugin *self, struct pgw_show *out)
+{
+	struct audit *a = host->get_private(self);
+	struct audit_store_stats st;
+	char queued[24], written[24], batches[24], pending[24], size[24];
+	const char *file = host->config_get(self, "file");
+
+	audit_store_stats(a->store, &st);
+	snprintf(queued, sizeof(queued), "%" PRIu64, st.queued);
+	snprintf(written, sizeof(written), "%" PRIu64, st.written);
+	snprintf(batches, sizeof(batches), "%" PRIu64, st.batches);
+	snprintf(pending, sizeof(pending), "%" PRIu64, st.pending);
+	snprintf(size, sizeof(size), "%" PRId64, st.file_size);
+	const char *row[] = { file, queued, written, batches, pending, size, st.failed ? "yes" : "no",
+			      st.last_error[0] ? st.last_error : NULL };
+	host->show_row(out, row);
+}
+
+/* ---------------- configuration ---------------- */
+
+static const char *cfg(const struct pgw_kv *config, int n, const char *key, const char *dflt)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(config[i].key, key) == 0)
+			return config[i].value;
+	}
+	return dflt;
+}
+
+static bool parse_int(struct pgw_plugin *self, const char *key, const char *text, long min, long max, long *out)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+
+	if (!text[0] || *end || v < min || v > max) {
+		host->set_error(self, "%s = %s: expected a number from %ld to %ld", key, text, min, max);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_config(struct pgw_plugin *self, struct audit *a, const struct pgw_kv *config, int n)
+{
+	const char *on_failure = cfg(config, n, "on_failure", "block");
+	const char *params = cfg(config, n, "params", "redacted");
+	const char *sync = cfg(config, n, "synchronous", "off");
+	long sample, queue_max;
+
+	if (strcasecmp(on_failure, "block") == 0) {
+		a->block_on_failure = true;
+	} else if (strcasecmp(on_failure, "continue") == 0) {
+		a->block_on_failure = false;
+	} else {
+		host->set_error(self, "on_failure = %s: expected block or continue", on_failure);
+		return false;
+	}
+	if (strcasecmp(params, "none") == 0) {
+		a->params = PARAMS_NONE;
+	} else if (strcasecmp(params, "redacted") == 0) {
+		a->params = PARAMS_REDACTED;
+	} else if (strcasecmp(params, "full") == 0) {
+		a->params = PARAMS_FULL;
+	} else {
+		host->set_error(self, "params = %s: expected none, redacted or full", params);
+		return false;
+	}
+	if (strcasecmp(sync, "off") != 0) {
+		host->set_error(self, "synchronous = %s: only off is implemented so far", sync);
+		return false;
+	}
+	if (!parse_int(self, "result_sample_rows", cfg(config, n, "result_sample_rows", "0"), 0, 1000, &sample) ||
+	    !parse_int(self, "queue_max", cfg(config, n, "queue_max", "100000"), 100, 100000000, &queue_max))
+		return false;
+	a->sample_rows = (int)sample;
+	a->queue_max = (uint64_t)queue_max;
+	return true;
+}
+
+static bool open_store(struct pgw_plugin *self, struct audit *a, const struct pgw_kv *config, int n)
+{
+	struct audit_store_config sc = { 0 };
+	const char *file = cfg(config, n, "file", NULL);
+	const char *key_file = cfg(config, n, "key_file", NULL);
+	char err[512] = "";
+	long flush_ms;
+
+	if (!file || !key_file) {
+		host->set_error(self, "file and key_file must be set");
+		return false;
+	}
+	if (!parse_int(self, "flush_ms", cfg(config, n, "flush_ms", "20"), 1, 10000, &flush_ms))
+		return false;
+	if (!audit_key_load(key_file, true, &sc.key, err, sizeof(err))) {
+		host->set_error(self, "%s", err);
+		return false;
+	}
+	sc.path = file;
+	sc.flush_ms = (int)flush_ms;
+	a->store = audit_store_open(&sc, err, sizeof(err));
+	OPENSSL_cleanse(&sc.key, sizeof(sc.key));
+	if (!a->store) {
+		host->set_error(self, "%s", err);
+		return false;
+	}
+	return true;
+}
+
+static json_t *checkpoint(const char *what)
+{
+	json_t *r = json_object();
+
+	json_object_set_new(r, "checkpoint", json_string(what));
+	json_object_set_new(r, "pid", json_integer(getpid()));
+	return r;
+}
+
+/* Only the policy keys change on reload; file and key need a restart. */
+static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n)
+{
+	struct audit *a = host->get_private(self);
+	struct audit next = *a;
+
+	if (!parse_config(self, &next, config, n))
+		return -1;
+	a->block_on_failure = next.block_on_failure;
+	a->params = next.params;
+	a->sample_rows = next.sample_rows;
+	a->queue_max = next.queue_max;
+	return 0;
+}
+
+static void on_unload(struct pgw_plugin *self)
+{
+	struct audit *a = host->get_private(self);
+
+	put_event(a, "stop", checkpoint("stop"));
+	audit_store_close(a->store);	/* flushes the queue first */
+	while (a->held) {
+		struct held *h = a->held;
+		a->held = h->next;
+		free(h);
+	}
+	free(a);
+}
+
+int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, const struct pgw_kv *config, int n)
+{
+	static const char *const show_columns[] = { "file", "queued", "written", "batches", "pending",
+						     "file_size", "failed", "last_error" };
+	struct pgw_hooks hooks = {
+		.size = sizeof(struct pgw_hooks),
+		.session_start = on_session_start,
+		.session_end = on_session_end,
+		.row_description = on_row_description,
+		.data_row = on_data_row,
+		.command_complete = on_command_complete,
+		.error = on_error,
+		.statement_decided = on_statement_decided,
+		.reload = on_reload,
+		.unload = on_unload,
+	};
+	uint8_t run[16];
+	struct audit *a;
+
+	host = h;
+	if (h->abi_version != PGW_ABI_VERSION || h->size < sizeof(struct pgw_host)) {
+		h->set_error(self, "needs a pgwarden with the full plugin ABI %d", PGW_ABI_VERSION);
+		return -1;
+	}
+	if (the_plugin) {
+		h->set_error(self, "only one audit plugin instance per pgwarden");
+		return -1;
+	}
+	a = calloc(1, sizeof(*a));
+	a->held_tail = &a->held;
+	if (!parse_config(self, a, config, n) || !open_store(self, a, config, n)) {
+		free(a);
+		return -1;
+	}
+	RAND_bytes(run, sizeof(run));
+	for (size_t i = 0; i < sizeof(run); i++)
+		snprintf(a->run + 2 * i, 3, "%02x", run[i]);
+	the_plugin = self;
+	host->set_private(self, a);
+	audit_store_on_commit(a->store, after_commit, a);
+	put_event(a, "start", checkpoint("start"));
+	if (host->show_register(self, "audit", show_columns, 8, show_audit) != 0 ||
+	    host->register_hooks(self, &hooks) != 0) {
+		audit_store_close(a->store);
+		free(a);
+		the_plugin = NULL;
+		return -1;
+	}
+	host->log(self, PGW_LOG_INFO, "recording to %s (run %s)", cfg(config, n, "file", ""), a->run);
+	return 0;
+}

@@ -1,0 +1,596 @@
+/*
+ * The audit store's writer thread; see audit_store.h.
+ *
+ * Group commit: the writer takes everything queued at once and commits it
+ * in one transaction, so under load batches grow by themselves while at
+ * low traffic an event is on disk within one commit.  A failed commit
+ * (disk full, file made read-only) rolls back the chain's end, keeps the
+ * events queued and retries every flush interval: nothing is dropped, and
+ * the plugin refuses new statements while `failed` is set (on_failure =
+ * block).
+ */
+#include "audit_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+struct event {
+	struct event *next;
+	char *kind;
+	int64_t at_us;
+	json_t *record;
+};
+
+struct analysis;
+
+struct audit_store {
+	struct audit_store_config cfg;
+	char *path;
+	sqlite3 *db;
+	sqlite3_stmt *insert;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct event *head, *tail;	/* queued, oldest first */
+	bool stopping;
+	/* chain end: only the writer touches these */
+	int64_t last_seq;
+	char last_hash[AUDIT_HASH_HEX_LEN + 1];
+	/* under lock */
+	uint64_t queued, written, batches;
+	bool failed;
+	char last_error[256];
+	void (*on_commit)(void *arg);
+	void *on_commit_arg;
+	struct analysis *analyses;	/* writer thread only */
+	struct audit_hasher *hasher;	/* writer thread (and open, before it starts) */
+};
+
+/* ---------------- SQL analysis (writer thread) ---------------- */
+
+#include <pg_query.h>
+
+/* The first key of {"SelectStmt": {...}}: the statement's node type. */
+static const char *node_type(json_t *stmt)
+{
+	const char *key = NULL;
+	json_t *v;
+
+	json_object_foreach(stmt, key, v)
+		return key;
+	return NULL;
+}
+
+static const char *kind_of_node(const char *node)
+{
+	static const struct { const char *node; const char *kind; } kinds[] = {
+		{ "SelectStmt", "SELECT" }, { "InsertStmt", "INSERT" }, { "UpdateStmt", "UPDATE" },
+		{ "DeleteStmt", "DELETE" }, { "MergeStmt", "MERGE" }, { "CopyStmt", "COPY" },
+		{ "TransactionStmt", "TRANSACTION" }, { "VariableSetStmt", "SET" }, { "VariableShowStmt", "SHOW" },
+		{ "ExplainStmt", "EXPLAIN" }, { "CallStmt", "CALL" }, { "DoStmt", "DO" },
+		{ "GrantStmt", "GRANT" }, { "GrantRoleStmt", "GRANT" }, { "PrepareStmt", "PREPARE" },
+		{ "ExecuteStmt", "EXECUTE" }, { "DeallocateStmt", "DEALLOCATE" }, { "TruncateStmt", "TRUNCATE" },
+		{ "LockStmt", "LOCK" }, { "VacuumStmt", "VACUUM" }, { "DiscardStmt", "DISCARD" },
+		{ "ListenStmt", "LISTEN" }, { "NotifyStmt", "NOTIFY" }, { "UnlistenStmt", "UNLISTEN" },
+		{ "DeclareCursorStmt", "DECLARE" }, { "FetchStmt", "FETCH" }, { "ClosePortalStmt", "CLOSE" },
+		{ "CheckPointStmt", "CHECKPOINT" }, { "ReindexStmt", "REINDEX" }, { "ClusterStmt", "CLUSTER" },
+		{ "AlterSystemStmt", "ALTER SYSTEM" }, { "DropStmt", "DDL" },
+	};
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(node, kinds[i].node) == 0)
+			return kinds[i].kind;
+	}
+	/* CreateStmt, AlterTableStmt, IndexStmt, ViewStmt, RenameStmt, ... */
+	return "DDL";
+}
+
+/* "SELECT" or, for several statements, "BEGIN-like,SELECT,...". */
+static char *statement_kinds(const char *sql)
+{
+	PgQueryParseResult parsed = pg_query_parse(sql);
+	json_t *tree = NULL, *stmts;
+	char kinds[256] = "";
+	size_t i;
+	json_t *item;
+
+	if (parsed.error) {
+		pg_query_free_parse_result(parsed);
+		return NULL;
+	}
+	tree = json_loads(parsed.parse_tree, 0, NULL);
+	pg_query_free_parse_result(parsed);
+	stmts = tree ? json_object_get(tree, "stmts") : NULL;
+	json_array_foreach(stmts, i, item) {
+		const char *node = node_type(json_object_get(item, "stmt"));
+		const char *kind = node ? kind_of_node(node) : "UNKNOWN";
+		size_t used = strlen(kinds);
+		/* several statements of one kind are named once */
+		if (!strstr(kinds, kind))
+			snprintf(kinds + used, sizeof(kinds) - used, "%s%s", used ? "," : "", kind);
+	}
+	json_decref(tree);
+	return strdup(kinds[0] ? kinds : "EMPTY");
+}
+
+bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **normalized)
+{
+	PgQueryFingerprintResult fp;
+	PgQueryNormalizeResult norm;
+
+	*kind = statement_kinds(sql);
+	*fingerprint = NULL;
+	*normalized = NULL;
+	if (!*kind) {
+		*kind = strdup("UNPARSED");
+		return false;
+	}
+	fp = pg_query_fingerprint(sql);
+	if (!fp.error && fp.fingerprint_str)
+		*fingerprint = strdup(fp.fingerprint_str);
+	pg_query_free_fingerprint_result(fp);
+	norm = pg_query_normalize(sql);
+	if (!norm.error && norm.normalized_query)
+		*normalized = strdup(norm.normalized_query);
+	pg_query_free_normalize_result(norm);
+	return true;
+}
+
+/*
+ * Parsing is most of the writer's work, and applications repeat the same
+ * statement texts (prepared statements, ORMs): a direct-mapped cache of
+ * the last analyses, writer thread only.  A colliding text replaces the
+ * slot's entry.
+ */
+#define ANALYSIS_SLOTS 4096
+
+struct analysis {
+	char *sql;
+	json_t *kind;
+	json_t *fingerprint;
+	json_t *normalized;
+};
+
+static uint32_t text_hash(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static void analysis_clear(struct analysis *a)
+{
+	free(a->sql);
+	json_decref(a->kind);
+	json_decref(a->fingerprint);
+	json_decref(a->normalized);
+	memset(a, 0, sizeof(*a));
+}
+
+static const struct analysis *analyse_cached(struct audit_store *st, const char *sql)
+{
+	struct analysis *a = &st->analyses[text_hash(sql) % ANALYSIS_SLOTS];
+	char *kind, *fingerprint, *normalized;
+
+	if (a->sql && strcmp(a->sql, sql) == 0)
+		return a;
+	analysis_clear(a);
+	audit_analyze_sql(sql, &kind, &fingerprint, &normalized);
+	a->sql = strdup(sql);
+	a->kind = json_string(kind);
+	a->fingerprint = fingerprint ? json_string(fingerprint) : json_null();
+	a->normalized = normalized ? json_string(normalized) : json_null();
+	free(kind);
+	free(fingerprint);
+	free(normalized);
+	return a;
+}
+
+static void add_analysis(struct audit_store *st, json_t *record)
+{
+	const char *sql = json_string_value(json_object_get(record, "sql"));
+	const struct analysis *a;
+
+	if (!sql)
+		return;
+	a = analyse_cached(st, sql);
+	json_object_set(record, "kind", a->kind);
+	json_object_set(record, "fingerprint", a->fingerprint);
+	json_object_set(record, "normalized", a->normalized);
+}
+
+/* ---------------- SQLite ---------------- */
+
+static bool exec_sql(struct audit_store *st, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return true;
+	snprintf(err, errlen, "%s: %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
+	sqlite3_free(msg);
+	return false;
+}
+
+/* 0600 from the start: the file never exists with looser permissions. */
+static bool create_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create audit file %s: %s", path, strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+static bool read_chain_end(struct audit_store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	audit_chain_genesis(st->hasher, st->last_hash);
+	st->last_seq = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", -1, &q, NULL)
+	    != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return false;
+	}
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		st->last_seq = sqlite3_column_int64(q, 0);
+		snprintf(st->last_hash, sizeof(st->last_hash), "%s", (const char *)sqlite3_column_text(q, 1));
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE;
+}
+
+static bool check_schema_version(struct audit_store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int version = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT version FROM schema_version", -1, &q, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return false;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version == -1) {
+		char sql[96];
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES (%d)", AUDIT_SCHEMA_VERSION);
+		return exec_sql(st, sql, err, errlen);
+	}
+	if (version != AUDIT_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: audit schema version %d, this pgwarden writes version %d", st->path,
+			 version, AUDIT_SCHEMA_VERSION);
+		return false;
+	}
+	return true;
+}
+
+static bool open_db(struct audit_store *st, char *err, size_t errlen)
+{
+	if (!create_file(st->path, err, errlen))
+		return false;
+	if (sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open audit file %s: %s", st->path,
+			 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		return false;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	return exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", err, errlen) &&
+	       exec_sql(st, "BEGIN IMMEDIATE", err, errlen) &&
+	       exec_sql(st, audit_schema_sql, err, errlen) &&
+	       check_schema_version(st, err, errlen) &&
+	       exec_sql(st, "COMMIT", err, errlen) &&
+	       read_chain_end(st, err, errlen) &&
+	       sqlite3_prepare_v2(st->db,
+				  "INSERT INTO events (seq, kind, at_us, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+				  -1, &st->insert, NULL) == SQLITE_OK;
+}
+
+/* ---------------- the writer ---------------- */
+
+static void event_free(struct event *e)
+{
+	free(e->kind);
+	json_decref(e->record);
+	free(e);
+}
+
+static bool insert_event(struct audit_store *st, struct event *e)
+{
+	char hash[AUDIT_HASH_HEX_LEN + 1];
+	char *text;
+	int64_t seq = st->last_seq + 1;
+	bool ok;
+
+	if (strcmp(e->kind, "statement") == 0 && !json_object_get(e->record, "kind"))
+		add_analysis(st, e->record);
+	text = json_dumps(e->record, JSON_COMPACT);
+	if (!text || !audit_chain_hash(st->hasher, st->last_hash, seq, e->kind, e->at_us, text, hash)) {
+		free(text);
+		return false;
+	}
+	sqlite3_bind_int64(st->insert, 1, seq);
+	sqlite3_bind_text(st->insert, 2, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->insert, 3, e->at_us);
+	sqlite3_bind_text(st->insert, 4, text, -1, free);
+	sqlite3_bind_text(st->insert, 5, st->last_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st->insert, 6, hash, -1, SQLITE_TRANSIENT);
+	ok = sqlite3_step(st->insert) == SQLITE_DONE;
+	sqlite3_reset(st->insert);
+	sqlite3_clear_bindings(st->insert);
+	if (ok) {
+		st->last_seq = seq;
+		memcpy(st->last_hash, hash, sizeof(hash));
+	}
+	return ok;
+}
+
+/* Commit the list [first, ...]; false leaves the chain end as it was. */
+static bool write_batch(struct audit_store *st, struct event *first, char *err, size_t errlen)
+{
+	int64_t seq0 = st->last_seq;
+	char hash0[sizeof(st->last_hash)];
+
+	memcpy(hash0, st->last_hash, sizeof(hash0));
+	if (!exec_sql(st, "BEGIN IMMEDIATE", err, errlen))
+		return false;
+	for (struct event *e = first; e; e = e->next) {
+		if (!insert_event(st, e)) {
+			snprintf(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+			goto fail;
+		}
+	}
+	if (exec_sql(st, "COMMIT", err, errlen))
+		return true;
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->last_seq = seq0;
+	memcpy(st->last_hash, hash0, sizeof(hash0));
+	return false;
+}
+
+static struct event *take_batch(struct audit_store *st)
+{
+	struct event *first = st->head, *last = first;
+	int n = 1;
+
+	if (!first)
+		return NULL;
+	while (last->next && n < st->cfg.batch_max) {
+		last = last->next;
+		n++;
+	}
+	st->head = last->next;
+	if (!st->head)
+		st->tail = NULL;
+	last->next = NULL;
+	return first;
+}
+
+/* A failed batch goes back to the front, in order. */
+static void put_back(struct audit_store *st, struct event *first)
+{
+	struct event *last = first;
+
+	while (last->next)
+		last = last->next;
+	last->next = st->head;
+	st->head = first;
+	if (!st->tail)
+		st->tail = last;
+}
+
+static void wait_for_work(struct audit_store *st, bool retrying)
+{
+	struct timespec until;
+
+	if (st->head && !retrying)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)st->cfg.flush_ms * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	if (retrying || !st->stopping)
+		pthread_cond_timedwait(&st->wake, &st->lock, &until);
+}
+
+static void *writer_main(void *arg)
+{
+	struct audit_store *st = arg;
+	bool retrying = false;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		wait_for_work(st, retrying);
+		if (!st->head) {
+			if (st->stopping)
+				break;
+			continue;
+		}
+		if (st->stopping && retrying)
+			break;	/* the disk still refuses: give up at exit, say so */
+		struct event *batch = take_batch(st);
+		pthread_mutex_unlock(&st->lock);
+
+		char err[256] = "";
+		uint64_t n = 0;
+		bool ok = write_batch(st, batch, err, sizeof(err));
+		if (ok) {
+			while (batch) {
+				struct event *next = batch->next;
+				event_free(batch);
+				batch = next;
+				n++;
+			}
+		}
+		pthread_mutex_lock(&st->lock);
+		if (ok) {
+			st->written += n;
+			st->batches++;
+			st->failed = false;
+			st->last_error[0] = '\0';
+		} else {
+			put_back(st, batch);
+			st->failed = true;
+			snprintf(st->last_error, sizeof(st->last_error), "%s", err);
+		}
+		retrying = !ok;
+		if (st->on_commit)
+			st->on_commit(st->on_commit_arg);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* ---------------- the loop's side ---------------- */
+
+struct audit_store *audit_store_open(const struct audit_store_config *cfg, char *err, size_t errlen)
+{
+	struct audit_store *st = calloc(1, sizeof(*st));
+
+	st->cfg = *cfg;
+	st->path = strdup(cfg->path);
+	st->cfg.path = st->path;
+	if (st->cfg.flush_ms <= 0)
+		st->cfg.flush_ms = 20;
+	if (st->cfg.batch_max <= 0)
+		st->cfg.batch_max = 5000;
+	st->analyses = calloc(ANALYSIS_SLOTS, sizeof(*st->analyses));
+	st->hasher = audit_hasher_new(&cfg->key);
+	OPENSSL_cleanse(&st->cfg.key, sizeof(st->cfg.key));	/* the hasher keeps it */
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->wake, NULL);
+	if (!st->hasher)
+		snprintf(err, errlen, "cannot set up HMAC-SHA256");
+	if (!st->hasher || !open_db(st, err, errlen) || pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot start the audit writer thread");
+		sqlite3_finalize(st->insert);
+		sqlite3_close(st->db);
+		free(st->analyses);
+		audit_hasher_free(st->hasher);
+		free(st->path);
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, json_t *record)
+{
+	struct event *e = calloc(1, sizeof(*e));
+
+	e->kind = strdup(kind);
+	e->at_us = at_us;
+	e->record = record;
+	pthread_mutex_lock(&st->lock);
+	if (st->tail)
+		st->tail->next = e;
+	else
+		st->head = e;
+	st->tail = e;
+	st->queued++;
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t audit_store_backlog(struct audit_store *st)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->queued - st->written;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+uint64_t audit_store_ticket(struct audit_store *st)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->queued;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+uint64_t audit_store_committed(struct audit_store *st)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&st->lock);
+	n = st->written;
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+void audit_store_stats(struct audit_store *st, struct audit_store_stats *out)
+{
+	struct stat sb;
+
+	pthread_mutex_lock(&st->lock);
+	out->queued = st->queued;
+	out->written = st->written;
+	out->batches = st->batches;
+	out->pending = st->queued - st->written;
+	out->failed = st->failed;
+	snprintf(out->last_error, sizeof(out->last_error), "%s", st->last_error);
+	pthread_mutex_unlock(&st->lock);
+	out->file_size = stat(st->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+void audit_store_on_commit(struct audit_store *st, void (*cb)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&st->lock);
+	st->on_commit = cb;
+	st->on_commit_arg = arg;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void audit_store_close(struct audit_store *st)
+{
+	struct event *e;
+
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->thread, NULL);
+	/* only left when the disk refused them to the end */
+	for (e = st->head; e;) {
+		struct event *next = e->next;
+		event_free(e);
+		e = next;
+	}
+	sqlite3_finalize(st->insert);
+	sqlite3_close(st->db);
+	for (int i = 0; i < ANALYSIS_SLOTS; i++)
+		analysis_clear(&st->analyses[i]);
+	free(st->analyses);
+	audit_hasher_free(st->hasher);
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->wake);
+	free(st->path);
+	free(st);
+}

@@ -1,0 +1,72 @@
+/*
+ * The audit store: a SQLite file written by one dedicated thread.
+ *
+ * The event loop hands finished events (kind + JSON record) to
+ * audit_store_put(), which only appends to an in-memory queue.  The writer
+ * thread takes what has queued, computes what is expensive (statement
+ * fingerprint, normalized text and kind with libpg_query; the hash chain),
+ * and inserts the batch in one transaction.
+ */
+#ifndef PGWARDEN_AUDIT_STORE_H
+#define PGWARDEN_AUDIT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "audit_chain.h"
+
+struct audit_store;
+
+struct audit_store_config {
+	const char *path;		/* the SQLite file; created 0600 */
+	struct audit_key key;
+	int flush_ms;			/* the longest an event waits for its batch */
+	int batch_max;			/* events per transaction at most */
+	int queue_soft_max;		/* above it, new statements wait (backpressure) */
+};
+
+struct audit_store_stats {
+	uint64_t queued;		/* events handed to the store */
+	uint64_t written;		/* events committed */
+	uint64_t batches;		/* transactions committed */
+	uint64_t pending;		/* queued - written */
+	int64_t file_size;
+	char last_error[256];		/* "" when none */
+	bool failed;			/* a write failed: events are not being recorded */
+};
+
+/* Open (creating file and schema), read the chain's end, start the thread.
+ * NULL with err filled on failure. */
+struct audit_store *audit_store_open(const struct audit_store_config *cfg, char *err, size_t errlen);
+
+/*
+ * Queue an event (takes the reference to record).  Statement records get
+ * "fingerprint", "normalized" and "kind" added on the writer thread from
+ * their "sql".  Never blocks and never drops: the queue is unbounded, the
+ * caller watches audit_store_backlog() to hold new work.
+ */
+void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, json_t *record);
+
+/* Events queued and not yet committed. */
+uint64_t audit_store_backlog(struct audit_store *st);
+/* Highest sequence number of a committed event the caller queued — for
+ * "is my record on disk yet": compare with audit_store_put's ticket. */
+uint64_t audit_store_ticket(struct audit_store *st);
+uint64_t audit_store_committed(struct audit_store *st);
+
+void audit_store_stats(struct audit_store *st, struct audit_store_stats *out);
+
+/* Called on the writer thread after each commit (or failure). */
+void audit_store_on_commit(struct audit_store *st, void (*cb)(void *arg), void *arg);
+
+/* Flush everything, write the stop checkpoint, join the thread, close. */
+void audit_store_close(struct audit_store *st);
+
+/* Statement kind, fingerprint and normalized text (libpg_query).  Returns
+ * false for SQL that does not parse (kind "UNPARSED"). */
+bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **normalized);
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * Which statement a result belongs to, for the result hooks.
+ *
+ * The server answers in the order the client asked, so the core keeps, per
+ * session, a queue of what went to the server and is not answered yet:
+ *   - a Query: answered by one CommandComplete per statement (or an error),
+ *     done at its ReadyForQuery;
+ *   - an Execute: answered by one CommandComplete, EmptyQueryResponse,
+ *     PortalSuspended or ErrorResponse;
+ *   - a Sync: done at its ReadyForQuery — Executes still queued before it
+ *     were skipped by the server after an error;
+ *   - a FunctionCall: done at its ReadyForQuery.
+ * To name the SQL of an Execute, the core also remembers the text of each
+ * prepared statement (Parse) and which statement each portal binds (Bind),
+ * as the server does, until Close or the end of the session.
+ *
+ * Only runs when some plugin registered a result hook.
+ */
+#include "pgwarden.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A prepared statement or a portal of the client. */
+struct named {
+	struct named *next;
+	char *name;
+	char *sql;			/* the text the server got (after rewrites) */
+	char *original_sql;		/* the client's text when a plugin rewrote it, else NULL */
+	/* portal only: the Bind's parameters */
+	char *statement_name;
+	uint8_t *bind_copy;		/* Bind body the params point into */
+	size_t bind_len;
+	struct pgw_field *params;
+	int16_t *param_formats;
+	int nparams;
+};
+
+struct exec_entry {
+	struct exec_entry *next;
+	uint8_t type;			/* 'Q', 'E', 'S' or 'F' */
+	int statements_done;		/* Query: CommandCompletes seen */
+	struct named *what;		/* owned copy (Query: sql only; Execute: the portal) */
+};
+
+struct exec_state {
+	struct named *statements;
+	struct named *portals;
+	struct exec_entry *head, *tail;
+};
+
+static struct exec_state *exec_of(struct pgw_session *s)
+{
+	if (!s->exec)
+		s->exec = xcalloc(1, sizeof(*s->exec));
+	return s->exec;
+}
+
+/* ---------------- statements and portals ---------------- */
+
+static void named_free(struct named *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n->sql);
+	free(n->original_sql);
+	free(n->statement_name);
+	free(n->bind_copy);
+	free(n->params);
+	free(n->param_formats);
+	free(n);
+}
+
+static struct named **find_named(struct named **list, const char *name)
+{
+	for (; *list; list = &(*list)->next) {
+		if (strcmp((*list)->name, name) == 0)
+			return list;
+	}
+	return list;
+}
+
+static void remove_named(struct named **list, const char *name)
+{
+	struct named **at = find_named(list, name);
+	struct named *n = *at;
+
+	if (n) {
+		*at = n->next;
+		named_free(n);
+	}
+}
+
+/* Put n in the list, replacing one of the same name (the unnamed ones are
+ * replaced by every Parse/Bind; PostgreSQL refuses a named duplicate, which
+ * then never executes, so replacing is harmless). */
+static void put_named(struct named **list, struct named *n)
+{
+	remove_named(list, n->name);
+	n->next = *list;
+	*list = n;
+}
+
+/* The Bind's parameters, for an entry: they must outlive a rebinding of
+ * the portal (a pipeline may bind the unnamed portal again before the
+ * first Execute is answered). */
+static void copy_params(struct named *dst, const struct named *portal)
+{
+	dst->nparams = portal->nparams;
+	if (!portal->bind_copy)
+		return;
+	dst->bind_copy = xmalloc(portal->bind_len ? portal->bind_len : 1);
+	memcpy(dst->bind_copy, portal->bind_copy, portal->bind_len);
+	dst->bind_len = portal->bind_len;
+	dst->params = xcalloc((size_t)portal->nparams + 1, sizeof(*dst->params));
+	dst->param_formats = xcalloc((size_t)portal->nparams + 1, sizeof(*dst->param_formats));
+	for (int i = 0; i < portal->nparams; i++) {
+		dst->params[i].len = portal->params[i].len;
+		if (portal->params[i].data)
+			dst->params[i].data = dst->bind_copy + (portal->params[i].data - portal->bind_copy);
+		dst->param_formats[i] = portal->param_formats[i];
+	}
+}
+
+/* ---------------- parsing the client's messages ---------------- */
+
+static bool parse_bind(struct named *portal, const struct sbuf_pkt *pkt)
+{
+	uint32_t len = pkt->hdr.len - 5;
+	struct pktreader r;
+	const char *pname, *sname;
+	uint16_t nformats, nparams;
+
+	portal->bind_copy = xmalloc(len ? len : 1);
+	memcpy(portal->bind_copy, pkt->data + 5, len);
+	portal->bind_len = len;
+	pktreader_init(&r, portal->bind_copy, len);
+	if (!pkt_get_string(&r, &pname) || !pkt_get_string(&r, &sname) || !pkt_get_u16(&r, &nformats))
+		return false;
+	portal->name = xstrdup(pname);
+	portal->statement_name = xstrdup(sname);
+	uint16_t *formats = xcalloc(nformats + 1u, sizeof(*formats));
+	for (int i = 0; i < nformats; i++)
+		pkt_get_u16(&r, &formats[i]);
+	if (!pkt_get_u16(&r, &nparams)) {
+		free(formats);
+		return false;
+	}
+	portal->nparams = nparams;
+	portal->params = xcalloc(nparams + 1u, sizeof(*portal->params));
+	portal->param_formats = xcalloc(nparams + 1u, sizeof(*portal->param_formats));
+	for (int i = 0; i < nparams; i++) {
+		uint32_t plen;
+		/* one format for all, or one each (PostgreSQL's rule) */
+		portal->param_formats[i] = (int16_t)(nformats == 1 ? formats[0] : nformats ? formats[i % nformats] : 0);
+		if (!pkt_get_u32(&r, &plen))
+			break;
+		portal->params[i].len = (int32_t)plen;
+		if ((int32_t)plen >= 0 && !pkt_get_bytes(&r, plen, &portal->params[i].data))
+			break;
+	}
+	free(formats);
+	return r.ok;
+}
+
+static void push_entry(struct exec_state *ex, uint8_t type, struct named *what)
+{
+	struct exec_entry *e = xcalloc(1, sizeof(*e));
+
+	e->type = type;
+	e->what = what;
+	if (ex->tail)
+		ex->tail->next = e;
+	else
+		ex->head = e;
+	ex->tail = e;
+}
+
+static struct named *named_sql(const char *name, const char *sql, const char *original)
+{
+	struct named *n = xcalloc(1, sizeof(*n));
+
+	n->name = xstrdup(name);
+	n->sql = xstrdup(sql);
+	if (original && strcmp(original, sql) != 0)
+		n->original_sql = xstrdup(original);
+	return n;
+}
+
+/* The Execute's portal, with its statement's text. */
+static struct named *execution_of(struct exec_state *ex, const char *portal_name)
+{
+	struct named *portal = *find_named(&ex->portals, portal_name);
+	struct named *stmt;
+	struct named *n;
+
+	if (!portal)
+		return named_sql(portal_name, "", NULL);
+	stmt = *find_named(&ex->statements, portal->statement_name);
+	n = xcalloc(1, sizeof(*n));
+	n->name = xstrdup(portal_name);
+	n->statement_name = xstrdup(portal->statement_name);
+	n->sql = xstrdup(stmt ? stmt->sql : "");
+	n->original_sql = stmt && stmt->original_sql ? xstrdup(stmt->original_sql) : NULL;
+	copy_params(n, portal);
+	return n;
+}
+
+/* ---------------- the client's messages ---------------- */
+
+/* Query/Parse text: the client's, and what the server gets instead. */
+static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt, const char **sql,
+			    const char **original)
+{
+	struct pgw_session *s = client->plug;
+	struct pktreader r;
+	const char *name = "";
+
+	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+	if (pkt->hdr.type == 'P')
+		pkt_get_string(&r, &name);
+	if (!pkt_get_string(&r, original))
+		*original = "";
+	*sql = *original;
+	if (client->stmt_decided && s->req && s->req->rewritten)
+		*sql = s->req->sql;
+}
+
+void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
+{
+	struct exec_state *ex = exec_of(client->plug);
+	struct pktreader r;
+	const char *name, *sql, *original;
+
+	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+	switch (pkt->hdr.type) {
+	case 'Q':
+		statement_texts(client, pkt, &sql, &original);
+		push_entry(ex, 'Q', named_sql("", sql, original));
+		break;
+	case 'P':
+		statement_texts(client, pkt, &sql, &original);
+		if (pkt_get_string(&r, &name))
+			put_named(&ex->statements, named_sql(name, sql, original));
+		break;
+	case 'B': {
+		struct named *portal = xcalloc(1, sizeof(*portal));
+		if (parse_bind(portal, pkt))
+			put_named(&ex->portals, portal);
+		else
+			named_free(portal);
+		break;
+	}
+	case 'E':
+		if (pkt_get_string(&r, &name))
+			push_entry(ex, 'E', execution_of(ex, name));
+		break;
+	case 'S':
+	case 'F':	/* FunctionCall: answered, then ReadyForQuery */
+		push_entry(ex, pkt->hdr.type, NULL);
+		break;
+	case 'C': {
+		uint8_t what;
+		if (pkt_get_u8(&r, &what) && pkt_get_string(&r, &name))
+			remove_named(what == 'S' ? &ex->statements : &ex->portals, name);
+		break;
+	}
+	}
+}
+
+/* ---------------- the server's answers ---------------- */
+
+static void pop_entry(struct exec_state *ex)
+{
+	struct exec_entry *e = ex->head;
+
+	ex->head = e->next;
+	if (!ex->head)
+		ex->tail = NULL;
+	named_free(e->what);
+	free(e);
+}
+
+/* What the result being answered came from, into r. */
+void plugin_exec_describe(struct pgw_session *s, struct pgw_result *r)
+{
+	struct exec_entry *e = s->exec ? s->exec->head : NULL;
+
+	if (!e || !e->what)
+		return;
+	r->sql = e->what->sql;
+	r->original_sql = e->what->original_sql;
+	r->statement_name = e->type == 'E' ? e->what->statement_name : NULL;
+	r->statement_index = e->statements_done;
+	r->nparams = e->what->nparams;
+	r->params = e->what->params;
+	r->param_formats = e->what->param_formats;
+}
+
+/* A CommandComplete, EmptyQueryResponse, PortalSuspended or ErrorResponse
+ * answered the head entry. */
+void plugin_exec_answered(struct pgw_session *s, uint8_t msg_type)
+{
+	struct exec_entry *e = s->exec ? s->exec->head : NULL;
+
+	if (!e)
+		return;
+	if (e->type == 'E')
+		pop_entry(s->exec);
+	else if (e->type == 'Q' && msg_type == 'C')
+		e->statements_done++;
+}
+
+/* ReadyForQuery: the Query, or everything up to the Sync, is done. */
+void plugin_exec_ready(struct pgw_session *s)
+{
+	struct exec_state *ex = s->exec;
+
+	while (ex && ex->head) {
+		uint8_t type = ex->head->type;
+		pop_entry(ex);
+		if (type != 'E')
+			break;
+	}
+}
+
+static void free_list(struct named *n)
+{
+	while (n) {
+		struct named *next = n->next;
+		named_free(n);
+		n = next;
+	}
+}
+
+void plugin_exec_free(struct pgw_session *s)
+{
+	struct exec_state *ex = s->exec;
+
+	if (!ex)
+		return;
+	while (ex->head)
+		pop_entry(ex);
+	free_list(ex->statements);
+	free_list(ex->portals);
+	free(ex);
+	s->exec = NULL;
+}

@@ -1,0 +1,90 @@
+/*
+ * audit-writer: how many statement records per second the audit plugin's
+ * writer thread commits (plugins/audit/audit_store.c), without pgwarden.
+ *
+ *   test/bench/audit-writer [RECORDS] [DISTINCT_SQL]
+ *
+ * Queues RECORDS statement records (default 200000) shaped like the
+ * plugin's, cycling through DISTINCT_SQL parameterized statement texts
+ * (default 200: an application's prepared statements), as fast as the
+ * caller can, and reports queue rate and commit rate.  The file goes to a
+ * temporary directory and is removed afterwards.  Built by `make
+ * test/bench/audit-writer` (not part of `make check`).
+ */
+#include "audit_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *record(long i, int distinct)
+{
+	char sql[160];
+	json_t *r = json_object();
+
+	snprintf(sql, sizeof(sql), "SELECT id, name, email FROM customers_%d WHERE id = $1 AND region = $2",
+		 (int)(i % distinct));
+	json_object_set_new(r, "run", json_string("bench"));
+	json_object_set_new(r, "session", json_integer(i % 50));
+	json_object_set_new(r, "start_us", json_integer(1700000000000000 + i));
+	json_object_set_new(r, "duration_us", json_integer(120));
+	json_object_set_new(r, "sql", json_string(sql));
+	json_object_set_new(r, "statement_name", json_string(""));
+	json_object_set_new(r, "command_tag", json_string("SELECT 1"));
+	json_object_set_new(r, "rows_returned", json_integer(1));
+	json_object_set_new(r, "bytes_returned", json_integer(96));
+	json_object_set_new(r, "columns", json_pack("[sss]", "id", "name", "email"));
+	json_object_set_new(r, "result_sha256",
+			    json_string("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+	json_object_set_new(r, "decision", json_string("allowed"));
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
+	int distinct = argc > 2 ? atoi(argv[2]) : 200;
+	char dir[] = "/tmp/audit-writer-XXXXXX";
+	char path[96], err[512] = "";
+	struct audit_store_config cfg = { .flush_ms = 20 };
+	struct audit_store *st;
+	double t0, t_queued, t_done;
+
+	if (n <= 0 || distinct <= 0 || !mkdtemp(dir))
+		return 2;
+	snprintf(path, sizeof(path), "%s/audit.db", dir);
+	cfg.path = path;
+	cfg.key.len = 32;
+	memset(cfg.key.bytes, 7, cfg.key.len);
+	if (!(st = audit_store_open(&cfg, err, sizeof(err)))) {
+		fprintf(stderr, "audit-writer: %s\n", err);
+		return 1;
+	}
+	t0 = now_s();
+	for (long i = 0; i < n; i++)
+		audit_store_put(st, "statement", 1700000000000000 + i, record(i, distinct));
+	t_queued = now_s();
+	while (audit_store_committed(st) < (uint64_t)n)
+		usleep(1000);
+	t_done = now_s();
+	struct audit_store_stats stats;
+	audit_store_stats(st, &stats);
+	audit_store_close(st);
+	printf("records: %ld, distinct SQL texts: %d\n", n, distinct);
+	printf("queued:    %.0f records/s (the loop thread's side)\n", n / (t_queued - t0));
+	printf("committed: %.0f records/s (%.2f s, %" PRIu64 " transactions)\n", n / (t_done - t0), t_done - t0,
+	       stats.batches);
+	snprintf(err, sizeof(err), "rm -rf %s", dir);
+	return system(err) == 0 ? 0 : 1;
+}
