@@ -141,6 +141,10 @@ struct result_state {
 	uint8_t **replaced;		/* per field: row_set_field()'s copy, or NULL */
 	int fields_cap;
 	bool row_changed;
+	/* result_hold(): the server's message waits in its buffer */
+	int holds;
+	bool held;			/* the message at the server's parse_pos was shown already */
+	struct pgsocket *held_server;
 };
 
 struct pgw_session {
@@ -209,6 +213,8 @@ void plugin_result_free(struct pgw_session *s);
 /* The row behind a struct pgw_row handed to data_row. */
 void plugin_row_set_field(struct pgw_row *row, int i, const void *data, int32_t len);
 void plugin_result_mark_column(struct pgw_session *s, struct pgw_plugin *p, int i, const char *note);
+void plugin_result_hold(struct pgw_session *s);
+void plugin_result_release(struct pgw_session *s);
 const char *plugin_result_column_marks(const struct pgw_session *s, int i);
 
 /* ---- SHOW commands of plugins (host->show_register) ---- */

@@ -369,6 +369,8 @@ void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const ch
 	result.message = message;
 	result.blocked_by = s->blocked_by ? s->blocked_by : "";
 	run_result_hooks(s, &result, true);
+	/* nothing waits in a server's buffer here: a hold cannot apply */
+	s->res.holds = 0;
 	if (via_server)
 		plugin_exec_answered(s, 'E');
 	next_result(&s->res, now);
@@ -427,17 +429,25 @@ enum sbuf_result plugin_result_forward(struct pgsocket *server, struct pgsocket 
 		}
 		break;
 	case 'C':
-		if (!want_whole(server, pkt, &r))
-			return r;
-		handle_command_complete(s, pkt);
-		break;
 	case 'E':
+	case 'I':	/* EmptyQueryResponse: a result without a tag */
 		if (!want_whole(server, pkt, &r))
 			return r;
-		handle_error(s, pkt);
-		break;
-	case 'I':	/* EmptyQueryResponse: a result without a tag */
-		handle_command_complete(s, pkt);
+		if (res->held) {
+			res->held = false;	/* released: shown to the hooks already */
+			break;
+		}
+		if (pkt->hdr.type == 'E')
+			handle_error(s, pkt);
+		else
+			handle_command_complete(s, pkt);
+		if (res->holds > 0) {
+			/* a plugin holds the answer (e.g. until its record is on
+			 * disk): it stays in the server's buffer until released */
+			res->held = true;
+			res->held_server = server;
+			return SBUF_PAUSE;
+		}
 		break;
 	case 's':	/* PortalSuspended: this Execute is answered */
 		plugin_exec_answered(s, 's');
@@ -461,6 +471,23 @@ void plugin_result_ready(struct pgsocket *client, bool idle)
 	plugin_exec_ready(client->plug);
 	if (idle)
 		result_of(client)->started = 0;
+}
+
+/* ---------------- holding an answer ---------------- */
+
+void plugin_result_hold(struct pgw_session *s)
+{
+	s->res.holds++;
+}
+
+void plugin_result_release(struct pgw_session *s)
+{
+	struct result_state *res = &s->res;
+
+	if (res->holds <= 0)
+		return;
+	if (--res->holds == 0 && res->held && res->held_server)
+		sbuf_continue(&res->held_server->sbuf);
 }
 
 /* ---------------- marks ---------------- */

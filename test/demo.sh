@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pgwarden demo: install deps, build in-tree, start a throwaway PostgreSQL 15
-# and pgwarden (transaction pooling) in front of it, prove it works with one
-# query, then wait until Ctrl-C, which tears everything down.
+# and pgwarden (transaction pooling) in front of it with two plugins — a
+# statement guard (plugins/example) that blocks DROP/TRUNCATE and the audit
+# log (plugins/audit) — run a query, show a blocked DROP and the audit
+# trail, then wait until Ctrl-C, which tears everything down.
 #
 #   bash test/demo.sh                      # interactive: waits for Ctrl-C
 #   DEMO_NONINTERACTIVE=1 bash test/demo.sh  # exit right after the proof query
@@ -107,6 +109,16 @@ pool_mode = transaction
 default_pool_size = 5
 max_client_conn = 100
 logfile = $PGW_LOG
+plugins = guard, audit
+
+[plugin.guard]
+path = $ROOT/plugins/example/example.so
+deny = DROP, TRUNCATE
+
+[plugin.audit]
+path = $ROOT/plugins/audit/audit.so
+file = $DEMO_DIR/audit.db
+key_file = $DEMO_DIR/audit.key
 EOF
 printf '"demo" "%s"\n' "$DEMO_PASSWORD" >"$DEMO_DIR/userlist.txt"
 chmod 600 "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
@@ -134,6 +146,20 @@ step "proof: one query through pgwarden"
 "$PGBIN/psql" -X "$CONNSTR" -v ON_ERROR_STOP=1 -c \
   "SELECT msg, current_user, split_part(version(), ' on ', 1) AS server FROM greetings"
 
+step "a destructive statement, blocked by the guard plugin before it reaches PostgreSQL"
+"$PGBIN/psql" -X "$CONNSTR" -c "DROP TABLE greetings" || true
+
+step "the audit trail (plugins/audit, read with pgwarden-audit)"
+sleep 0.3   # the writer thread commits within milliseconds
+"$PY" - "$DEMO_DIR/audit.db" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+for row in db.execute("SELECT kind, decision, coalesce(command_tag, sqlstate), rows_returned, sql "
+                      "FROM statements ORDER BY id"):
+    print("  %-7s %-8s %-10s rows=%-3s %s" % row)
+PYEOF
+./pgwarden-audit verify "$DEMO_DIR/audit.db" --key "$DEMO_DIR/audit.key" --allow-open
+
 cat <<EOF
 
 pgwarden is running (pid $PGW_PID), pooling in transaction mode in front of
@@ -141,9 +167,14 @@ PostgreSQL 15 on 127.0.0.1:$PG_PORT.  Connect with:
 
     psql "$CONNSTR"
 
-Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, ...):
+Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, SHOW PLUGINS, SHOW AUDIT, ...):
 
     psql "host=127.0.0.1 port=$PGW_PORT dbname=pgbouncer user=demo password=$DEMO_PASSWORD"
+
+Audit log (every statement, hash-chained):
+
+    $ROOT/pgwarden-audit tail $DEMO_DIR/audit.db -n 5
+    $ROOT/pgwarden-audit verify $DEMO_DIR/audit.db --key $DEMO_DIR/audit.key --allow-open
 
 pgwarden log: $PGW_LOG
 EOF

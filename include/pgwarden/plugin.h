@@ -378,6 +378,19 @@ struct pgw_host {
 	int (*counter_register)(struct pgw_plugin *self, const char *name);
 	void (*counter_add)(struct pgw_plugin *self, int id, int64_t delta);
 
+	/*
+	 * From a command_complete or error hook: hold that answer — the
+	 * server's connection is not read further, so the client gets neither
+	 * this CommandComplete/ErrorResponse nor anything after it — until
+	 * result_release(s).  E.g. an audit that must have the record on disk
+	 * before the client sees the result.  Release on the loop thread, and
+	 * only before the session's session_end returns (after it the session
+	 * is gone).  An error pgwarden makes itself for a blocked statement
+	 * cannot be held.
+	 */
+	void (*result_hold)(struct pgw_session *s);
+	void (*result_release)(struct pgw_session *s);
+
 	/* ---- from the plugin's own threads ---- */
 	/*
 	 * Run fn(arg) on the loop thread soon.  The one host function that may

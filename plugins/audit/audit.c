@@ -13,6 +13,8 @@
  *   result_sample_rows = 0        ; keep the first N rows as sent
  *   flush_ms = 20                 ; retry interval after a failed write
  *   queue_max = 100000            ; events queued before new statements wait
+ *   synchronous = off             ; on: a result reaches the client only
+ *                                 ; once its record is committed
  *
  * The loop thread only builds JSON records and queues them
  * (audit_store.c); a writer thread analyses the SQL with libpg_query,
@@ -24,6 +26,7 @@
 #include <pgwarden/plugin.h>
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,13 @@ struct held {
 	struct pgw_request *req;
 };
 
+/* synchronous = on: a result held until its record is committed. */
+struct pending_result {
+	struct pending_result *next;
+	struct pgw_session *session;
+	uint64_t ticket;		/* committed >= ticket: on disk */
+};
+
 struct audit {
 	struct audit_store *store;
 	char run[33];			/* random id of this pgwarden run */
@@ -55,7 +65,9 @@ struct audit {
 	int sample_rows;
 	uint64_t queue_max;
 	struct held *held, **held_tail;	/* statements waiting for the queue to drain */
-	bool wake_pending;		/* a call_on_loop is on its way */
+	atomic_bool wake_pending;	/* a call_on_loop is on its way (writer sets, loop clears) */
+	bool synchronous;
+	struct pending_result *pending, **pending_tail;	/* in ticket order */
 };
 
 /* Per session: the result being sent. */
@@ -109,6 +121,52 @@ static void put_event(struct audit *a, const char *kind, json_t *record)
 {
 	json_object_set_new(record, "run", json_string(a->run));
 	audit_store_put(a->store, kind, wall_us(), record);
+}
+
+/* ---------------- synchronous = on ---------------- */
+
+/* The client gets this result once the record (and all before it) is on disk. */
+static void hold_until_committed(struct audit *a, struct pgw_session *s)
+{
+	struct pending_result *p = calloc(1, sizeof(*p));
+
+	p->session = s;
+	p->ticket = audit_store_ticket(a->store);
+	*a->pending_tail = p;
+	a->pending_tail = &p->next;
+	host->result_hold(s);
+}
+
+static void release_committed(struct audit *a)
+{
+	uint64_t committed = audit_store_committed(a->store);
+
+	while (a->pending && a->pending->ticket <= committed) {
+		struct pending_result *p = a->pending;
+		a->pending = p->next;
+		if (!a->pending)
+			a->pending_tail = &a->pending;
+		host->result_release(p->session);
+		free(p);
+	}
+}
+
+/* The session is going: its held results go with it. */
+static void forget_pending(struct audit *a, struct pgw_session *s)
+{
+	struct pending_result **at = &a->pending;
+
+	a->pending_tail = &a->pending;
+	while (*at) {
+		struct pending_result *p = *at;
+		if (p->session == s) {
+			*at = p->next;
+			free(p);
+			continue;
+		}
+		a->pending_tail = &p->next;
+		at = &p->next;
+	}
 }
 
 /* ---------------- sessions ---------------- */
@@ -188,6 +246,7 @@ static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const
 	json_object_set_new(r, "session", json_integer((json_int_t)host->session_id(s)));
 	json_object_set_new(r, "reason", json_string(reason));
 	put_event(a, "session_end", r);
+	forget_pending(a, s);
 	if (as) {
 		forget_result(as);
 		EVP_MD_CTX_free(as->digest);
@@ -329,6 +388,8 @@ static void record_statement(struct pgw_plugin *self, struct pgw_session *s, con
 	put_event(a, "statement", rec);
 	if (as)
 		forget_result(as);
+	if (a->synchronous)
+		hold_until_committed(a, s);
 }
 
 static void on_command_complete(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
@@ -367,7 +428,8 @@ static void release_held(void *arg)
 	struct audit *a = arg;
 	char why[256];
 
-	a->wake_pending = false;
+	atomic_store(&a->wake_pending, false);
+	release_committed(a);
 	while (a->held) {
 		bool failed = a->block_on_failure && store_failed(a, why, sizeof(why));
 		if (!failed && audit_store_backlog(a->store) > a->queue_max)
@@ -388,17 +450,14 @@ static void release_held(void *arg)
 
 static struct pgw_plugin *the_plugin;	/* for the writer's callback */
 
-/* On the writer thread, after each commit or failed write. */
+/* On the writer thread, after each commit or failed write: one wake-up of
+ * the loop at a time, which then releases what it can. */
 static void after_commit(void *arg)
 {
 	struct audit *a = arg;
 
-	/* A benign race: a missed flag only delays the next release by a commit. */
-	if (a->held && !a->wake_pending) {
-		a->wake_pending = true;
-		if (host->call_on_loop(the_plugin, release_held, a) != 0)
-			a->wake_pending = false;
-	}
+	if (!atomic_exchange(&a->wake_pending, true) && host->call_on_loop(the_plugin, release_held, a) != 0)
+		atomic_store(&a->wake_pending, false);
 }
 
 static enum pgw_decision on_statement_decided(struct pgw_plugin *self, struct pgw_session *s,
@@ -491,8 +550,12 @@ static bool parse_config(struct pgw_plugin *self, struct audit *a, const struct 
 		host->set_error(self, "params = %s: expected none, redacted or full", params);
 		return false;
 	}
-	if (strcasecmp(sync, "off") != 0) {
-		host->set_error(self, "synchronous = %s: only off is implemented so far", sync);
+	if (strcasecmp(sync, "on") == 0) {
+		a->synchronous = true;
+	} else if (strcasecmp(sync, "off") == 0) {
+		a->synchronous = false;
+	} else {
+		host->set_error(self, "synchronous = %s: expected on or off", sync);
 		return false;
 	}
 	if (!parse_int(self, "result_sample_rows", cfg(config, n, "result_sample_rows", "0"), 0, 1000, &sample) ||
@@ -553,6 +616,7 @@ static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n
 	a->params = next.params;
 	a->sample_rows = next.sample_rows;
 	a->queue_max = next.queue_max;
+	a->synchronous = next.synchronous;
 	return 0;
 }
 
@@ -566,6 +630,11 @@ static void on_unload(struct pgw_plugin *self)
 		struct held *h = a->held;
 		a->held = h->next;
 		free(h);
+	}
+	while (a->pending) {
+		struct pending_result *p = a->pending;
+		a->pending = p->next;
+		free(p);
 	}
 	free(a);
 }
@@ -600,6 +669,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	}
 	a = calloc(1, sizeof(*a));
 	a->held_tail = &a->held;
+	a->pending_tail = &a->pending;
 	if (!parse_config(self, a, config, n) || !open_store(self, a, config, n)) {
 		free(a);
 		return -1;

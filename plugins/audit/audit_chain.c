@@ -130,14 +130,11 @@ static bool hmac_parts(struct audit_hasher *h, const char *const *parts, int npa
 	return ok;
 }
 
-void audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1])
+bool audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1])
 {
 	const char *parts[] = { "pgwarden-audit genesis" };
 
-	if (!hmac_parts(h, parts, 1, out)) {
-		memset(out, '0', AUDIT_HASH_HEX_LEN);
-		out[AUDIT_HASH_HEX_LEN] = '\0';
-	}
+	return hmac_parts(h, parts, 1, out);
 }
 
 bool audit_chain_hash(struct audit_hasher *h, const char *prev_hash, int64_t seq, const char *kind,

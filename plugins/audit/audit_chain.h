@@ -40,7 +40,7 @@ struct audit_hasher;
 struct audit_hasher *audit_hasher_new(const struct audit_key *key);
 void audit_hasher_free(struct audit_hasher *h);
 
-void audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1]);
+bool audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1]);
 bool audit_chain_hash(struct audit_hasher *h, const char *prev_hash, int64_t seq, const char *kind,
 		      int64_t at_us, const char *record, char out[AUDIT_HASH_HEX_LEN + 1]);
 

@@ -53,7 +53,8 @@ struct audit_store {
 	char last_error[256];
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
-	struct analysis *analyses;	/* writer thread only */
+	struct analysis *analyses;	/* writer thread only: by exact text */
+	struct analysis *shapes;	/* writer thread only: by normalized text */
 	struct audit_hasher *hasher;	/* writer thread (and open, before it starts) */
 };
 
@@ -148,15 +149,20 @@ bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **
 }
 
 /*
- * Parsing is most of the writer's work, and applications repeat the same
- * statement texts (prepared statements, ORMs): a direct-mapped cache of
- * the last analyses, writer thread only.  A colliding text replaces the
- * slot's entry.
+ * Parsing is most of the writer's work.  Two caches, writer thread only,
+ * direct-mapped (a colliding text replaces the slot's entry):
+ *  - by exact text: prepared statements and ORMs repeat their texts, which
+ *    then cost no parse at all;
+ *  - by normalized text: literal values vary (WHERE id = 42, = 43, ...),
+ *    so a miss above costs one parse (pg_query_normalize) and finds kind
+ *    and fingerprint here — the fingerprint ignores literal values, so one
+ *    computed for another text with the same normalized form is the same.
+ * Only a statement shape never seen before is parsed three times.
  */
 #define ANALYSIS_SLOTS 4096
 
 struct analysis {
-	char *sql;
+	char *sql;			/* the key: exact text, or normalized text */
 	json_t *kind;
 	json_t *fingerprint;
 	json_t *normalized;
@@ -180,23 +186,51 @@ static void analysis_clear(struct analysis *a)
 	memset(a, 0, sizeof(*a));
 }
 
+static void analysis_set(struct analysis *a, const char *key, json_t *kind, json_t *fingerprint, json_t *normalized)
+{
+	analysis_clear(a);
+	a->sql = strdup(key);
+	a->kind = json_incref(kind);
+	a->fingerprint = json_incref(fingerprint);
+	a->normalized = json_incref(normalized);
+}
+
+static struct analysis *slot(struct analysis *table, const char *key)
+{
+	return &table[text_hash(key) % ANALYSIS_SLOTS];
+}
+
 static const struct analysis *analyse_cached(struct audit_store *st, const char *sql)
 {
-	struct analysis *a = &st->analyses[text_hash(sql) % ANALYSIS_SLOTS];
+	struct analysis *exact = slot(st->analyses, sql), *shape;
+	PgQueryNormalizeResult norm;
 	char *kind, *fingerprint, *normalized;
 
-	if (a->sql && strcmp(a->sql, sql) == 0)
-		return a;
-	analysis_clear(a);
+	if (exact->sql && strcmp(exact->sql, sql) == 0)
+		return exact;
+	norm = pg_query_normalize(sql);
+	if (!norm.error && norm.normalized_query) {
+		shape = slot(st->shapes, norm.normalized_query);
+		if (shape->sql && strcmp(shape->sql, norm.normalized_query) == 0) {
+			analysis_set(exact, sql, shape->kind, shape->fingerprint, shape->normalized);
+			pg_query_free_normalize_result(norm);
+			return exact;
+		}
+	}
+	pg_query_free_normalize_result(norm);
 	audit_analyze_sql(sql, &kind, &fingerprint, &normalized);
-	a->sql = strdup(sql);
-	a->kind = json_string(kind);
-	a->fingerprint = fingerprint ? json_string(fingerprint) : json_null();
-	a->normalized = normalized ? json_string(normalized) : json_null();
+	json_t *jk = json_string(kind), *jf = fingerprint ? json_string(fingerprint) : json_null();
+	json_t *jn = normalized ? json_string(normalized) : json_null();
+	analysis_set(exact, sql, jk, jf, jn);
+	if (normalized)
+		analysis_set(slot(st->shapes, normalized), normalized, jk, jf, jn);
+	json_decref(jk);
+	json_decref(jf);
+	json_decref(jn);
 	free(kind);
 	free(fingerprint);
 	free(normalized);
-	return a;
+	return exact;
 }
 
 static void add_analysis(struct audit_store *st, json_t *record)
@@ -243,7 +277,10 @@ static bool read_chain_end(struct audit_store *st, char *err, size_t errlen)
 	sqlite3_stmt *q;
 	int rc;
 
-	audit_chain_genesis(st->hasher, st->last_hash);
+	if (!audit_chain_genesis(st->hasher, st->last_hash)) {
+		snprintf(err, errlen, "%s: cannot compute HMAC-SHA256", st->path);
+		return false;
+	}
 	st->last_seq = 0;
 	if (sqlite3_prepare_v2(st->db, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", -1, &q, NULL)
 	    != SQLITE_OK) {
@@ -475,6 +512,7 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 	if (st->cfg.batch_max <= 0)
 		st->cfg.batch_max = 5000;
 	st->analyses = calloc(ANALYSIS_SLOTS, sizeof(*st->analyses));
+	st->shapes = calloc(ANALYSIS_SLOTS, sizeof(*st->shapes));
 	st->hasher = audit_hasher_new(&cfg->key);
 	OPENSSL_cleanse(&st->cfg.key, sizeof(st->cfg.key));	/* the hasher keeps it */
 	pthread_mutex_init(&st->lock, NULL);
@@ -487,6 +525,7 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 		sqlite3_finalize(st->insert);
 		sqlite3_close(st->db);
 		free(st->analyses);
+		free(st->shapes);
 		audit_hasher_free(st->hasher);
 		free(st->path);
 		free(st);
@@ -585,9 +624,12 @@ void audit_store_close(struct audit_store *st)
 	}
 	sqlite3_finalize(st->insert);
 	sqlite3_close(st->db);
-	for (int i = 0; i < ANALYSIS_SLOTS; i++)
+	for (int i = 0; i < ANALYSIS_SLOTS; i++) {
 		analysis_clear(&st->analyses[i]);
+		analysis_clear(&st->shapes[i]);
+	}
 	free(st->analyses);
+	free(st->shapes);
 	audit_hasher_free(st->hasher);
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->wake);

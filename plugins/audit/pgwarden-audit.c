@@ -130,7 +130,11 @@ static int cmd_verify(const char *file, const char *key_file, bool allow_open)
 		fprintf(stderr, "pgwarden-audit: cannot set up HMAC-SHA256\n");
 		return EXIT_USAGE;
 	}
-	audit_chain_genesis(hasher, w.prev_hash);
+	if (!audit_chain_genesis(hasher, w.prev_hash)) {
+		fprintf(stderr, "pgwarden-audit: cannot compute HMAC-SHA256\n");
+		audit_hasher_free(hasher);
+		return EXIT_USAGE;
+	}
 	if (!(db = open_readonly(file))) {
 		audit_hasher_free(hasher);
 		return EXIT_USAGE;

@@ -2,12 +2,13 @@
  * audit-writer: how many statement records per second the audit plugin's
  * writer thread commits (plugins/audit/audit_store.c), without pgwarden.
  *
- *   test/bench/audit-writer [RECORDS] [DISTINCT_SQL]
+ *   test/bench/audit-writer [RECORDS] [DISTINCT_SQL] [literals]
  *
  * Queues RECORDS statement records (default 200000) shaped like the
  * plugin's, cycling through DISTINCT_SQL parameterized statement texts
- * (default 200: an application's prepared statements), as fast as the
- * caller can, and reports queue rate and commit rate.  The file goes to a
+ * (default 200: an application's prepared statements) — or, with
+ * "literals", texts whose constant differs every time (as pgbench -S
+ * sends) — as fast as the caller can, and reports queue and commit rates.  The file goes to a
  * temporary directory and is removed afterwards.  Built by `make
  * test/bench/audit-writer` (not part of `make check`).
  */
@@ -28,13 +29,19 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static bool literals;
+
 static json_t *record(long i, int distinct)
 {
 	char sql[160];
 	json_t *r = json_object();
 
-	snprintf(sql, sizeof(sql), "SELECT id, name, email FROM customers_%d WHERE id = $1 AND region = $2",
-		 (int)(i % distinct));
+	if (literals)
+		snprintf(sql, sizeof(sql), "SELECT id, name, email FROM customers_%d WHERE id = %ld AND region = 'eu'",
+			 (int)(i % distinct), i);
+	else
+		snprintf(sql, sizeof(sql), "SELECT id, name, email FROM customers_%d WHERE id = $1 AND region = $2",
+			 (int)(i % distinct));
 	json_object_set_new(r, "run", json_string("bench"));
 	json_object_set_new(r, "session", json_integer(i % 50));
 	json_object_set_new(r, "start_us", json_integer(1700000000000000 + i));
@@ -55,6 +62,7 @@ int main(int argc, char **argv)
 {
 	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
 	int distinct = argc > 2 ? atoi(argv[2]) : 200;
+	literals = argc > 3 && strcmp(argv[3], "literals") == 0;
 	char dir[] = "/tmp/audit-writer-XXXXXX";
 	char path[96], err[512] = "";
 	struct audit_store_config cfg = { .flush_ms = 20 };
@@ -81,7 +89,8 @@ int main(int argc, char **argv)
 	struct audit_store_stats stats;
 	audit_store_stats(st, &stats);
 	audit_store_close(st);
-	printf("records: %ld, distinct SQL texts: %d\n", n, distinct);
+	printf("records: %ld, distinct statement shapes: %d%s\n", n, distinct,
+	       literals ? ", a new literal in every text" : "");
 	printf("queued:    %.0f records/s (the loop thread's side)\n", n / (t_queued - t0));
 	printf("committed: %.0f records/s (%.2f s, %" PRIu64 " transactions)\n", n / (t_done - t0), t_done - t0,
 	       stats.batches);

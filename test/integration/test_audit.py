@@ -8,10 +8,12 @@ mode); records are committed by a writer thread, so tests wait for them.
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -360,3 +362,65 @@ def test_full_disk_refuses_statements_then_recovers(audited):
                 time.sleep(0.1)
     p.stop()
     assert a.verify().returncode == 0
+
+
+# ---------------------------------------------------------------------------
+# cancel, server death, synchronous mode and kill -9
+# ---------------------------------------------------------------------------
+
+def test_cancelled_statement_is_recorded(audited):
+    p, a = audited()
+    with p.connect() as c:
+        timer = threading.Timer(0.3, c.cancel)
+        timer.start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("SELECT pg_sleep(5)")
+        timer.join()
+    st = a.statements()[0]
+    assert st["sql"] == "SELECT pg_sleep(5)" and st["sqlstate"] == "57014"
+    assert st["duration_us"] >= 200_000
+
+
+def test_server_death_is_recorded(audited, pg):
+    p, a = audited(overrides={"pool_mode": "session"})
+    with p.connect() as c:
+        pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        pg.query("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):
+            c.execute("SELECT 'after the kill'")
+    errors = a.wait_rows("SELECT * FROM statements WHERE sqlstate IS NOT NULL")
+    assert errors and errors[0]["sqlstate"] == "57P01", errors
+
+
+def test_synchronous_mode_survives_kill_9(audited):
+    """synchronous = on: every statement whose result a client received
+    before pgwarden was killed with SIGKILL is in the file."""
+    p, a = audited(synchronous="on")
+    answered, stop = [], threading.Event()
+
+    def client(n):
+        with p.connect() as c:
+            i = 0
+            while not stop.is_set():
+                tag = f"c{n}-{i}"
+                try:
+                    c.execute(f"SELECT '{tag}'")
+                except psycopg.Error:
+                    return
+                answered.append(tag)
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    p.stopped_by_us = True  # the kill is the test
+    os.kill(p.proc.pid, signal.SIGKILL)
+    stop.set()
+    for t in threads:
+        t.join(timeout=10)
+    recorded = {r["sql"] for r in a.rows("SELECT sql FROM statements")}
+    missing = [t for t in answered if f"SELECT '{t}'" not in recorded]
+    assert len(answered) > 50, answered
+    assert not missing, f"{len(missing)} of {len(answered)} answered statements not recorded: {missing[:5]}"
+    assert a.verify("--allow-open").returncode == 0
