@@ -89,7 +89,7 @@ def audited(pgwarden):
 
     yield start
     for d in made:
-        subprocess.run(["umount", "-q", str(d)], capture_output=True)
+        subprocess.run(["umount", "-l", "-q", str(d)], capture_output=True)  # lazy: pgwarden may still hold the file
 
 
 def rows_digest(rows):
