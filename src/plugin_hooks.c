@@ -220,6 +220,29 @@ static bool take_decision(struct pgw_plugin *p, struct pgw_request *req, enum pg
 	return false;
 }
 
+/* Around each hook call: request_complete() from inside the hook is an
+ * early answer, not a late one. */
+static void enter_hook(struct pgw_request *req)
+{
+	req->in_hook = true;
+	req->completed_early = false;
+}
+
+/* After the hook answered *d: false when the request now waits for a
+ * late completion; true with the answer in *d (an early one counts). */
+static bool settle(struct pgw_request *req, enum pgw_decision *d)
+{
+	req->in_hook = false;
+	if (*d != PGW_LATER)
+		return true;
+	if (!req->completed_early) {
+		req->waiting = true;
+		return false;
+	}
+	*d = req->early;
+	return true;
+}
+
 /* Ask the plugins from req->plugin on; returns with req done or waiting. */
 static void run_chain(struct pgw_request *req)
 {
@@ -230,17 +253,10 @@ static void run_chain(struct pgw_request *req)
 		if (!has_hook(p, req->kind))
 			continue;
 		p->calls++;
-		req->in_hook = true;
-		req->completed_early = false;
+		enter_hook(req);
 		d = call_hook(p, req);
-		req->in_hook = false;
-		if (d == PGW_LATER) {
-			if (!req->completed_early) {
-				req->waiting = true;
-				return;
-			}
-			d = req->early;
-		}
+		if (!settle(req, &d))
+			return;
 		if (!take_decision(p, req, d))
 			return;
 	}
@@ -306,17 +322,10 @@ static void run_observers(struct pgw_request *req)
 		outcome_of(req, &o);
 		p->calls++;
 		req->observing = true;
-		req->in_hook = true;
-		req->completed_early = false;
+		enter_hook(req);
 		d = p->hooks.statement_decided(p, req->session, req, &o);
-		req->in_hook = false;
-		if (d == PGW_LATER) {
-			if (!req->completed_early) {
-				req->waiting = true;
-				return;
-			}
-			d = req->early;
-		}
+		if (!settle(req, &d))
+			return;
 		take_observer_decision(p, req, d);
 	}
 	req->observing = false;

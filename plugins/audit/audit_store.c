@@ -552,34 +552,37 @@ void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, js
 	pthread_mutex_unlock(&st->lock);
 }
 
+/* Both counters in one look under the lock. */
+static void counts(struct audit_store *st, uint64_t *queued, uint64_t *written)
+{
+	pthread_mutex_lock(&st->lock);
+	*queued = st->queued;
+	*written = st->written;
+	pthread_mutex_unlock(&st->lock);
+}
+
 uint64_t audit_store_backlog(struct audit_store *st)
 {
-	uint64_t n;
+	uint64_t queued, written;
 
-	pthread_mutex_lock(&st->lock);
-	n = st->queued - st->written;
-	pthread_mutex_unlock(&st->lock);
-	return n;
+	counts(st, &queued, &written);
+	return queued - written;
 }
 
 uint64_t audit_store_ticket(struct audit_store *st)
 {
-	uint64_t n;
+	uint64_t queued, written;
 
-	pthread_mutex_lock(&st->lock);
-	n = st->queued;
-	pthread_mutex_unlock(&st->lock);
-	return n;
+	counts(st, &queued, &written);
+	return queued;
 }
 
 uint64_t audit_store_committed(struct audit_store *st)
 {
-	uint64_t n;
+	uint64_t queued, written;
 
-	pthread_mutex_lock(&st->lock);
-	n = st->written;
-	pthread_mutex_unlock(&st->lock);
-	return n;
+	counts(st, &queued, &written);
+	return written;
 }
 
 void audit_store_stats(struct audit_store *st, struct audit_store_stats *out)
