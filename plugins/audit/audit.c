@@ -404,15 +404,6 @@ static void on_error(struct pgw_plugin *self, struct pgw_session *s, const struc
 
 /* ---------------- refusing and holding statements ---------------- */
 
-static bool store_failed(struct audit *a, char *why, size_t len)
-{
-	struct audit_store_stats st;
-
-	audit_store_stats(a->store, &st);
-	snprintf(why, len, "%s", st.last_error);
-	return st.failed;
-}
-
 static enum pgw_decision refuse(struct pgw_request *req, const char *why)
 {
 	char msg[400];
@@ -431,7 +422,7 @@ static void release_held(void *arg)
 	atomic_store(&a->wake_pending, false);
 	release_committed(a);
 	while (a->held) {
-		bool failed = a->block_on_failure && store_failed(a, why, sizeof(why));
+		bool failed = a->block_on_failure && audit_store_failed(a->store, why, sizeof(why));
 		if (!failed && audit_store_backlog(a->store) > a->queue_max)
 			return;
 		struct held *h = a->held;
@@ -469,7 +460,7 @@ static enum pgw_decision on_statement_decided(struct pgw_plugin *self, struct pg
 	(void)s;
 	if (o->decision == PGW_BLOCK)
 		return PGW_CONTINUE;	/* not run: nothing to protect */
-	if (a->block_on_failure && store_failed(a, why, sizeof(why)))
+	if (a->block_on_failure && audit_store_failed(a->store, why, sizeof(why)))
 		return refuse(req, why);
 	if (audit_store_backlog(a->store) <= a->queue_max && !a->held)
 		return PGW_CONTINUE;

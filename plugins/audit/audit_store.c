@@ -585,6 +585,17 @@ uint64_t audit_store_committed(struct audit_store *st)
 	return written;
 }
 
+bool audit_store_failed(struct audit_store *st, char *why, size_t len)
+{
+	bool failed;
+
+	pthread_mutex_lock(&st->lock);
+	failed = st->failed;
+	snprintf(why, len, "%s", st->last_error);
+	pthread_mutex_unlock(&st->lock);
+	return failed;
+}
+
 void audit_store_stats(struct audit_store *st, struct audit_store_stats *out)
 {
 	struct stat sb;

@@ -57,7 +57,10 @@ uint64_t audit_store_backlog(struct audit_store *st);
 uint64_t audit_store_ticket(struct audit_store *st);
 uint64_t audit_store_committed(struct audit_store *st);
 
+/* Everything SHOW AUDIT prints (stat()s the file: not for every statement). */
 void audit_store_stats(struct audit_store *st, struct audit_store_stats *out);
+/* Are writes failing now?  why: the last error.  Cheap: per statement. */
+bool audit_store_failed(struct audit_store *st, char *why, size_t len);
 
 /* Called on the writer thread after each commit (or failure). */
 void audit_store_on_commit(struct audit_store *st, void (*cb)(void *arg), void *arg);
