@@ -127,6 +127,16 @@ def psql(args, sql, timeout=30):
     return out.stdout
 
 
+def copy_round_trip(conn, n=100):
+    """COPY n rows into a new temp table cp, then COPY them out: the rows read."""
+    conn.execute("CREATE TEMP TABLE cp (x int)")
+    with conn.cursor().copy("COPY cp FROM STDIN") as cp:
+        for i in range(n):
+            cp.write_row((i,))
+    with conn.cursor().copy("COPY cp TO STDOUT") as cp:
+        return list(cp.rows())
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import TARGET_BIN, TMP_ROOT, chown_postgres
+from conftest import TARGET_BIN, TMP_ROOT, chown_postgres, copy_round_trip
 from pgproto import RawConn, message
 
 pytestmark = pytest.mark.pgwarden_only
@@ -193,12 +193,7 @@ def test_masked_columns_and_digest_of_what_the_client_saw(audited):
 def test_copy_is_recorded(audited):
     p, a = audited()
     with p.connect() as c:
-        c.execute("CREATE TEMP TABLE cp (x int)")
-        with c.cursor().copy("COPY cp FROM STDIN") as cp:
-            for i in range(100):
-                cp.write_row((i,))
-        with c.cursor().copy("COPY cp TO STDOUT") as cp:
-            list(cp.rows())
+        copy_round_trip(c, 100)
     sts = a.statements(count=3)
     assert [(s["kind"], s["command_tag"], s["rows_affected"]) for s in sts[1:]] == [
         ("COPY", "COPY 100", 100), ("COPY", "COPY 100", 100)]

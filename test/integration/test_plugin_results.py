@@ -12,6 +12,7 @@ import struct
 import psycopg
 import pytest
 
+from conftest import copy_round_trip
 from pgproto import RawConn, message, parse_error_fields
 from test_plugins import log_lines, with_plugins  # noqa: F401 (fixture)
 
@@ -156,12 +157,7 @@ def test_describe_statement_leaves_formats_unknown(with_plugins):
 def test_copy_out_and_in_pass_with_result_hooks(with_plugins):
     p = with_plugins("res", results="on")
     with p.connect() as c:
-        c.execute("CREATE TEMP TABLE cp (x int)")
-        with c.cursor().copy("COPY cp FROM STDIN") as cp:
-            for i in range(100):
-                cp.write_row((i,))
-        with c.cursor().copy("COPY cp TO STDOUT") as cp:
-            assert len(list(cp.rows())) == 100
+        assert len(copy_round_trip(c, 100)) == 100
     assert any(d.startswith("tag=COPY 100 rows=100") for d in log_lines(p, "res", "command_complete"))
 
 
