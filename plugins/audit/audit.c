@@ -11,12 +11,13 @@
  *   on_failure = block            ; or continue: run statements unaudited
  *   params = redacted             ; none | redacted (format and length) | full
  *   result_sample_rows = 0        ; keep the first N rows as sent
- *   flush_ms = 20                 ; retry interval after a failed write
+ *   flush_ms = 20                 ; a record waits at most this long for its
+ *                                 ; batch's commit to start; retry interval
  *   queue_max = 100000            ; events queued before new statements wait
  *   synchronous = off             ; on: a result reaches the client only
  *                                 ; once its record is committed
  *
- * The loop thread only builds JSON records and queues them
+ * The loop thread only writes JSON records and queues them
  * (audit_store.c); a writer thread analyses the SQL with libpg_query,
  * chains the hashes and commits in batches.  A statement's record is
  * queued before its CommandComplete or ErrorResponse is sent on to the
@@ -38,6 +39,7 @@
 #include <openssl/rand.h>
 
 #include "audit_store.h"
+#include "json_text.h"
 
 PGW_PLUGIN_DECLARE();
 
@@ -68,16 +70,18 @@ struct audit {
 	atomic_bool wake_pending;	/* a call_on_loop is on its way (writer sets, loop clears) */
 	bool synchronous;
 	struct pending_result *pending, **pending_tail;	/* in ticket order */
+	struct json_text record;	/* the record being written (loop thread) */
+	EVP_MD *sha256;			/* fetched once: an implicit fetch per result costs a lock */
 };
 
 /* Per session: the result being sent. */
 struct audit_session {
 	EVP_MD_CTX *digest;
 	bool digesting;
-	json_t *columns;		/* names, from the last RowDescription */
-	json_t *masked;			/* {"column": "plugin:note"} */
-	json_t *sample;
-	uint64_t rows_hashed;
+	struct json_text columns;	/* ["name", ...] from the last RowDescription; empty: none */
+	struct json_text masked;	/* {"column": "plugin:note"}; empty: none masked */
+	struct json_text sample;	/* [[row], ... (open); empty: not sampling */
+	int sample_rows;
 };
 
 static int64_t wall_us(void)
@@ -88,39 +92,23 @@ static int64_t wall_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-static json_t *str_or_null(const char *s)
+/* Every record ends with the run id; the store copies the text. */
+static void put_event(struct audit *a, const char *kind, const char *sql)
 {
-	return s ? json_string(s) : json_null();
+	struct json_text *r = &a->record;
+
+	jt_key(r, "run");
+	jt_str(r, a->run);
+	jt_close(r, '}');
+	audit_store_put(a->store, kind, wall_us(), r->buf, r->len, sql);
 }
 
-/* jansson needs UTF-8; anything else is kept as PostgreSQL's bytea hex. */
-static json_t *bytes_value(const uint8_t *data, int32_t len, bool binary)
+/* A new record in a->record, to be finished by put_event(). */
+static struct json_text *new_record(struct audit *a)
 {
-	static const char digits[] = "0123456789abcdef";
-	json_t *v;
-	char *hex;
-
-	if (len < 0)
-		return json_null();
-	if (!binary && (v = json_stringn((const char *)data, (size_t)len)) != NULL)
-		return v;
-	hex = malloc(2 * (size_t)len + 3);
-	hex[0] = '\\';
-	hex[1] = 'x';
-	for (int32_t i = 0; i < len; i++) {
-		hex[2 + 2 * i] = digits[data[i] >> 4];
-		hex[3 + 2 * i] = digits[data[i] & 15];
-	}
-	hex[2 + 2 * len] = '\0';
-	v = json_string(hex);
-	free(hex);
-	return v;
-}
-
-static void put_event(struct audit *a, const char *kind, json_t *record)
-{
-	json_object_set_new(record, "run", json_string(a->run));
-	audit_store_put(a->store, kind, wall_us(), record);
+	jt_reset(&a->record);
+	jt_open(&a->record, '{');
+	return &a->record;
 }
 
 /* ---------------- synchronous = on ---------------- */
@@ -135,6 +123,7 @@ static void hold_until_committed(struct audit *a, struct pgw_session *s)
 	*a->pending_tail = p;
 	a->pending_tail = &p->next;
 	host->result_hold(s);
+	audit_store_flush_soon(a->store);
 }
 
 static void release_committed(struct audit *a)
@@ -171,84 +160,111 @@ static void forget_pending(struct audit *a, struct pgw_session *s)
 
 /* ---------------- sessions ---------------- */
 
-static json_t *identity_of(struct pgw_session *s)
+static void put_identity(struct json_text *r, struct pgw_session *s)
 {
 	const char *subject = host->identity_subject(s);
-	json_t *id, *groups;
+	int64_t expires_at = host->identity_expires_at(s);
 
-	if (!subject)
-		return json_null();
-	id = json_object();
-	groups = json_array();
+	if (!subject) {
+		jt_null(r);
+		return;
+	}
+	jt_open(r, '{');
+	jt_key(r, "subject");
+	jt_str(r, subject);
+	jt_key(r, "issuer");
+	jt_str(r, host->identity_issuer(s));
+	jt_key(r, "groups");
+	jt_open(r, '[');
 	for (int i = 0; i < host->identity_group_count(s); i++)
-		json_array_append_new(groups, json_string(host->identity_group(s, i)));
-	json_object_set_new(id, "subject", json_string(subject));
-	json_object_set_new(id, "issuer", str_or_null(host->identity_issuer(s)));
-	json_object_set_new(id, "groups", groups);
-	json_object_set_new(id, "jti", str_or_null(host->identity_get(s, "jti")));
-	json_object_set_new(id, "expires_at", host->identity_expires_at(s) ?
-			    json_integer(host->identity_expires_at(s)) : json_null());
-	return id;
+		jt_str(r, host->identity_group(s, i));
+	jt_close(r, ']');
+	jt_key(r, "jti");
+	jt_str(r, host->identity_get(s, "jti"));
+	jt_key(r, "expires_at");
+	if (expires_at)
+		jt_int(r, expires_at);
+	else
+		jt_null(r);
+	jt_close(r, '}');
 }
 
 /* "10.0.0.1:5555" / "[::1]:5555" / "unix(PID)" -> address and port */
-static void split_addr(const char *addr, json_t *record)
+static void put_client_addr(struct json_text *r, const char *addr)
 {
 	const char *colon = strrchr(addr, ':');
+	size_t len;
 
+	jt_key(r, "client_addr");
 	if (!colon || strncmp(addr, "unix", 4) == 0) {
-		json_object_set_new(record, "client_addr", json_string(addr));
-		json_object_set_new(record, "client_port", json_null());
+		jt_str(r, addr);
+		jt_key(r, "client_port");
+		jt_null(r);
 		return;
 	}
-	size_t len = (size_t)(colon - addr);
+	len = (size_t)(colon - addr);
 	if (addr[0] == '[' && len >= 2 && addr[len - 1] == ']')
-		json_object_set_new(record, "client_addr", json_stringn(addr + 1, len - 2));
+		jt_bytes(r, (const uint8_t *)addr + 1, (int64_t)len - 2, false);
 	else
-		json_object_set_new(record, "client_addr", json_stringn(addr, len));
-	json_object_set_new(record, "client_port", json_integer(strtol(colon + 1, NULL, 10)));
+		jt_bytes(r, (const uint8_t *)addr, (int64_t)len, false);
+	jt_key(r, "client_port");
+	jt_int(r, strtol(colon + 1, NULL, 10));
+}
+
+static void put_string_field(struct json_text *r, const char *key, const char *value)
+{
+	jt_key(r, key);
+	jt_str(r, value);
+}
+
+static void put_int_field(struct json_text *r, const char *key, int64_t value)
+{
+	jt_key(r, key);
+	jt_int(r, value);
 }
 
 static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
 {
 	struct audit *a = host->get_private(self);
 	struct audit_session *as = calloc(1, sizeof(*as));
-	json_t *r = json_object();
+	struct json_text *r = new_record(a);
 
 	host->session_set_data(s, self, as);
-	json_object_set_new(r, "session", json_integer((json_int_t)host->session_id(s)));
-	split_addr(host->session_client_addr(s), r);
-	json_object_set_new(r, "application_name", json_string(host->session_application_name(s)));
-	json_object_set_new(r, "database", json_string(host->session_database(s)));
-	json_object_set_new(r, "user", json_string(host->session_user(s)));
-	json_object_set_new(r, "server_user", json_string(host->session_server_user(s)));
-	json_object_set_new(r, "server_database", json_string(host->session_server_database(s)));
-	json_object_set_new(r, "identity", identity_of(s));
-	put_event(a, "session_start", r);
+	put_int_field(r, "session", (int64_t)host->session_id(s));
+	put_client_addr(r, host->session_client_addr(s));
+	put_string_field(r, "application_name", host->session_application_name(s));
+	put_string_field(r, "database", host->session_database(s));
+	put_string_field(r, "user", host->session_user(s));
+	put_string_field(r, "server_user", host->session_server_user(s));
+	put_string_field(r, "server_database", host->session_server_database(s));
+	jt_key(r, "identity");
+	put_identity(r, s);
+	put_event(a, "session_start", NULL);
 }
 
 static void forget_result(struct audit_session *as)
 {
-	json_decref(as->columns);
-	json_decref(as->masked);
-	json_decref(as->sample);
-	as->columns = as->masked = as->sample = NULL;
+	jt_reset(&as->columns);
+	jt_reset(&as->masked);
+	jt_reset(&as->sample);
+	as->sample_rows = 0;
 	as->digesting = false;
-	as->rows_hashed = 0;
 }
 
 static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const char *reason)
 {
 	struct audit *a = host->get_private(self);
 	struct audit_session *as = host->session_get_data(s, self);
-	json_t *r = json_object();
+	struct json_text *r = new_record(a);
 
-	json_object_set_new(r, "session", json_integer((json_int_t)host->session_id(s)));
-	json_object_set_new(r, "reason", json_string(reason));
-	put_event(a, "session_end", r);
+	put_int_field(r, "session", (int64_t)host->session_id(s));
+	put_string_field(r, "reason", reason);
+	put_event(a, "session_end", NULL);
 	forget_pending(a, s);
 	if (as) {
-		forget_result(as);
+		jt_free(&as->columns);
+		jt_free(&as->masked);
+		jt_free(&as->sample);
 		EVP_MD_CTX_free(as->digest);
 		free(as);
 	}
@@ -265,21 +281,25 @@ static int on_row_description(struct pgw_plugin *self, struct pgw_session *s, co
 	if (!as)
 		return 0;
 	forget_result(as);
-	as->columns = json_array();
+	jt_open(&as->columns, '[');
 	for (int i = 0; i < rc->ncolumns; i++) {
 		const char *marks = host->result_column_marks(s, i);
-		json_array_append_new(as->columns, json_string(rc->columns[i].name));
+		jt_str(&as->columns, rc->columns[i].name);
 		if (marks) {
-			if (!as->masked)
-				as->masked = json_object();
-			json_object_set_new(as->masked, rc->columns[i].name, json_string(marks));
+			if (!as->masked.len)
+				jt_open(&as->masked, '{');
+			jt_key(&as->masked, rc->columns[i].name);
+			jt_str(&as->masked, marks);
 		}
 	}
+	jt_close(&as->columns, ']');
+	if (as->masked.len)
+		jt_close(&as->masked, '}');
 	if (a->sample_rows > 0)
-		as->sample = json_array();
+		jt_open(&as->sample, '[');
 	if (!as->digest)
 		as->digest = EVP_MD_CTX_new();
-	as->digesting = as->digest && EVP_DigestInit_ex(as->digest, EVP_sha256(), NULL);
+	as->digesting = as->digest && EVP_DigestInit_ex2(as->digest, a->sha256, NULL);
 	return 1;	/* every row: the digest covers the whole result */
 }
 
@@ -288,12 +308,15 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 {
 	struct audit *a = host->get_private(self);
 	struct audit_session *as = host->session_get_data(s, self);
-	json_t *sample_row = NULL;
+	bool sampled;
 
 	if (!as || !as->digesting)
 		return;
-	if (as->sample && json_array_size(as->sample) < (size_t)a->sample_rows)
-		sample_row = json_array();
+	sampled = as->sample.len && as->sample_rows < a->sample_rows;
+	if (sampled) {
+		jt_open(&as->sample, '[');
+		as->sample_rows++;
+	}
 	for (int i = 0; i < row->nfields; i++) {
 		const struct pgw_field *f = &row->fields[i];
 		uint8_t len_be[4] = { (uint8_t)((uint32_t)f->len >> 24), (uint8_t)((uint32_t)f->len >> 16),
@@ -301,49 +324,66 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 		EVP_DigestUpdate(as->digest, len_be, 4);
 		if (f->len > 0)
 			EVP_DigestUpdate(as->digest, f->data, (size_t)f->len);
-		if (sample_row)
-			json_array_append_new(sample_row, bytes_value(f->data, f->len,
-								      row->columns->columns[i].format != 0));
+		if (sampled)
+			jt_bytes(&as->sample, f->data, f->len, row->columns->columns[i].format != 0);
 	}
-	if (sample_row)
-		json_array_append_new(as->sample, sample_row);
-	as->rows_hashed++;
+	if (sampled)
+		jt_close(&as->sample, ']');
 }
 
-static json_t *digest_hex(struct audit_session *as)
+static void put_digest(struct json_text *r, struct audit_session *as)
 {
+	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	char hex[2 * EVP_MAX_MD_SIZE];
 
-	if (!as || !as->digesting || !EVP_DigestFinal_ex(as->digest, md, &len))
-		return json_null();
+	if (!as || !as->digesting || !EVP_DigestFinal_ex(as->digest, md, &len)) {
+		jt_null(r);
+		return;
+	}
 	as->digesting = false;
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return json_string(hex);
+	for (unsigned int i = 0; i < len; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	jt_bytes(r, (const uint8_t *)hex, 2 * len, false);
 }
 
-static json_t *params_of(struct audit *a, const struct pgw_result *r)
+static void put_params(struct json_text *r, struct audit *a, const struct pgw_result *res)
 {
-	json_t *list;
-
-	if (a->params == PARAMS_NONE || !r->statement_name)
-		return json_null();
-	list = json_array();
-	for (int i = 0; i < r->nparams; i++) {
-		const struct pgw_field *p = &r->params[i];
-		bool binary = r->param_formats[i] != 0;
+	if (a->params == PARAMS_NONE || !res->statement_name) {
+		jt_null(r);
+		return;
+	}
+	jt_open(r, '[');
+	for (int i = 0; i < res->nparams; i++) {
+		const struct pgw_field *p = &res->params[i];
+		bool binary = res->param_formats[i] != 0;
 		if (a->params == PARAMS_FULL) {
-			json_array_append_new(list, bytes_value(p->data, p->len, binary));
+			jt_bytes(r, p->data, p->len, binary);
 			continue;
 		}
-		json_t *desc = json_object();
-		json_object_set_new(desc, "format", json_string(binary ? "binary" : "text"));
-		json_object_set_new(desc, "length", p->len < 0 ? json_null() : json_integer(p->len));
-		json_array_append_new(list, desc);
+		jt_open(r, '{');
+		put_string_field(r, "format", binary ? "binary" : "text");
+		jt_key(r, "length");
+		if (p->len < 0)
+			jt_null(r);
+		else
+			jt_int(r, p->len);
+		jt_close(r, '}');
 	}
-	return list;
+	jt_close(r, ']');
+}
+
+/* What a RowDescription left, or null when the statement returned none. */
+static void put_result_part(struct json_text *r, const char *key, const struct json_text *part)
+{
+	jt_key(r, key);
+	if (part->len)
+		jt_raw(r, part->buf, part->len);
+	else
+		jt_null(r);
 }
 
 static bool tag_is_write(const char *tag)
@@ -357,35 +397,42 @@ static bool tag_is_write(const char *tag)
 	return false;
 }
 
-static void record_statement(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *r)
+static void record_statement(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *res)
 {
 	struct audit *a = host->get_private(self);
 	struct audit_session *as = host->session_get_data(s, self);
-	json_t *rec = json_object();
-	const char *decision = r->blocked_by ? "blocked" : r->original_sql ? "rewritten" : "allowed";
+	struct json_text *r = new_record(a);
+	static const struct json_text none;
+	const char *decision = res->blocked_by ? "blocked" : res->original_sql ? "rewritten" : "allowed";
 
-	json_object_set_new(rec, "session", json_integer((json_int_t)host->session_id(s)));
-	json_object_set_new(rec, "start_us", json_integer((json_int_t)(wall_us() - (int64_t)r->duration_us)));
-	json_object_set_new(rec, "duration_us", json_integer((json_int_t)r->duration_us));
-	json_object_set_new(rec, "sql", str_or_null(r->sql));
-	json_object_set_new(rec, "original_sql", str_or_null(r->original_sql));
-	json_object_set_new(rec, "statement_name", str_or_null(r->statement_name));
-	json_object_set_new(rec, "statement_index", json_integer(r->statement_index));
-	json_object_set_new(rec, "params", params_of(a, r));
-	json_object_set_new(rec, "command_tag", str_or_null(r->command_tag));
-	json_object_set_new(rec, "rows_returned", json_integer((json_int_t)r->rows_sent));
-	json_object_set_new(rec, "rows_affected", tag_is_write(r->command_tag) ? json_integer((json_int_t)r->rows)
-			    : json_integer(0));
-	json_object_set_new(rec, "bytes_returned", json_integer((json_int_t)r->bytes_sent));
-	json_object_set_new(rec, "columns", as && as->columns ? json_incref(as->columns) : json_null());
-	json_object_set_new(rec, "masked_columns", as && as->masked ? json_incref(as->masked) : json_null());
-	json_object_set_new(rec, "result_sha256", as && as->columns ? digest_hex(as) : json_null());
-	json_object_set_new(rec, "result_sample", as && as->sample ? json_incref(as->sample) : json_null());
-	json_object_set_new(rec, "sqlstate", str_or_null(r->sqlstate));
-	json_object_set_new(rec, "error", str_or_null(r->message));
-	json_object_set_new(rec, "decision", json_string(decision));
-	json_object_set_new(rec, "decided_by", str_or_null(r->blocked_by && r->blocked_by[0] ? r->blocked_by : NULL));
-	put_event(a, "statement", rec);
+	put_int_field(r, "session", (int64_t)host->session_id(s));
+	put_int_field(r, "start_us", wall_us() - (int64_t)res->duration_us);
+	put_int_field(r, "duration_us", (int64_t)res->duration_us);
+	put_string_field(r, "sql", res->sql);
+	put_string_field(r, "original_sql", res->original_sql);
+	put_string_field(r, "statement_name", res->statement_name);
+	put_int_field(r, "statement_index", res->statement_index);
+	jt_key(r, "params");
+	put_params(r, a, res);
+	put_string_field(r, "command_tag", res->command_tag);
+	put_int_field(r, "rows_returned", (int64_t)res->rows_sent);
+	put_int_field(r, "rows_affected", tag_is_write(res->command_tag) ? (int64_t)res->rows : 0);
+	put_int_field(r, "bytes_returned", (int64_t)res->bytes_sent);
+	put_result_part(r, "columns", as ? &as->columns : &none);
+	put_result_part(r, "masked_columns", as ? &as->masked : &none);
+	jt_key(r, "result_sha256");
+	if (as && as->columns.len)
+		put_digest(r, as);
+	else
+		jt_null(r);
+	if (as && as->sample.len)
+		jt_close(&as->sample, ']');
+	put_result_part(r, "result_sample", as ? &as->sample : &none);
+	put_string_field(r, "sqlstate", res->sqlstate);
+	put_string_field(r, "error", res->message);
+	put_string_field(r, "decision", decision);
+	put_string_field(r, "decided_by", res->blocked_by && res->blocked_by[0] ? res->blocked_by : NULL);
+	put_event(a, "statement", res->sql);
 	if (as)
 		forget_result(as);
 	if (a->synchronous)
@@ -586,13 +633,13 @@ static bool open_store(struct pgw_plugin *self, struct audit *a, const struct pg
 	return true;
 }
 
-static json_t *checkpoint(const char *what)
+static void put_checkpoint(struct audit *a, const char *what)
 {
-	json_t *r = json_object();
+	struct json_text *r = new_record(a);
 
-	json_object_set_new(r, "checkpoint", json_string(what));
-	json_object_set_new(r, "pid", json_integer(getpid()));
-	return r;
+	put_string_field(r, "checkpoint", what);
+	put_int_field(r, "pid", getpid());
+	put_event(a, what, NULL);
 }
 
 /* Only the policy keys change on reload; file and key need a restart. */
@@ -615,8 +662,10 @@ static void on_unload(struct pgw_plugin *self)
 {
 	struct audit *a = host->get_private(self);
 
-	put_event(a, "stop", checkpoint("stop"));
+	put_checkpoint(a, "stop");
 	audit_store_close(a->store);	/* flushes the queue first */
+	jt_free(&a->record);
+	EVP_MD_free(a->sha256);
 	while (a->held) {
 		struct held *h = a->held;
 		a->held = h->next;
@@ -661,7 +710,13 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	a = calloc(1, sizeof(*a));
 	a->held_tail = &a->held;
 	a->pending_tail = &a->pending;
+	if (!(a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
+		h->set_error(self, "cannot set up SHA-256");
+		free(a);
+		return -1;
+	}
 	if (!parse_config(self, a, config, n) || !open_store(self, a, config, n)) {
+		EVP_MD_free(a->sha256);
 		free(a);
 		return -1;
 	}
@@ -671,10 +726,12 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	the_plugin = self;
 	host->set_private(self, a);
 	audit_store_on_commit(a->store, after_commit, a);
-	put_event(a, "start", checkpoint("start"));
+	put_checkpoint(a, "start");
 	if (host->show_register(self, "audit", show_columns, 8, show_audit) != 0 ||
 	    host->register_hooks(self, &hooks) != 0) {
 		audit_store_close(a->store);
+		jt_free(&a->record);
+		EVP_MD_free(a->sha256);
 		free(a);
 		the_plugin = NULL;
 		return -1;

@@ -82,7 +82,7 @@ bool audit_key_load(const char *path, bool create, struct audit_key *key, char *
 
 struct audit_hasher {
 	EVP_MAC *alg;
-	EVP_MAC_CTX *keyed;		/* initialised with the key; duplicated per record */
+	EVP_MAC_CTX *keyed;		/* initialised with the key; restarted per record */
 };
 
 struct audit_hasher *audit_hasher_new(const struct audit_key *key)
@@ -118,13 +118,13 @@ static bool hmac_parts(struct audit_hasher *h, const char *const *parts, int npa
 {
 	uint8_t mac[32];
 	size_t maclen = 0;
-	EVP_MAC_CTX *ctx = h ? EVP_MAC_CTX_dup(h->keyed) : NULL;
-	bool ok = ctx != NULL;
+	EVP_MAC_CTX *ctx = h ? h->keyed : NULL;
+	/* no key given: HMAC starts over with the one set at creation */
+	bool ok = ctx && EVP_MAC_init(ctx, NULL, 0, NULL);
 
 	for (int i = 0; i < nparts && ok; i++)
 		ok = EVP_MAC_update(ctx, (const unsigned char *)parts[i], strlen(parts[i]));
 	ok = ok && EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) && maclen == sizeof(mac);
-	EVP_MAC_CTX_free(ctx);
 	if (ok)
 		to_hex(mac, sizeof(mac), out);
 	return ok;

@@ -1,7 +1,7 @@
 /*
  * The audit store: a SQLite file written by one dedicated thread.
  *
- * The event loop hands finished events (kind + JSON record) to
+ * The event loop hands finished events (kind + JSON record text) to
  * audit_store_put(), which only appends to an in-memory queue.  The writer
  * thread takes what has queued, computes what is expensive (statement
  * fingerprint, normalized text and kind with libpg_query; the hash chain),
@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "audit_chain.h"
 
 struct audit_store;
@@ -23,7 +21,7 @@ struct audit_store;
 struct audit_store_config {
 	const char *path;		/* the SQLite file; created 0600 */
 	struct audit_key key;
-	int flush_ms;			/* the longest an event waits for its batch */
+	int flush_ms;			/* the longest an event waits for its batch to start */
 	int batch_max;			/* events per transaction at most */
 	int queue_soft_max;		/* above it, new statements wait (backpressure) */
 };
@@ -43,12 +41,18 @@ struct audit_store_stats {
 struct audit_store *audit_store_open(const struct audit_store_config *cfg, char *err, size_t errlen);
 
 /*
- * Queue an event (takes the reference to record).  Statement records get
- * "fingerprint", "normalized" and "kind" added on the writer thread from
- * their "sql".  Never blocks and never drops: the queue is unbounded, the
- * caller watches audit_store_backlog() to hold new work.
+ * Queue an event: record is a JSON object's text (copied), kind a string
+ * constant.  With sql (a statement's text), the writer thread adds the keys
+ * "kind", "fingerprint" and "normalized" to the record.  Never blocks and
+ * never drops: the queue is unbounded, the caller watches
+ * audit_store_backlog() to hold new work.
  */
-void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, json_t *record);
+void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len,
+		     const char *sql);
+
+/* Commit what is queued now rather than at the end of its window (for a
+ * caller about to wait for it). */
+void audit_store_flush_soon(struct audit_store *st);
 
 /* Events queued and not yet committed. */
 uint64_t audit_store_backlog(struct audit_store *st);

@@ -34,6 +34,25 @@ static void hash_of(struct audit_hasher *h, const char *prev, int64_t seq, const
 	assert_int_equal(strlen(out), AUDIT_HASH_HEX_LEN);
 }
 
+/* Known answers (Python's hmac module): the chain is plain HMAC-SHA256 of
+ * the documented text, and a hasher used many times gives the same answer
+ * each time. */
+static void test_known_answers(void **state)
+{
+	(void)state;
+	struct audit_key k = key_of('k');
+	struct audit_hasher *h = audit_hasher_new(&k);
+	char out[65];
+
+	for (int round = 0; round < 3; round++) {
+		assert_true(audit_chain_genesis(h, out));
+		assert_string_equal(out, "a9c3e5bc6198e4f611c38863fc673d23c835f0cc364bb3de6dd211c543c9f10a");
+		hash_of(h, "abc", 7, "statement", 1700000000000000, "{\"sql\":\"SELECT 1\"}", out);
+		assert_string_equal(out, "8441219828c4976e62fbbc3e8a2d163a1be4204f335c0e2bd3875493cefde79a");
+	}
+	audit_hasher_free(h);
+}
+
 static void test_every_column_changes_the_hash(void **state)
 {
 	(void)state;
@@ -143,6 +162,7 @@ static void test_key_file_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_known_answers),
 		cmocka_unit_test(test_every_column_changes_the_hash),
 		cmocka_unit_test(test_genesis_and_hashes_depend_on_the_key),
 		cmocka_unit_test(test_key_file_created_private),

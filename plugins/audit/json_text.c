@@ -1,0 +1,232 @@
+/* JSON written straight into a text buffer; see json_text.h. */
+#include "json_text.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void reserve(struct json_text *j, size_t more)
+{
+	size_t need = j->len + more + 1;	/* + NUL */
+
+	if (need <= j->cap)
+		return;
+	size_t cap = j->cap ? j->cap : 512;
+	while (cap < need)
+		cap *= 2;
+	char *buf = realloc(j->buf, cap);
+	if (!buf)
+		abort();	/* as jansson's and libpg_query's allocators: no half record */
+	j->buf = buf;
+	j->cap = cap;
+}
+
+static void append(struct json_text *j, const void *data, size_t len)
+{
+	reserve(j, len);
+	memcpy(j->buf + j->len, data, len);
+	j->len += len;
+	j->buf[j->len] = '\0';
+}
+
+static void append_char(struct json_text *j, char c)
+{
+	append(j, &c, 1);
+}
+
+/* A comma unless this is the first item of an object or array, or a value
+ * right after its key. */
+static void separate(struct json_text *j)
+{
+	char last = j->len ? j->buf[j->len - 1] : '[';
+
+	if (last != '{' && last != '[' && last != ':')
+		append_char(j, ',');
+}
+
+void jt_open(struct json_text *j, char bracket)
+{
+	separate(j);
+	append_char(j, bracket);
+}
+
+void jt_close(struct json_text *j, char bracket)
+{
+	append_char(j, bracket);
+}
+
+/*
+ * RFC 8259 well-formed UTF-8: no overlong forms, no surrogates, nothing
+ * above U+10FFFF.
+ */
+bool utf8_valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		size_t n;
+		uint8_t lo = 0x80, hi = 0xBF;	/* range of the second byte */
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		} else {
+			return false;
+		}
+		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= n; k++) {
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+		}
+		i += n + 1;
+	}
+	return true;
+}
+
+/* A quoted string; the bytes are known to be UTF-8. */
+static void append_quoted(struct json_text *j, const uint8_t *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;		/* start of bytes copied as they are */
+
+	reserve(j, len + 2);
+	append_char(j, '"');
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		append(j, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': append(j, "\\\"", 2); break;
+		case '\\': append(j, "\\\\", 2); break;
+		case '\n': append(j, "\\n", 2); break;
+		case '\r': append(j, "\\r", 2); break;
+		case '\t': append(j, "\\t", 2); break;
+		default: {
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			append(j, esc, sizeof(esc));
+		}
+		}
+	}
+	append(j, s + run, len - run);
+	append_char(j, '"');
+}
+
+static void append_hex_string(struct json_text *j, const uint8_t *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *out;
+
+	reserve(j, 2 * len + 5);
+	out = j->buf + j->len;
+	*out++ = '"';
+	*out++ = '\\';		/* the JSON escape of PostgreSQL's "\x" */
+	*out++ = '\\';
+	*out++ = 'x';
+	for (size_t i = 0; i < len; i++) {
+		*out++ = digits[data[i] >> 4];
+		*out++ = digits[data[i] & 15];
+	}
+	*out++ = '"';
+	j->len = (size_t)(out - j->buf);
+	j->buf[j->len] = '\0';
+}
+
+
+void jt_int(struct json_text *j, int64_t v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	separate(j);
+	append(j, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+void jt_null(struct json_text *j)
+{
+	separate(j);
+	append(j, "null", 4);
+}
+
+static void append_string(struct json_text *j, const uint8_t *data, size_t len, bool binary)
+{
+	if (!binary && utf8_valid(data, len))
+		append_quoted(j, data, len);
+	else
+		append_hex_string(j, data, len);
+}
+
+void jt_key(struct json_text *j, const char *key)
+{
+	separate(j);
+	append_string(j, (const uint8_t *)key, strlen(key), false);
+	append_char(j, ':');
+}
+
+void jt_bytes(struct json_text *j, const uint8_t *data, int64_t len, bool binary)
+{
+	if (len < 0) {
+		jt_null(j);
+		return;
+	}
+	separate(j);
+	append_string(j, data, (size_t)len, binary);
+}
+
+void jt_str(struct json_text *j, const char *s)
+{
+	if (s)
+		jt_bytes(j, (const uint8_t *)s, (int64_t)strlen(s), false);
+	else
+		jt_null(j);
+}
+
+void jt_raw(struct json_text *j, const char *text, size_t len)
+{
+	separate(j);
+	append(j, text, len);
+}
+
+void jt_reset(struct json_text *j)
+{
+	j->len = 0;
+	if (j->buf)
+		j->buf[0] = '\0';
+}
+
+char *jt_take(struct json_text *j)
+{
+	char *buf = j->buf;
+
+	memset(j, 0, sizeof(*j));
+	return buf;
+}
+
+void jt_free(struct json_text *j)
+{
+	free(j->buf);
+	memset(j, 0, sizeof(*j));
+}
