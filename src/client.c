@@ -314,9 +314,11 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 		disconnect_client(client, true, "PQexec disallowed");
 		return SBUF_CLOSED;
 	}
-	/* Result hooks are told which statement a result answers: they need
-	 * whole Query, Parse and Bind messages (up to max_full_pkt). */
-	if (plugin_has(PLUGIN_HOOK_RESULT) && !pkt->complete && (type == 'Q' || type == 'P' || type == 'B'))
+	/* Result and statement_decided hooks are told which statement a result
+	 * or an Execute is: they need whole Query, Parse and Bind messages (up
+	 * to max_full_pkt). */
+	bool tracking = plugin_has(PLUGIN_HOOK_RESULT | PLUGIN_HOOK_DECIDED);
+	if (tracking && !pkt->complete && (type == 'Q' || type == 'P' || type == 'B'))
 		return SBUF_NEED_FULL;
 	/* Decided before a server is taken: a blocked statement needs none. */
 	if (plugin_has(PLUGIN_HOOK_STATEMENT)) {
@@ -338,11 +340,10 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 
 	usec_t now = get_time_usec();
 	note_query_start(client, server, type, now);
-	if (plugin_has(PLUGIN_HOOK_RESULT)) {
+	if (tracking)
 		plugin_exec_client_msg(client, pkt);
-		if (type == 'Q' || type == 'E')
-			plugin_result_started(client, now);
-	}
+	if (plugin_has(PLUGIN_HOOK_RESULT) && (type == 'Q' || type == 'E'))
+		plugin_result_started(client, now);
 	server->pool->stats.client_bytes += pkt->hdr.len;
 	if (client->stmt_decided)
 		plugin_statement_forward(client, server, pkt);

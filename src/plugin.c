@@ -556,6 +556,8 @@ static void update_hook_mask(void)
 			mask |= PLUGIN_HOOK_SESSION;
 		if (h->statement || h->statement_decided)
 			mask |= PLUGIN_HOOK_STATEMENT;
+		if (h->statement_decided)
+			mask |= PLUGIN_HOOK_DECIDED;
 		if (h->row_description || h->data_row || h->command_complete || h->error)
 			mask |= PLUGIN_HOOK_RESULT;
 	}

@@ -14,7 +14,8 @@
  * prepared statement (Parse) and which statement each portal binds (Bind),
  * as the server does, until Close or the end of the session.
  *
- * Only runs when some plugin registered a result hook.
+ * Only runs when some plugin registered a result hook or statement_decided
+ * (which is shown the text an Execute runs).
  */
 #include "pgwarden.h"
 
@@ -207,6 +208,18 @@ static struct named *execution_of(struct exec_state *ex, const char *portal_name
 	return n;
 }
 
+void plugin_exec_portal_statement(struct pgw_session *s, const char *portal_name, const char **stmt_name,
+				  const char **sql)
+{
+	struct named *portal, *stmt;
+
+	if (!s->exec || !(portal = *find_named(&s->exec->portals, portal_name)))
+		return;
+	*stmt_name = portal->statement_name;
+	if ((stmt = *find_named(&s->exec->statements, portal->statement_name)) != NULL)
+		*sql = stmt->sql;
+}
+
 /* ---------------- the client's messages ---------------- */
 
 /* Query/Parse text: the client's, and what the server gets instead. */
@@ -234,6 +247,10 @@ void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 	const char *name, *sql, *original;
 
 	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+	/* Without result hooks only the statements and portals are kept (for
+	 * statement_decided's view of an Execute); nothing reads the queue. */
+	if (!plugin_has(PLUGIN_HOOK_RESULT) && strchr("QESF", pkt->hdr.type))
+		return;
 	switch (pkt->hdr.type) {
 	case 'Q':
 		statement_texts(client, pkt, &sql, &original);

@@ -400,6 +400,14 @@ static bool read_statement(const struct sbuf_pkt *pkt, const char **name, const 
 	return true;
 }
 
+static void start_request(struct pgw_session *s, struct pgw_request *req)
+{
+	s->stmt_state = STMT_ASKING;
+	advance(req);
+	if (req->finished)
+		s->stmt_state = STMT_DECIDED;
+}
+
 /* Start asking about the message; false after disconnecting the client. */
 static bool ask_statement(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
 {
@@ -414,10 +422,34 @@ static bool ask_statement(struct pgsocket *client, struct pgw_session *s, const 
 	req->source = pkt->hdr.type == 'P' ? PGW_STMT_PARSE : PGW_STMT_QUERY;
 	req->sql = xstrdup(sql);
 	req->stmt_name = xstrdup(name);
-	s->stmt_state = STMT_ASKING;
-	advance(req);
-	if (req->finished)
-		s->stmt_state = STMT_DECIDED;
+	start_request(s, req);
+	return true;
+}
+
+/*
+ * An Execute: its text was decided at its Parse, so the statement chain is
+ * not asked again, but statement_decided hooks see every run — an audit
+ * that cannot record must be able to refuse a prepared statement's
+ * hundredth run as it refused its first.
+ */
+static bool ask_execution(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
+{
+	struct pktreader r;
+	const char *portal, *stmt_name = NULL, *sql = "";
+
+	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
+	if (!pkt_get_string(&r, &portal)) {
+		disconnect_client(client, true, "bad packet");
+		return false;
+	}
+	plugin_exec_portal_statement(s, portal, &stmt_name, &sql);
+	struct pgw_request *req = request_new(s, REQ_STATEMENT);
+	req->source = PGW_STMT_EXECUTE;
+	req->sql = xstrdup(sql);
+	req->stmt_name = stmt_name ? xstrdup(stmt_name) : NULL;
+	req->final = PGW_ALLOW;
+	req->done = true;
+	start_request(s, req);
 	return true;
 }
 
@@ -487,11 +519,25 @@ static enum sbuf_result skip_till_sync(struct pgsocket *client, struct sbuf_pkt 
 	return SBUF_DONE;
 }
 
+/* An Execute of a portal that does not exist: the server's error (then
+ * skipping to Sync) without touching any of the client's portals. */
+static void build_blocked_execute(struct pgw_session *s)
+{
+	pktbuf_reset(&s->out);
+	pktbuf_begin(&s->out, 'E');
+	pktbuf_put_string(&s->out, BLOCK_STAND_IN_SQL);
+	pktbuf_put_u32(&s->out, 0);
+	pktbuf_end(&s->out);
+}
+
 static void prepare_block_stand_in(struct pgsocket *client, struct pgw_session *s, const struct sbuf_pkt *pkt)
 {
 	struct pgw_request *req = s->req;
 
-	build_replacement(s, pkt, BLOCK_STAND_IN_SQL);
+	if (pkt->hdr.type == 'E')
+		build_blocked_execute(s);
+	else
+		build_replacement(s, pkt, BLOCK_STAND_IN_SQL);
 	memcpy(s->block_sqlstate, req->sqlstate, sizeof(s->block_sqlstate));
 	free(s->block_message);
 	s->block_message = xstrdup(req->message);
@@ -506,7 +552,8 @@ bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum s
 		*res = skip_till_sync(client, pkt);
 		return false;
 	}
-	if (pkt->hdr.type != 'Q' && pkt->hdr.type != 'P')
+	bool execute = pkt->hdr.type == 'E';
+	if (execute ? !plugin_has(PLUGIN_HOOK_DECIDED) : pkt->hdr.type != 'Q' && pkt->hdr.type != 'P')
 		return true;
 	s = plugin_session_of(client);
 	if (s->stmt_state == STMT_NONE) {
@@ -514,7 +561,7 @@ bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum s
 			*res = SBUF_NEED_FULL;
 			return false;
 		}
-		if (!ask_statement(client, s, pkt)) {
+		if (!(execute ? ask_execution(client, s, pkt) : ask_statement(client, s, pkt))) {
 			*res = SBUF_CLOSED;
 			return false;
 		}

@@ -24,6 +24,7 @@ enum plugin_hook_bit {
 	PLUGIN_HOOK_SESSION = 1u << 1,	/* session_start or session_end */
 	PLUGIN_HOOK_STATEMENT = 1u << 2,
 	PLUGIN_HOOK_RESULT = 1u << 3,	/* row_description, data_row, command_complete, error */
+	PLUGIN_HOOK_DECIDED = 1u << 4,	/* statement_decided: also asked about each Execute */
 	PLUGIN_HOOK_ANY = ~0u,
 };
 
@@ -231,6 +232,9 @@ void plugin_show_row(struct pgw_show *out, const char *const *values);	/* admin_
 /* ---- plugin_exec.c: which statement a result answers ---- */
 /* A Query, Parse, Bind, Execute, Sync or Close on its way to the server. */
 void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt);
+/* The statement (name, text) bound to the portal, when known. */
+void plugin_exec_portal_statement(struct pgw_session *s, const char *portal_name, const char **stmt_name,
+				  const char **sql);
 void plugin_exec_describe(struct pgw_session *s, struct pgw_result *r);
 void plugin_exec_answered(struct pgw_session *s, uint8_t msg_type);
 void plugin_exec_ready(struct pgw_session *s);

@@ -94,6 +94,10 @@ enum pgw_log_level {
 enum pgw_statement_source {
 	PGW_STMT_QUERY = 'Q',	/* simple protocol; may hold several statements */
 	PGW_STMT_PARSE = 'P',	/* extended protocol Parse */
+	/* An Execute of a prepared statement: only statement_decided hooks are
+	 * asked (the text was decided at its Parse); they may still veto or
+	 * hold this run of it. */
+	PGW_STMT_EXECUTE = 'E',
 };
 
 struct pgw_statement {
@@ -166,8 +170,8 @@ struct pgw_result {
 struct pgw_statement_outcome {
 	size_t size;			/* sizeof(struct pgw_statement_outcome) of the core */
 	enum pgw_statement_source source;
-	const char *statement_name;	/* Parse: its name; Query: "" */
-	const char *original_sql;	/* as the client sent it */
+	const char *statement_name;	/* Parse: its name; Execute: its statement's ("": unnamed; NULL: unknown); Query: "" */
+	const char *original_sql;	/* as the client sent it (Execute: the prepared text, "" when unknown) */
 	const char *sql;		/* what the server gets (after rewrites); NULL when blocked */
 	enum pgw_decision decision;	/* PGW_ALLOW (sent, maybe rewritten) or PGW_BLOCK */
 	const char *decided_by;		/* the plugin that answered ALLOW/BLOCK; NULL: nobody objected */

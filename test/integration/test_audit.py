@@ -330,12 +330,18 @@ def test_full_disk_refuses_statements_then_recovers(audited):
     with p.connect() as c:
         c.execute("SELECT 1")
         a.statements()
-        # fill the file system, then write until the store notices
+        # fill the file system, then write until the store notices (its
+        # next commit, at most flush_ms after the first record queued)
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
         refused = None
-        for i in range(200):
+        deadline = time.monotonic() + 10
+        for i in range(100_000):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
             try:
-                c.execute("SELECT repeat('x', 20000) AS pad, %s::int", (i,))
+                # prepared: after the first, only Executes — refused too
+                c.execute("SELECT repeat('x', 20000) AS pad, %s::int", (i,), prepare=True)
             except psycopg.errors.SystemError as e:
                 refused = e
                 break

@@ -282,8 +282,28 @@ def test_statement_decided_sees_allowed_statements_too(with_plugins):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("SELECT 2 /* pgw:block */")
     seen = log_lines(p, "audit", "decided")
-    assert any(d.startswith("decision=1 by=first sqlstate=-") and "pgw:allow:first" in d for d in seen), seen
-    assert any(d.startswith("decision=3 by=first sqlstate=42501") and d.endswith("sql=-") for d in seen), seen
+    assert any(d.startswith("source=Q decision=1 by=first sqlstate=-") and "pgw:allow:first" in d for d in seen), seen
+    assert any(d.startswith("source=Q decision=3 by=first sqlstate=42501") and d.endswith("sql=-") for d in seen), seen
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_statement_decided_sees_and_vetoes_each_run_of_a_prepared_statement(with_plugins, in_transaction):
+    p = with_plugins("audit", decided="on", overrides={"pool_mode": "transaction"})
+    with p.connect(autocommit=not in_transaction) as c:
+        # the Parse goes through; every Execute of it is shown and refused
+        for _ in range(2):
+            with pytest.raises(psycopg.Error, match="this run vetoed") as e:
+                c.execute("SELECT %s::int /* pgw:deny-run */", (1,), prepare=True)
+            assert e.value.sqlstate == "58030"
+            if in_transaction:
+                c.rollback()
+        # the session goes on, prepared statements that are not vetoed run
+        for i in range(3):
+            assert c.execute("SELECT %s::int AS n", (i,), prepare=True).fetchone() == (i,)
+    seen = log_lines(p, "audit", "decided")
+    runs = [d for d in seen if d.startswith("source=E")]
+    assert len([d for d in runs if "pgw:deny-run" in d]) == 2, seen
+    assert len([d for d in runs if d.endswith("sql=SELECT $1::int AS n")]) == 3, seen
 
 
 @pytest.mark.parametrize("mode", ["session", "transaction"])

@@ -13,8 +13,9 @@
  *   pgw:worker          LATER, decided ALLOW by a job on a worker thread
  *
  * With the key decided = on it registers statement_decided: it logs the
- * outcome, vetoes SQL containing pgw:veto (sqlstate 58030) and holds SQL
- * containing pgw:hold for later_ms, then lets it stand.
+ * outcome, vetoes SQL containing pgw:veto (sqlstate 58030), vetoes each
+ * Execute (not the Parse) of a prepared text containing pgw:deny-run, and
+ * holds SQL containing pgw:hold for later_ms, then lets it stand.
  *
  * With the key results = on it also registers the result hooks: it logs
  * every RowDescription, CommandComplete and ErrorResponse, and masks the
@@ -294,9 +295,14 @@ static enum pgw_decision on_statement_decided(struct pgw_plugin *self, struct pg
 					      struct pgw_request *req, const struct pgw_statement_outcome *o)
 {
 	(void)s;
-	host->log(self, PGW_LOG_INFO, "decided decision=%d by=%s sqlstate=%s orig=%s sql=%s", (int)o->decision,
+	host->log(self, PGW_LOG_INFO, "decided source=%c decision=%d by=%s sqlstate=%s orig=%s sql=%s",
+		  (char)o->source, (int)o->decision,
 		  o->decided_by ? o->decided_by : "-", o->sqlstate ? o->sqlstate : "-", o->original_sql,
 		  o->sql ? o->sql : "-");
+	if (o->source == PGW_STMT_EXECUTE && strstr(o->original_sql, "pgw:deny-run")) {
+		host->request_error(req, "58030", "this run vetoed");
+		return PGW_BLOCK;
+	}
 	if (strstr(o->original_sql, "pgw:veto")) {
 		host->request_error(req, "58030", "vetoed after the decision");
 		return PGW_BLOCK;
