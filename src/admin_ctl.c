@@ -5,6 +5,7 @@
  * SUSPEND and WAIT_CLOSE are answered later by admin_wait.c.
  */
 #include "admin.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -416,6 +417,11 @@ void cmd_set(struct admin_cmd *c, const char *key, const char *value)
 	}
 	if (k->reloadable)
 		dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
+	if (k->reloadable && (strncmp(key, "client_tls", 10) == 0 || strncmp(key, "server_tls", 10) == 0) &&
+	    !tls_setup(cf, err, sizeof(err))) {
+		log_warning("TLS settings could not be applied, still using old configuration: %s", err);
+		pktbuf_notice(&c->pb, "00000", "TLS settings could not be applied, still using old configuration");
+	}
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, value);
 	cmd_ready(c, tag);
 }

@@ -11,6 +11,7 @@
  * PgBouncer keeps its lists.
  */
 #include "admin.h"
+#include "tls.h"
 #include "admin_result.h"
 
 #include <arpa/inet.h>
@@ -195,7 +196,15 @@ static void sk_close_needed(struct resultset *rs, const void *p) { rs_int(rs, SK
 static void sk_ptr(struct resultset *rs, const void *p) { put_ptr(rs, SK(p)); }
 static void sk_link(struct resultset *rs, const void *p) { put_ptr(rs, SK(p)->link); }
 static void sk_remote_pid(struct resultset *rs, const void *p) { rs_int(rs, remote_pid(SK(p))); }
-static void sk_tls(struct resultset *rs, const void *p UNUSED) { rs_str(rs, ""); }
+static void sk_tls(struct resultset *rs, const void *p)
+{
+	const struct pgsocket *sk = SK(p);
+	char desc[128] = "";
+
+	if (sk->sbuf.tls && !sk->sbuf.tls_handshaking)
+		tls_describe(sk->sbuf.tls, desc, sizeof(desc));
+	rs_str(rs, desc);
+}
 static void sk_application_name(struct resultset *rs, const void *p) { rs_str(rs, SK(p)->vars.value[VAR_APPNAME]); }
 static void sk_replication(struct resultset *rs, const void *p UNUSED) { rs_str(rs, "none"); }
 static void sk_id(struct resultset *rs, const void *p) { rs_uint(rs, SK(p)->id); }

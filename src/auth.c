@@ -7,6 +7,7 @@
  *    the configured password, or with the SCRAM keys a client proved.
  */
 #include "pgwarden.h"
+#include "tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,32 @@ static bool start_plugin_auth(struct pgsocket *client)
 	return true;
 }
 
+/*
+ * auth_type = cert: the TLS handshake verified the client's certificate
+ * against client_tls_ca_file; its common name must be the user asked for,
+ * and that user must be in the auth file (as for trust).
+ */
+static void cert_auth(struct pgsocket *client, struct pguser *user)
+{
+	char cn[256];
+
+	if (!client->sbuf.tls) {
+		disconnect_client_sqlstate(client, "28000", "TLS connection required for certificate authentication");
+		return;
+	}
+	if (!tls_peer_common_name(client->sbuf.tls, cn, sizeof(cn))) {
+		disconnect_client_sqlstate(client, "28000", "connection requires a valid client certificate");
+		return;
+	}
+	if (strcmp(cn, client->user_name) != 0 || !user) {
+		slog_info(client, "certificate common name \"%s\" is not the user", cn);
+		disconnect_client_sqlstate(client, "28000", "certificate authentication failed for user \"%s\"",
+					   client->user_name);
+		return;
+	}
+	auth_succeeded(client, user);
+}
+
 /* The auth_type of the config (and the console's own rules). */
 static void client_start_core_auth(struct pgsocket *client)
 {
@@ -160,6 +187,9 @@ static void client_start_core_auth(struct pgsocket *client)
 			return;
 		}
 		start_scram(client);
+		return;
+	case AUTH_TYPE_CERT:
+		cert_auth(client, user);
 		return;
 	default:
 		disconnect_client(client, true, "unsupported auth_type");

@@ -3,6 +3,7 @@
  * machine that hands each message to the server the pool gives this client.
  */
 #include "pgwarden.h"
+#include "tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,8 +179,17 @@ bool client_use_database(struct pgsocket *client, const char *name)
 /* Choose database, user and pool; then authenticate. */
 static void start_login(struct pgsocket *client)
 {
+	char tls[128] = "no";
+
+	if (client->sbuf.tls)
+		tls_describe(client->sbuf.tls, tls, sizeof(tls));
 	if (cf->log_connections)
-		slog_info(client, "login attempt: db=%s user=%s tls=no", client->db_name, client->user_name);
+		slog_info(client, "login attempt: db=%s user=%s tls=%s", client->db_name, client->user_name, tls);
+	/* PgBouncer's rule: sockets on this host need no TLS */
+	if (!client->sbuf.tls && !client->is_unix && tls_client_mode() >= SSLMODE_REQUIRE) {
+		disconnect_client_sqlstate(client, "28000", "SSL required");
+		return;
+	}
 	if (pooler.client_count > cf->max_client_conn) {
 		disconnect_client_sqlstate(client, "53300", "no more connections allowed (max_client_conn)");
 		return;
@@ -191,12 +201,30 @@ static void start_login(struct pgsocket *client)
 	client_start_auth(client);
 }
 
-static void answer_ssl_request(struct pgsocket *client)
+/*
+ * SSLRequest: 'S' and a TLS handshake when client TLS is on (TCP only, as
+ * PostgreSQL), else 'N' and the startup packet follows in plain text.
+ * GSSENCRequest always gets 'N'.
+ */
+static bool answer_ssl_request(struct pgsocket *client, bool gss)
 {
-	/* TLS arrives with [tls-auth]; until then PostgreSQL's "no". */
-	static const char no = 'N';
-	sbuf_send(&client->sbuf, &no, 1);
-	client->wait_sslchar = false;
+	SSL_CTX *ctx = tls_accept_ctx();
+
+	if (gss || !ctx || client->is_unix || client->sbuf.tls) {
+		sbuf_send(&client->sbuf, "N", 1);
+		return true;
+	}
+	/* Bytes after the SSLRequest, before the handshake, would be read as if
+	 * they had come over TLS (CVE-2021-23222): refuse. */
+	if (sbuf_has_pending_input(&client->sbuf)) {
+		disconnect_client(client, false, "unencrypted data after SSLRequest");
+		return false;
+	}
+	if (!sbuf_send(&client->sbuf, "S", 1) || !sbuf_tls_accept(&client->sbuf, ctx)) {
+		disconnect_client(client, false, "cannot start TLS");
+		return false;
+	}
+	return true;
 }
 
 static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt *pkt)
@@ -221,7 +249,8 @@ static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt 
 			disconnect_client(client, true, "bad packet");
 			return SBUF_CLOSED;
 		}
-		answer_ssl_request(client);
+		if (!answer_ssl_request(client, code == PKT_GSSENC_REQUEST))
+			return SBUF_CLOSED;
 		return SBUF_DONE;
 	case PKT_CANCEL_REQUEST: {
 		const uint8_t *key;
@@ -366,8 +395,13 @@ enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 	case SBUF_EV_BAD_PKT:
 		disconnect_client(client, true, "bad packet header");
 		return SBUF_CLOSED;
+	case SBUF_EV_TLS_FAILED:
+		disconnect_client(client, false, "%s", sbuf_tls_error(sb));
+		return SBUF_CLOSED;
 	case SBUF_EV_CONNECT_OK:
 	case SBUF_EV_CONNECT_FAILED:
+	case SBUF_EV_TLS_READY:		/* the startup packet follows, encrypted */
+	case SBUF_EV_BYTE:
 		return SBUF_DONE;
 	case SBUF_EV_PKT:
 		break;

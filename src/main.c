@@ -3,6 +3,7 @@
  * The command line is PgBouncer's: pgwarden [-d] [-q] [-v] [-u user] [-V] [-h] config.ini
  */
 #include "pgwarden.h"
+#include "tls.h"
 #include "pgwarden/version.h"
 
 #include <errno.h>
@@ -82,10 +83,20 @@ static bool load_config(void)
 		log_error("%s", err);
 		return false;
 	}
-	if (ncf->auth_type == AUTH_TYPE_HBA || ncf->auth_type == AUTH_TYPE_CERT) {
-		log_error("auth_type %s is not supported yet", ncf->auth_type == AUTH_TYPE_HBA ? "hba" : "cert");
+	if (ncf->auth_type == AUTH_TYPE_HBA) {
+		log_error("auth_type hba is not supported yet");
 		config_free(ncf);
 		return false;
+	}
+	/* The first load must have working TLS settings; a reload keeps the
+	 * contexts in use when the new ones do not load. */
+	if (!tls_setup(ncf, err, sizeof(err))) {
+		if (!pooler.config) {
+			log_error("%s", err);
+			config_free(ncf);
+			return false;
+		}
+		log_warning("TLS settings could not be applied, still using old configuration: %s", err);
 	}
 	if (pooler.config) {
 		config_keep_startup_values(ncf, pooler.config);

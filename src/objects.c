@@ -539,6 +539,7 @@ static void free_socket(struct pgsocket *sk)
 		scram_client_clear(sk->scram_cli);
 		free(sk->scram_cli);
 	}
+	free(sk->tls_host);
 	secure_zero(sk, sizeof(*sk));
 	free(sk);
 }

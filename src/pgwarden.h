@@ -199,7 +199,6 @@ struct pgsocket {
 	bool close_needed;
 	bool admin_user;		/* client: admin console, full access */
 	bool stats_user;		/* client: admin console, SHOW only */
-	bool wait_sslchar;
 	bool setting_vars;		/* server: our SET is running */
 	bool resetting;			/* server: reset query running */
 	bool checking;			/* server: check query running */
@@ -218,6 +217,7 @@ struct pgsocket {
 	int pending_rfq_skip;		/* server: RFQs of our own queries to swallow */
 
 	uint8_t cancel_key[CANCEL_KEY_LEN];
+	char *tls_host;			/* server: the host name, for server_tls_sslmode = verify-full */
 	struct sockaddr_storage remote_addr;
 	struct sockaddr_storage local_addr;
 	int peer_pid;			/* unix socket peer */

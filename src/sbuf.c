@@ -2,9 +2,13 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 static struct event_base *sbuf_base;
 
@@ -24,6 +28,168 @@ static struct {
 static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg);
 static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg);
 static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct sbuf *src);
+static void set_write_interest(struct sbuf *sb, bool want);
+
+/* ---------------- the socket, plain or TLS ---------------- */
+
+/* Why the last handshake failed (the loop is single-threaded; read right
+ * after SBUF_EV_TLS_FAILED). */
+static char tls_error[256];
+
+static void note_tls_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char detail[200] = "";
+
+	if (e)
+		ERR_error_string_n(e, detail, sizeof(detail));
+	ERR_clear_error();
+	snprintf(tls_error, sizeof(tls_error), "%s%s%s", what, detail[0] ? ": " : "", detail);
+}
+
+const char *sbuf_tls_error(const struct sbuf *sb)
+{
+	(void)sb;
+	return tls_error;
+}
+
+/*
+ * OpenSSL's answers in errno terms: EAGAIN when the record layer needs the
+ * socket first (it may need to write to read: then ask for writability
+ * too), 0 for a clean close, -1 otherwise.
+ */
+static ssize_t tls_result(struct sbuf *sb, int n)
+{
+	switch (SSL_get_error(sb->tls, n)) {
+	case SSL_ERROR_WANT_WRITE:
+		set_write_interest(sb, true);
+		/* fall through */
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0 || errno == EAGAIN)
+			return 0;	/* EOF without close_notify */
+		return -1;
+	default:
+		note_tls_error("TLS error");
+		errno = ECONNRESET;
+		return -1;
+	}
+}
+
+static ssize_t io_read(struct sbuf *sb, void *buf, size_t len)
+{
+	if (!sb->tls)
+		return read(sb->fd, buf, len);
+	ERR_clear_error();
+	errno = 0;
+	int n = SSL_read(sb->tls, buf, (int)MIN(len, INT32_MAX));
+	return n > 0 ? n : tls_result(sb, n);
+}
+
+static ssize_t io_send(struct sbuf *sb, const void *data, size_t len)
+{
+	if (!sb->tls)
+		return send(sb->fd, data, len, MSG_NOSIGNAL);
+	ERR_clear_error();
+	errno = 0;
+	int n = SSL_write(sb->tls, data, (int)MIN(len, INT32_MAX));
+	if (n > 0)
+		return n;
+	ssize_t r = tls_result(sb, n);
+	if (r == 0) {
+		errno = EPIPE;	/* closed while we write: a send failure */
+		return -1;
+	}
+	return r;
+}
+
+static bool start_tls(struct sbuf *sb, SSL_CTX *ctx)
+{
+	if (sb->tls || !ctx || sbuf_has_pending_input(sb) || sbuf_has_pending_output(sb))
+		return false;
+	sb->tls = SSL_new(ctx);
+	if (!sb->tls || SSL_set_fd(sb->tls, sb->fd) != 1) {
+		SSL_free(sb->tls);
+		sb->tls = NULL;
+		return false;
+	}
+	sb->tls_handshaking = true;
+	return true;
+}
+
+bool sbuf_tls_accept(struct sbuf *sb, SSL_CTX *ctx)
+{
+	if (!start_tls(sb, ctx))
+		return false;
+	SSL_set_accept_state(sb->tls);
+	return true;
+}
+
+bool sbuf_tls_connect(struct sbuf *sb, SSL_CTX *ctx, const char *host)
+{
+	if (!start_tls(sb, ctx))
+		return false;
+	SSL_set_connect_state(sb->tls);
+	if (host && host[0]) {
+		/* an address is checked against the certificate's IP entries, a
+		 * name against its DNS names (and sent as SNI) */
+		X509_VERIFY_PARAM *param = SSL_get0_param(sb->tls);
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1) {
+			SSL_set_tlsext_host_name(sb->tls, host);
+			SSL_set1_host(sb->tls, host);
+		}
+	}
+	/* ClientHello goes out from the loop, like every other write */
+	set_write_interest(sb, true);
+	return true;
+}
+
+/* One handshake step; the handler hears when it is over. */
+static void continue_handshake(struct sbuf *sb)
+{
+	ERR_clear_error();
+	errno = 0;
+	int n = SSL_do_handshake(sb->tls);
+	if (n == 1) {
+		sb->tls_handshaking = false;
+		set_write_interest(sb, sbuf_has_pending_output(sb));
+		sb->handler(sb, SBUF_EV_TLS_READY, NULL);
+		return;
+	}
+	switch (SSL_get_error(sb->tls, n)) {
+	case SSL_ERROR_WANT_READ:
+		set_write_interest(sb, false);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		set_write_interest(sb, true);
+		return;
+	case SSL_ERROR_SYSCALL:
+		if (!ERR_peek_error()) {
+			snprintf(tls_error, sizeof(tls_error), "TLS handshake: %s",
+				 errno ? strerror(errno) : "connection closed");
+			break;
+		}
+		/* fall through */
+	default: {
+		long verify = SSL_get_verify_result(sb->tls);
+		note_tls_error("TLS handshake failed");
+		if (verify != X509_V_OK) {
+			size_t used = strlen(tls_error);
+			snprintf(tls_error + used, sizeof(tls_error) - used, " (%s)",
+				 X509_verify_cert_error_string(verify));
+		}
+	}
+	}
+	set_write_interest(sb, false);
+	sb->handler(sb, SBUF_EV_TLS_FAILED, NULL);
+}
+
+/* ---------------- the rest ---------------- */
 
 void sbuf_global_init(struct event_base *base)
 {
@@ -140,6 +306,15 @@ void sbuf_close(struct sbuf *sb)
 	if (batch.len && (batch.src == sb || batch.dst == sb))
 		batch_flush();
 	sb->closed = true;
+	if (sb->tls) {
+		/* a close_notify if the socket takes it now; never waits */
+		if (!sb->tls_handshaking)
+			SSL_shutdown(sb->tls);
+		ERR_clear_error();
+		SSL_free(sb->tls);
+		sb->tls = NULL;
+		sb->tls_handshaking = false;
+	}
 	if (sb->fd >= 0) {
 		/* event_del also drops a pending event_active. */
 		event_del(&sb->ev_read);
@@ -210,8 +385,8 @@ static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct s
 {
 	if (dst->closed || dst->fd < 0 || dst->send_failed)
 		return;
-	if (dst->opos == dst->olen && !dst->connecting) {
-		ssize_t n = send(dst->fd, data, len, MSG_NOSIGNAL);
+	if (dst->opos == dst->olen && !dst->connecting && !dst->tls_handshaking) {
+		ssize_t n = io_send(dst, data, len);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				dst->send_failed = true;
@@ -323,6 +498,19 @@ static bool process_buffer(struct sbuf *sb)
 		uint32_t avail = sb->recv_pos - sb->parse_pos;
 		const uint8_t *p = sb->ibuf + sb->parse_pos;
 		enum pkt_header_result hr = pkt_parse_header(p, avail, sb->startup_phase, sb->max_pkt_len, &pkt.hdr);
+		if (sb->want_byte) {
+			/* SSLRequest's answer: one byte, no message framing */
+			sb->want_byte = false;
+			pkt.hdr.type = *p;
+			pkt.hdr.len = 1;
+			pkt.data = p;
+			pkt.avail = 1;
+			pkt.complete = true;
+			sb->parse_pos++;
+			if (call_handler(sb, SBUF_EV_BYTE, &pkt) == SBUF_CLOSED || sb->closed)
+				return false;
+			continue;
+		}
 		if (hr == PKT_HDR_INCOMPLETE)
 			break;
 		if (hr == PKT_HDR_BAD) {
@@ -385,6 +573,10 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
+	if (sb->tls_handshaking) {
+		continue_handshake(sb);
+		return;
+	}
 	if (!read_wanted(sb)) {
 		stop_reading(sb);
 		return;
@@ -395,7 +587,7 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 		call_handler(sb, SBUF_EV_BAD_PKT, NULL);
 		return;
 	}
-	ssize_t n = read(fd, sb->ibuf + sb->recv_pos, sb->ibuf_size - sb->recv_pos);
+	ssize_t n = io_read(sb, sb->ibuf + sb->recv_pos, sb->ibuf_size - sb->recv_pos);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -412,6 +604,10 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 	sb->recv_pos += (uint32_t)n;
 	sb->bytes_in += (uint64_t)n;
 	process_and_compact(sb);
+	/* Decrypted bytes OpenSSL holds beyond what fit: the socket will not
+	 * say readable again for them. */
+	if (!sb->closed && sb->tls && SSL_pending(sb->tls) && read_wanted(sb))
+		event_active(&sb->ev_read, EV_READ, 0);
 }
 
 static void finish_connect(struct sbuf *sb)
@@ -454,13 +650,18 @@ static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg)
 		finish_connect(sb);
 		return;
 	}
+	if (sb->tls_handshaking) {
+		continue_handshake(sb);
+		return;
+	}
 	if (sb->send_failed) {
 		set_write_interest(sb, false);
 		call_handler(sb, SBUF_EV_SEND_FAILED, NULL);
 		return;
 	}
+	(void)fd;
 	while (sb->opos < sb->olen) {
-		ssize_t n = send(fd, sb->obuf + sb->opos, sb->olen - sb->opos, MSG_NOSIGNAL);
+		ssize_t n = io_send(sb, sb->obuf + sb->opos, sb->olen - sb->opos);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return;

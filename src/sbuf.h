@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <sys/socket.h>
+#include <openssl/ssl.h>
 
 struct sbuf;
 
@@ -31,6 +32,9 @@ enum sbuf_event {
 	SBUF_EV_CONNECT_OK,
 	SBUF_EV_CONNECT_FAILED,
 	SBUF_EV_BAD_PKT,	/* a length field out of range, or a message too long to parse */
+	SBUF_EV_BYTE,		/* want_byte: one byte read, in pkt->hdr.type (SSLRequest's answer) */
+	SBUF_EV_TLS_READY,	/* the TLS handshake finished */
+	SBUF_EV_TLS_FAILED,	/* ... or failed (sbuf_tls_error() says why) */
 };
 
 /* What the handler did with a message. */
@@ -61,6 +65,10 @@ struct sbuf {
 	bool writing;		/* write event is added */
 	bool connecting;
 	bool send_failed;	/* reported from the loop, not from inside a send */
+	bool want_byte;		/* next input is a single byte, not a message */
+	bool tls_handshaking;
+
+	SSL *tls;		/* NULL: plain socket */
 
 	struct event ev_read;
 	struct event ev_write;
@@ -117,6 +125,17 @@ void sbuf_pause(struct sbuf *sb);
 /* Anything buffered in either direction? */
 static inline bool sbuf_has_pending_input(const struct sbuf *sb) { return sb->recv_pos > sb->parse_pos; }
 static inline bool sbuf_has_pending_output(const struct sbuf *sb) { return sb->olen > sb->opos; }
+
+/*
+ * Switch the socket to TLS (nothing may be buffered in either direction):
+ * as the server side (a client's SSLRequest was answered 'S') or the client
+ * side (PostgreSQL answered 'S'); host: the name or address to verify, NULL
+ * for none.  The handshake runs from the loop and ends in SBUF_EV_TLS_READY
+ * or SBUF_EV_TLS_FAILED.
+ */
+bool sbuf_tls_accept(struct sbuf *sb, SSL_CTX *ctx);
+bool sbuf_tls_connect(struct sbuf *sb, SSL_CTX *ctx, const char *host);
+const char *sbuf_tls_error(const struct sbuf *sb);
 
 /* If sb is streaming a message into dst, drop the rest of it instead. */
 void sbuf_unlink_stream(struct sbuf *sb, struct sbuf *dst);

@@ -4,6 +4,7 @@
  * the linked client and notices when a transaction ends.
  */
 #include "pgwarden.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -136,6 +137,8 @@ void connect_server(struct pgsocket *server)
 		return;
 	}
 	next_host(db, host, sizeof(host));
+	free(server->tls_host);
+	server->tls_host = host[0] == '/' ? NULL : xstrdup(host);
 	if (host[0] == '/') {
 		if (!unix_socket_addr(host, db->port, &ss, &len)) {
 			connect_failed(server, "unix socket path too long");
@@ -178,6 +181,51 @@ static void send_startup(struct pgsocket *server)
 	pktbuf_end(&pb);
 	sbuf_send_pktbuf(&server->sbuf, &pb);
 	pktbuf_free(&pb);
+}
+
+/* prefer and above ask for TLS; allow and disable do not (no fallback
+ * guessing: "allow" takes what the server accepts in plain text). */
+static bool want_server_tls(const struct pgsocket *server)
+{
+	return !server->is_unix && tls_connect_ctx() && tls_server_mode() >= SSLMODE_PREFER;
+}
+
+static void send_ssl_request(struct pgsocket *server)
+{
+	struct pktbuf pb;
+
+	pktbuf_init(&pb);
+	pktbuf_put_u32(&pb, 8);
+	pktbuf_put_u32(&pb, PKT_SSL_REQUEST);
+	server->sbuf.want_byte = true;
+	sbuf_send_pktbuf(&server->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
+/* PostgreSQL's one-byte answer to our SSLRequest. */
+static enum sbuf_result ssl_answer(struct pgsocket *server, uint8_t answer)
+{
+	if (answer == 'N') {
+		if (tls_server_mode() >= SSLMODE_REQUIRE) {
+			slog_warning(server, "server refused TLS (server_tls_sslmode = require or stricter)");
+			connect_failed(server, "server refused TLS");
+			return SBUF_CLOSED;
+		}
+		send_startup(server);
+		return SBUF_DONE;
+	}
+	if (answer != 'S') {
+		connect_failed(server, "bad answer to SSLRequest");
+		return SBUF_CLOSED;
+	}
+	/* Anything after the 'S' came in plain text (CVE-2021-23214). */
+	if (sbuf_has_pending_input(&server->sbuf) ||
+	    !sbuf_tls_connect(&server->sbuf, tls_connect_ctx(),
+			      tls_server_mode() == SSLMODE_VERIFY_FULL ? server->tls_host : NULL)) {
+		connect_failed(server, "cannot start TLS with server");
+		return SBUF_CLOSED;
+	}
+	return SBUF_DONE;
 }
 
 static void send_cancel(struct pgsocket *server)
@@ -526,8 +574,20 @@ enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 	switch (ev) {
 	case SBUF_EV_CONNECT_OK:
 		slog_debug(server, "connected");
+		if (want_server_tls(server))
+			send_ssl_request(server);
+		else
+			send_startup(server);
+		return SBUF_DONE;
+	case SBUF_EV_BYTE:
+		return ssl_answer(server, pkt->hdr.type);
+	case SBUF_EV_TLS_READY:
 		send_startup(server);
 		return SBUF_DONE;
+	case SBUF_EV_TLS_FAILED:
+		slog_warning(server, "%s", sbuf_tls_error(sb));
+		connect_failed(server, "TLS handshake with server failed");
+		return SBUF_CLOSED;
 	case SBUF_EV_CONNECT_FAILED:
 		slog_warning(server, "connect failed: %s", strerror(errno));
 		connect_failed(server, "connect failed");
