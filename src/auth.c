@@ -7,8 +7,11 @@
  *    the configured password, or with the SCRAM keys a client proved.
  */
 #include "pgwarden.h"
+#include "hba.h"
 #include "tls.h"
 
+#include <netdb.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/rand.h>
@@ -136,6 +139,56 @@ static void cert_auth(struct pgsocket *client, struct pguser *user)
 	auth_succeeded(client, user);
 }
 
+/* hba "peer": the unix socket's peer is the operating-system user of that name. */
+static void peer_auth(struct pgsocket *client, struct pguser *user)
+{
+	struct passwd *pw = client->is_unix && client->peer_uid >= 0 ? getpwuid((uid_t)client->peer_uid) : NULL;
+
+	if (!pw || strcmp(pw->pw_name, client->user_name) != 0 || !user) {
+		disconnect_client_sqlstate(client, "28000", "peer authentication failed for user \"%s\"",
+					   client->user_name);
+		return;
+	}
+	auth_succeeded(client, user);
+}
+
+static enum auth_type method_of_rule(enum hba_method m)
+{
+	switch (m) {
+	case HBA_TRUST: return AUTH_TYPE_TRUST;
+	case HBA_MD5: return AUTH_TYPE_MD5;
+	case HBA_PASSWORD: return AUTH_TYPE_PLAIN;
+	case HBA_SCRAM: return AUTH_TYPE_SCRAM;
+	case HBA_CERT: return AUTH_TYPE_CERT;
+	case HBA_PEER: return AUTH_TYPE_PEER;
+	case HBA_REJECT: break;
+	}
+	return AUTH_TYPE_REJECT;
+}
+
+/* auth_type, or with auth_type = hba the method of the first matching rule. */
+static enum auth_type client_auth_method(struct pgsocket *client)
+{
+	enum hba_conn_type conn = client->is_unix ? HBA_CONN_LOCAL : client->sbuf.tls ? HBA_CONN_TCP_TLS : HBA_CONN_TCP;
+
+	if (cf->auth_type != AUTH_TYPE_HBA)
+		return cf->auth_type;
+	return method_of_rule(hba_match(pooler.hba, conn, client->db_name, client->user_name,
+					client->is_unix ? NULL : (const struct sockaddr *)&client->remote_addr));
+}
+
+static void reject_by_hba(struct pgsocket *client)
+{
+	char addr[64] = "local";
+
+	if (!client->is_unix)
+		getnameinfo((const struct sockaddr *)&client->remote_addr, sizeof(client->remote_addr), addr,
+			    sizeof(addr), NULL, 0, NI_NUMERICHOST);
+	disconnect_client_sqlstate(client, "28000",
+				   "no pg_hba.conf entry for host \"%s\", user \"%s\", database \"%s\", %s", addr,
+				   client->user_name, client->db_name, client->sbuf.tls ? "SSL encryption" : "no encryption");
+}
+
 /* The auth_type of the config (and the console's own rules). */
 static void client_start_core_auth(struct pgsocket *client)
 {
@@ -146,7 +199,7 @@ static void client_start_core_auth(struct pgsocket *client)
 		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
 		return;
 	}
-	switch (cf->auth_type) {
+	switch (client_auth_method(client)) {
 	case AUTH_TYPE_ANY:
 		/* The console has no server login to vouch for. */
 		if (client->db->is_admin) {
@@ -190,6 +243,12 @@ static void client_start_core_auth(struct pgsocket *client)
 		return;
 	case AUTH_TYPE_CERT:
 		cert_auth(client, user);
+		return;
+	case AUTH_TYPE_PEER:
+		peer_auth(client, user);
+		return;
+	case AUTH_TYPE_REJECT:
+		reject_by_hba(client);
 		return;
 	default:
 		disconnect_client(client, true, "unsupported auth_type");
@@ -316,14 +375,18 @@ void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_resul
 		plugin_accepted(client, r);
 		return;
 	case PGW_CONTINUE:
-		/* The core's own auth_type, with the password already in hand. */
-		if (cf->auth_type == AUTH_TYPE_ANY || cf->auth_type == AUTH_TYPE_TRUST) {
+		/* The core's own method, with the password already in hand. */
+		switch (client_auth_method(client)) {
+		case AUTH_TYPE_MD5:
+		case AUTH_TYPE_SCRAM:
+		case AUTH_TYPE_PLAIN:
+			check_password(client, r->password);
+			return;
+		default:	/* methods without a password */
 			client->auth_phase = AUTH_PHASE_NONE;
 			client_start_core_auth(client);
-		} else {
-			check_password(client, r->password);
+			return;
 		}
-		return;
 	default:
 		disconnect_client_sqlstate(client, r->sqlstate, "%s", r->message);
 		return;

@@ -23,6 +23,9 @@ enum auth_type {
 	AUTH_TYPE_SCRAM,
 	AUTH_TYPE_CERT,
 	AUTH_TYPE_HBA,
+	/* only as the method of an auth_hba_file rule: */
+	AUTH_TYPE_REJECT,
+	AUTH_TYPE_PEER,
 };
 
 /* "session", "transaction", "statement"; "" for POOL_INHERIT. */

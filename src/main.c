@@ -3,6 +3,7 @@
  * The command line is PgBouncer's: pgwarden [-d] [-q] [-v] [-u user] [-V] [-h] config.ini
  */
 #include "pgwarden.h"
+#include "hba.h"
 #include "tls.h"
 #include "pgwarden/version.h"
 
@@ -75,6 +76,27 @@ static void load_userlist(void)
 	pooler.userlist = ul;
 }
 
+/* auth_type = hba: the rules, all or nothing (a bad file keeps the old config). */
+static bool load_hba(const struct config *ncf)
+{
+	char err[512] = "";
+	struct hba *rules = NULL;
+
+	if (ncf->auth_type == AUTH_TYPE_HBA) {
+		if (!ncf->auth_hba_file || !ncf->auth_hba_file[0]) {
+			log_error("auth_type = hba needs auth_hba_file");
+			return false;
+		}
+		if (!(rules = hba_load_file(ncf->auth_hba_file, err, sizeof(err)))) {
+			log_error("%s", err);
+			return false;
+		}
+	}
+	hba_free(pooler.hba);
+	pooler.hba = rules;
+	return true;
+}
+
 static bool load_config(void)
 {
 	char err[512] = "";
@@ -83,8 +105,7 @@ static bool load_config(void)
 		log_error("%s", err);
 		return false;
 	}
-	if (ncf->auth_type == AUTH_TYPE_HBA) {
-		log_error("auth_type hba is not supported yet");
+	if (!load_hba(ncf)) {
 		config_free(ncf);
 		return false;
 	}

@@ -249,6 +249,7 @@ struct pooler {
 	struct event_base *base;
 	struct config *config;
 	struct userlist *userlist;
+	struct hba *hba;		/* auth_type = hba: the auth_hba_file rules */
 	struct dns_context *dns;
 
 	struct list_node databases;

@@ -320,3 +320,68 @@ def test_server_tls_require_against_a_plain_server(pgwarden, pg):
     p.wait_log("server refused TLS")
     p2 = pgwarden({"server_tls_sslmode": "prefer"})
     assert backend_ssl(p2)[0] is False
+
+
+# ---------------------------------------------------------------------------
+# auth_type = hba
+# ---------------------------------------------------------------------------
+
+HBA_RULES = """\
+# the console and the unix socket: trust
+local   all        all                    trust
+# TLS clients may use any password method
+hostssl appdb      appuser   127.0.0.1/32 scram-sha-256
+hostnossl appdb    appuser   127.0.0.1/32 reject
+host    appdb      md5user   127.0.0.1/32 md5
+host    otherdb    all       127.0.0.0/8  md5
+host    postgres   postgres  all          scram-sha-256
+"""
+
+
+def hba_pooler(pgwarden, certs, rules=HBA_RULES):
+    return pgwarden(tls_settings(certs, "prefer", auth_type="hba"), files={"hba.conf": rules},
+                    extra_ini="auth_hba_file = @DIR@/hba.conf")
+
+
+def test_hba_rules_choose_the_method(pgwarden, certs):
+    p = hba_pooler(pgwarden, certs)
+    # hostssl line: appuser over TLS with SCRAM
+    with p.connect(sslmode="require") as c:
+        assert c.execute("SELECT current_user").fetchone() == ("appuser",)
+    # hostnossl line: the same user in plain text is rejected
+    with pytest.raises(psycopg.OperationalError, match="no pg_hba.conf entry"):
+        p.connect(sslmode="disable")
+    # md5 line, plain text
+    with p.connect(user="md5user", sslmode="disable") as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    # otherdb: md5 for everyone in 127/8; a wrong password fails
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        p.connect(db="otherdb", user="md5user", password="wrong", sslmode="disable")
+    # no line for trustuser over TCP
+    with pytest.raises(psycopg.OperationalError,
+                       match='no pg_hba.conf entry for host "127.0.0.1", user "trustuser", database "appdb"'):
+        p.connect(user="trustuser", password="", sslmode="disable")
+    # local: trust over the unix socket
+    with p.connect(host=str(p.dir), user="trustuser", password="", sslmode="disable") as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_hba_reload_and_bad_files(pgwarden, certs):
+    p = hba_pooler(pgwarden, certs)
+    with pytest.raises(psycopg.OperationalError, match="no pg_hba.conf entry"):
+        p.connect(user="trustuser", password="", sslmode="disable")
+    (p.dir / "hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
+    p.reload()
+    with p.connect(user="trustuser", password="", sslmode="disable") as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+    # a bad line: the whole file is refused, the running rules stay
+    (p.dir / "hba.conf").write_text("host all all 127.0.0.1/32 ident\n")
+    p.reload()
+    p.wait_log('unsupported auth method|ident')
+    with p.connect(user="trustuser", password="", sslmode="disable") as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_hba_bad_file_refuses_to_start(pgwarden, certs):
+    with pytest.raises(Exception):
+        hba_pooler(pgwarden, certs, rules="host all all 10.0.0.0/33 trust\n")
