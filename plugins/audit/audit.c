@@ -7,7 +7,7 @@
  *   [plugin.audit]
  *   path = /usr/lib/pgwarden/audit.so
  *   file = /var/lib/pgwarden/audit.db
- *   key_file = /etc/pgwarden/audit.key    ; made (32 random bytes, 0600) if missing
+ *   key_file = /etc/pgwarden/audit.key    ; made (64 random hex digits, 0600) if missing
  *   on_failure = block            ; or continue: run statements unaudited
  *   params = redacted             ; none | redacted (format and length) | full
  *   result_sample_rows = 0        ; keep the first N rows as sent

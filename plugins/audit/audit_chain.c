@@ -33,14 +33,30 @@ static bool create_key(const char *path, struct audit_key *key, char *err, size_
 		snprintf(err, errlen, "cannot create key file %s: %s", path, strerror(errno));
 		return false;
 	}
-	key->len = 32;
-	if (RAND_bytes(key->bytes, (int)key->len) != 1 || write(fd, key->bytes, key->len) != (ssize_t)key->len ||
-	    fsync(fd) != 0) {
+	/* 256 random bits as 64 hex digits and a newline: the key is the text.
+	 * Raw random bytes could end in '\n' or '\r', which reading the file
+	 * back drops — the writer and the verifier would then use two keys. */
+	uint8_t random[32];
+	char text[2 * sizeof(random) + 2];
+	if (RAND_bytes(random, sizeof(random)) != 1) {
+		snprintf(err, errlen, "cannot make a random key");
+		close(fd);
+		unlink(path);
+		return false;
+	}
+	to_hex(random, sizeof(random), text);
+	OPENSSL_cleanse(random, sizeof(random));
+	key->len = 2 * sizeof(random);
+	memcpy(key->bytes, text, key->len);
+	text[key->len] = '\n';
+	if (write(fd, text, key->len + 1) != (ssize_t)key->len + 1 || fsync(fd) != 0) {
+		OPENSSL_cleanse(text, sizeof(text));
 		snprintf(err, errlen, "cannot write key file %s", path);
 		close(fd);
 		unlink(path);
 		return false;
 	}
+	OPENSSL_cleanse(text, sizeof(text));
 	close(fd);
 	return true;
 }
