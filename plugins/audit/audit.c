@@ -333,21 +333,17 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 
 static void put_digest(struct json_text *r, struct audit_session *as)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	char hex[2 * EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
 
 	if (!as || !as->digesting || !EVP_DigestFinal_ex(as->digest, md, &len)) {
 		jt_null(r);
 		return;
 	}
 	as->digesting = false;
-	for (unsigned int i = 0; i < len; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	jt_bytes(r, (const uint8_t *)hex, 2 * len, false);
+	audit_hex(md, len, hex);
+	jt_str(r, hex);
 }
 
 static void put_params(struct json_text *r, struct audit *a, const struct pgw_result *res)
@@ -563,39 +559,44 @@ static bool parse_int(struct pgw_plugin *self, const char *key, const char *text
 	return true;
 }
 
+/* value as the index of one of names (NULL-terminated), case-insensitive;
+ * else the error "key = value: expected a, b or c". */
+static bool parse_choice(struct pgw_plugin *self, const char *key, const char *value,
+			 const char *const *names, int *out)
+{
+	char expected[128] = "";
+	size_t used = 0;
+
+	for (int i = 0; names[i]; i++) {
+		if (strcasecmp(value, names[i]) == 0) {
+			*out = i;
+			return true;
+		}
+		used += (size_t)snprintf(expected + used, sizeof(expected) - used, "%s%s",
+					 i == 0 ? "" : names[i + 1] ? ", " : " or ", names[i]);
+	}
+	host->set_error(self, "%s = %s: expected %s", key, value, expected);
+	return false;
+}
+
 static bool parse_config(struct pgw_plugin *self, struct audit *a, const struct pgw_kv *config, int n)
 {
+	static const char *const failure_names[] = { "block", "continue", NULL };
+	static const char *const params_names[] = { "none", "redacted", "full", NULL };	/* enum params_policy */
+	static const char *const sync_names[] = { "on", "off", NULL };
+	int failure, params_policy, sync_choice;
 	const char *on_failure = cfg(config, n, "on_failure", "block");
 	const char *params = cfg(config, n, "params", "redacted");
 	const char *sync = cfg(config, n, "synchronous", "off");
 	long sample, queue_max;
 
-	if (strcasecmp(on_failure, "block") == 0) {
-		a->block_on_failure = true;
-	} else if (strcasecmp(on_failure, "continue") == 0) {
-		a->block_on_failure = false;
-	} else {
-		host->set_error(self, "on_failure = %s: expected block or continue", on_failure);
+	if (!parse_choice(self, "on_failure", on_failure, failure_names, &failure) ||
+	    !parse_choice(self, "params", params, params_names, &params_policy) ||
+	    !parse_choice(self, "synchronous", sync, sync_names, &sync_choice))
 		return false;
-	}
-	if (strcasecmp(params, "none") == 0) {
-		a->params = PARAMS_NONE;
-	} else if (strcasecmp(params, "redacted") == 0) {
-		a->params = PARAMS_REDACTED;
-	} else if (strcasecmp(params, "full") == 0) {
-		a->params = PARAMS_FULL;
-	} else {
-		host->set_error(self, "params = %s: expected none, redacted or full", params);
-		return false;
-	}
-	if (strcasecmp(sync, "on") == 0) {
-		a->synchronous = true;
-	} else if (strcasecmp(sync, "off") == 0) {
-		a->synchronous = false;
-	} else {
-		host->set_error(self, "synchronous = %s: expected on or off", sync);
-		return false;
-	}
+	a->block_on_failure = failure == 0;
+	a->params = (enum params_policy)params_policy;
+	a->synchronous = sync_choice == 0;
 	if (!parse_int(self, "result_sample_rows", cfg(config, n, "result_sample_rows", "0"), 0, 1000, &sample) ||
 	    !parse_int(self, "queue_max", cfg(config, n, "queue_max", "100000"), 100, 100000000, &queue_max))
 		return false;
@@ -721,8 +722,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 		return -1;
 	}
 	RAND_bytes(run, sizeof(run));
-	for (size_t i = 0; i < sizeof(run); i++)
-		snprintf(a->run + 2 * i, 3, "%02x", run[i]);
+	audit_hex(run, sizeof(run), a->run);
 	the_plugin = self;
 	host->set_private(self, a);
 	audit_store_on_commit(a->store, after_commit, a);

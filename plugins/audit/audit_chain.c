@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-static void to_hex(const uint8_t *in, size_t len, char *out)
+void audit_hex(const uint8_t *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -44,7 +44,7 @@ static bool create_key(const char *path, struct audit_key *key, char *err, size_
 		unlink(path);
 		return false;
 	}
-	to_hex(random, sizeof(random), text);
+	audit_hex(random, sizeof(random), text);
 	OPENSSL_cleanse(random, sizeof(random));
 	key->len = 2 * sizeof(random);
 	memcpy(key->bytes, text, key->len);
@@ -142,7 +142,7 @@ static bool hmac_parts(struct audit_hasher *h, const char *const *parts, int npa
 		ok = EVP_MAC_update(ctx, (const unsigned char *)parts[i], strlen(parts[i]));
 	ok = ok && EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) && maclen == sizeof(mac);
 	if (ok)
-		to_hex(mac, sizeof(mac), out);
+		audit_hex(mac, sizeof(mac), out);
 	return ok;
 }
 

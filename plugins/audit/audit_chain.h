@@ -44,6 +44,9 @@ bool audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1
 bool audit_chain_hash(struct audit_hasher *h, const char *prev_hash, int64_t seq, const char *kind,
 		      int64_t at_us, const char *record, char out[AUDIT_HASH_HEX_LEN + 1]);
 
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void audit_hex(const uint8_t *in, size_t len, char *out);
+
 /* The SQLite schema (events table, views, schema_version). */
 #define AUDIT_SCHEMA_VERSION 1
 extern const char audit_schema_sql[];

@@ -546,6 +546,33 @@ static void *writer_main(void *arg)
 
 /* ---------------- the loop's side ---------------- */
 
+/* Everything the store holds; the writer thread is not running (any more). */
+static void store_free(struct audit_store *st)
+{
+	/* events are only left when the disk refused them to the end */
+	for (struct event *e = st->head; e;) {
+		struct event *next = e->next;
+		free(e);
+		e = next;
+	}
+	sqlite3_finalize(st->insert);
+	sqlite3_close(st->db);
+	for (int i = 0; i < ANALYSIS_SLOTS; i++) {
+		if (st->analyses)
+			analysis_clear(&st->analyses[i]);
+		if (st->shapes)
+			analysis_clear(&st->shapes[i]);
+	}
+	free(st->analyses);
+	free(st->shapes);
+	jt_free(&st->row);
+	audit_hasher_free(st->hasher);
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->wake);
+	free(st->path);
+	free(st);
+}
+
 struct audit_store *audit_store_open(const struct audit_store_config *cfg, char *err, size_t errlen)
 {
 	struct audit_store *st = calloc(1, sizeof(*st));
@@ -572,13 +599,7 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 	if (!st->hasher || !open_db(st, err, errlen) || pthread_create(&st->thread, NULL, writer_main, st) != 0) {
 		if (!err[0])
 			snprintf(err, errlen, "cannot start the audit writer thread");
-		sqlite3_finalize(st->insert);
-		sqlite3_close(st->db);
-		free(st->analyses);
-		free(st->shapes);
-		audit_hasher_free(st->hasher);
-		free(st->path);
-		free(st);
+		store_free(st);
 		return NULL;
 	}
 	return st;
@@ -699,8 +720,6 @@ void audit_store_on_commit(struct audit_store *st, void (*cb)(void *arg), void *
 
 void audit_store_close(struct audit_store *st)
 {
-	struct event *e;
-
 	if (!st)
 		return;
 	pthread_mutex_lock(&st->lock);
@@ -708,24 +727,5 @@ void audit_store_close(struct audit_store *st)
 	pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
 	pthread_join(st->thread, NULL);
-	/* only left when the disk refused them to the end */
-	for (e = st->head; e;) {
-		struct event *next = e->next;
-		free(e);
-		e = next;
-	}
-	sqlite3_finalize(st->insert);
-	sqlite3_close(st->db);
-	for (int i = 0; i < ANALYSIS_SLOTS; i++) {
-		analysis_clear(&st->analyses[i]);
-		analysis_clear(&st->shapes[i]);
-	}
-	free(st->analyses);
-	free(st->shapes);
-	jt_free(&st->row);
-	audit_hasher_free(st->hasher);
-	pthread_mutex_destroy(&st->lock);
-	pthread_cond_destroy(&st->wake);
-	free(st->path);
-	free(st);
+	store_free(st);
 }
