@@ -1,5 +1,6 @@
 #include "sbuf.h"
 #include "log.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,12 +39,8 @@ static char tls_error[256];
 
 static void note_tls_error(const char *what)
 {
-	unsigned long e = ERR_get_error();
-	char detail[200] = "";
+	const char *detail = tls_error_text();
 
-	if (e)
-		ERR_error_string_n(e, detail, sizeof(detail));
-	ERR_clear_error();
 	snprintf(tls_error, sizeof(tls_error), "%s%s%s", what, detail[0] ? ": " : "", detail);
 }
 
@@ -71,9 +68,9 @@ static ssize_t tls_result(struct sbuf *sb, int n)
 		return 0;
 	case SSL_ERROR_SYSCALL:
 		ERR_clear_error();
-		if (errno == 0 || errno == EAGAIN)
+		if (errno == 0)
 			return 0;	/* EOF without close_notify */
-		return -1;
+		return -1;		/* errno says what (EAGAIN included) */
 	default:
 		note_tls_error("TLS error");
 		errno = ECONNRESET;
