@@ -83,8 +83,8 @@ def audited(pgwarden):
         extra += "".join(f"{k} = {v}\n" for k, v in keys.items())
         settings = {"plugins": ", ".join(names)}
         settings.update(overrides or {})
+        made.append(d)	# before starting: a mount is undone even if pgwarden fails to start
         p = pgwarden(settings, extra_ini=extra)
-        made.append(d)
         return p, a
 
     yield start

@@ -5,6 +5,7 @@ test (test/plugins/testplug.so, plugins/example/example.so); see
 test/plugins/testplug.c for the markers that pick its decisions.
 """
 
+import os
 import re
 import subprocess
 import tempfile
@@ -21,6 +22,9 @@ from pgproto import RawConn, message, parse_error_fields
 pytestmark = pytest.mark.pgwarden_only
 
 BUILD_DIR = Path(TARGET_BIN).resolve().parent
+# Where `make install` runs: the build tree, also when run-all.sh tests a
+# staged copy of its programs (see there).
+MAKE_DIR = Path(os.environ.get("PGWARDEN_BUILD_DIR") or BUILD_DIR)
 TESTPLUG = BUILD_DIR / "test" / "plugins" / "testplug.so"
 EXAMPLE = BUILD_DIR / "plugins" / "example" / "example.so"
 
@@ -439,11 +443,11 @@ def test_show_plugins_empty_without_plugins(pgwarden):
 def test_out_of_tree_plugin_against_installed_header(pgwarden):
     """`make install` ships the header and pgwarden.pc; a plugin compiled with
     nothing but `pkg-config --cflags pgwarden` loads and works."""
-    if not (BUILD_DIR / "Makefile").exists():
+    if not (MAKE_DIR / "Makefile").exists():
         pytest.skip("binary under test is not in a build directory")
     d = Path(tempfile.mkdtemp(prefix="pgwarden-inst-", dir=TMP_ROOT))
     try:
-        subprocess.run(["make", "-s", "-C", str(BUILD_DIR), "install-pkgincludeHEADERS",
+        subprocess.run(["make", "-s", "-C", str(MAKE_DIR), "install-pkgincludeHEADERS",
                         "install-pkgconfigDATA", f"DESTDIR={d}"], check=True, capture_output=True)
         pcs = list(d.rglob("pgwarden.pc"))
         assert len(pcs) == 1
