@@ -77,7 +77,7 @@ static void send_auth_request(struct pgsocket *client, uint32_t code, const void
 /* The secret we check this client against; NULL for an unknown user. */
 static const char *client_secret(struct pgsocket *client)
 {
-	struct pguser *user = find_user(client->user_name);
+	struct pguser *user = client_known_user(client);
 	return user ? user->secret : NULL;
 }
 
@@ -189,17 +189,28 @@ static void reject_by_hba(struct pgsocket *client)
 				   client->user_name, client->db_name, client->sbuf.tls ? "SSL encryption" : "no encryption");
 }
 
+/* Methods that check who the client is need the user's secret first. */
+static bool method_needs_user(enum auth_type method)
+{
+	return method != AUTH_TYPE_ANY && method != AUTH_TYPE_REJECT;
+}
+
 /* The auth_type of the config (and the console's own rules). */
 static void client_start_core_auth(struct pgsocket *client)
 {
-	struct pguser *user = find_user(client->user_name);
+	struct pguser *user = client_known_user(client);
 	const char *secret = user ? user->secret : NULL;
+	enum auth_type method = client_auth_method(client);
 
 	if (client->db->is_admin && admin_peer_login(client)) {
 		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
 		return;
 	}
-	switch (client_auth_method(client)) {
+	if (method_needs_user(method) && auth_query_wanted(client)) {
+		auth_query_start(client, NULL);
+		return;
+	}
+	switch (method) {
 	case AUTH_TYPE_ANY:
 		/* The console has no server login to vouch for. */
 		if (client->db->is_admin) {
@@ -261,6 +272,7 @@ void client_start_auth(struct pgsocket *client)
 	if (!start_plugin_auth(client))
 		client_start_core_auth(client);
 }
+
 
 /* A cleartext password checked against any kind of stored secret. */
 static bool check_plain_password(const char *secret, const char *user, const char *password)
@@ -324,7 +336,17 @@ static void check_password(struct pgsocket *client, const char *password)
 		fail_auth(client);
 		return;
 	}
-	auth_succeeded(client, find_user(client->user_name));
+	auth_succeeded(client, client_known_user(client));
+}
+
+void auth_lookup_done(struct pgsocket *client, const char *password)
+{
+	if (auth_query_failed(client))
+		disconnect_client(client, true, "auth_query failed");
+	else if (password)
+		check_password(client, password);
+	else
+		client_start_core_auth(client);
 }
 
 static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *body, size_t len)
@@ -380,7 +402,10 @@ void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_resul
 		case AUTH_TYPE_MD5:
 		case AUTH_TYPE_SCRAM:
 		case AUTH_TYPE_PLAIN:
-			check_password(client, r->password);
+			if (auth_query_wanted(client))
+				auth_query_start(client, r->password);
+			else
+				check_password(client, r->password);
 			return;
 		default:	/* methods without a password */
 			client->auth_phase = AUTH_PHASE_NONE;
@@ -449,7 +474,7 @@ static enum sbuf_result auth_scram_final(struct pgsocket *client, const uint8_t 
 	bool proof_ok = false;
 	char *server_final = NULL;
 	const char *err = NULL;
-	struct pguser *user = find_user(client->user_name);
+	struct pguser *user = client_known_user(client);
 
 	if (!scram_server_handle_final(client->scram_srv, (const char *)body, len, &proof_ok, &server_final, &err)) {
 		disconnect_client(client, true, "%s", err ? err : "invalid SCRAM message");

@@ -417,6 +417,9 @@ enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 		return SBUF_PAUSE;
 	case CL_ACTIVE:
 	case CL_WAITING:
+		/* Its auth_query runs: the client has nothing to say yet. */
+		if (client->auth_phase == AUTH_PHASE_LOOKUP)
+			return SBUF_PAUSE;
 		return handle_query_pkt(client, pkt);
 	default:
 		sbuf_skip(sb, pkt);

@@ -130,6 +130,37 @@ struct pguser *add_user(const char *name, const char *secret)
 	return new_user(name, secret, false);
 }
 
+static void apply_user_def(struct pguser *u);
+
+struct pguser *own_user(struct pgdatabase *db, const char *name, bool queried)
+{
+	struct list_node *n;
+	list_for_each(n, &db->own_users) {
+		struct pguser *u = container_of(n, struct pguser, node);
+		if (u->queried == queried && strcmp(u->name, name) == 0)
+			return u;
+	}
+	struct pguser *u = new_user(name, "", false);
+	list_del(&u->node);
+	list_append(&db->own_users, &u->node);
+	u->queried = queried;
+	return u;
+}
+
+struct pguser *update_queried_user(struct pgdatabase *db, const char *name, const char *secret)
+{
+	struct pguser *u = own_user(db, name, true);
+	if (strcmp(u->secret, secret) != 0) {
+		free(u->secret);
+		u->secret = xstrdup(secret);
+		/* Keys proved for the old password would not log in any more. */
+		u->has_scram_keys = false;
+	}
+	/* [users] settings apply to them as to auth_file users. */
+	apply_user_def(u);
+	return u;
+}
+
 static void apply_user_def(struct pguser *u)
 {
 	const struct user_def *ud = config_find_user(cf, u->name);
@@ -187,6 +218,12 @@ static bool login_settings_changed(const struct pgdatabase *db, const struct db_
 	       (def->password && fu && str_differs(fu->secret, def->password));
 }
 
+static void replace_str(char **dst, const char *value)
+{
+	free(*dst);
+	*dst = value ? xstrdup(value) : NULL;
+}
+
 static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const char *name)
 {
 	const char *dbname = def->dbname ? def->dbname : name;
@@ -209,6 +246,9 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 	db->server_lifetime = def->server_lifetime > 0 ? (usec_t)def->server_lifetime * USEC_PER_SEC : 0;
 	free(db->connect_query);
 	db->connect_query = def->connect_query ? xstrdup(def->connect_query) : NULL;
+	replace_str(&db->auth_user, def->auth_user);
+	replace_str(&db->auth_query, def->auth_query);
+	replace_str(&db->auth_dbname, def->auth_dbname);
 	memset(&db->startup_vars, 0, sizeof(db->startup_vars));
 	set_db_var(db, VAR_CLIENT_ENCODING, def->client_encoding);
 	set_db_var(db, VAR_DATESTYLE, def->datestyle);
@@ -237,6 +277,7 @@ struct pgdatabase *register_database(const struct db_def *def, bool is_autodb, c
 		db = xcalloc(1, sizeof(*db));
 		strlcpy_safe(db->name, name, sizeof(db->name));
 		db->port = def->port > 0 ? def->port : 5432;
+		list_init(&db->own_users);
 		list_append(&pooler.databases, &db->node);
 	}
 	db->is_autodb = is_autodb;
@@ -540,6 +581,7 @@ static void free_socket(struct pgsocket *sk)
 		free(sk->scram_cli);
 	}
 	free(sk->tls_host);
+	auth_query_free(sk);
 	secure_zero(sk, sizeof(*sk));
 	free(sk);
 }

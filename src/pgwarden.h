@@ -86,6 +86,13 @@ struct pgdatabase {
 	int max_db_client_connections;	/* -1: the global setting */
 	usec_t server_lifetime;		/* 0: the global setting */
 	char *connect_query;
+	/* [databases] auth_user= / auth_query= / auth_dbname=; NULL: the global one */
+	char *auth_user;
+	char *auth_query;
+	char *auth_dbname;
+	/* Users known to this database only: those auth_query found, and the
+	 * auth_user when auth_file does not list it (auth_query.c). */
+	struct list_node own_users;
 	struct varcache startup_vars;	/* client_encoding/datestyle/timezone/application_name */
 
 	int server_count;		/* connections to servers, all pools */
@@ -114,6 +121,7 @@ struct pguser {
 	int server_count;
 	int client_count;
 	bool forced;			/* belongs to one database's user= */
+	bool queried;			/* found by auth_query; in its database's own_users */
 	bool removed;			/* gone from auth_file at the last reload */
 
 	/* Learned from a client's successful SCRAM login, so we can log in to
@@ -175,6 +183,7 @@ struct pgpool {
 
 enum auth_phase {
 	AUTH_PHASE_NONE,
+	AUTH_PHASE_LOOKUP,		/* auth_query running for this client's user */
 	AUTH_PHASE_PASSWORD,		/* waiting for a cleartext password */
 	AUTH_PHASE_MD5,
 	AUTH_PHASE_SCRAM_FIRST,
@@ -237,6 +246,7 @@ struct pgsocket {
 	enum auth_phase auth_phase;
 	uint8_t md5_salt[4];
 	struct scram_server *scram_srv;	/* client SCRAM in progress */
+	struct auth_lookup *lookup;	/* client: auth_query result; NULL if not run */
 	struct scram_client *scram_cli;	/* server login SCRAM in progress */
 	struct dns_request *dns_req;	/* server: address lookup in flight */
 	bool is_cancel_conn;		/* server: only carries a CancelRequest */
@@ -291,6 +301,10 @@ struct pgdatabase *lookup_or_create_database(const char *name);
 struct pguser *find_user(const char *name);
 struct pguser *add_user(const char *name, const char *secret);
 struct pgpool *get_pool(struct pgdatabase *db, struct pguser *user);
+/* A user of db's own_users (queried: an auth_query result), created on first use. */
+struct pguser *own_user(struct pgdatabase *db, const char *name, bool queried);
+/* An auth_query answer: the user's secret as PostgreSQL holds it now. */
+struct pguser *update_queried_user(struct pgdatabase *db, const char *name, const char *secret);
 struct pgsocket *socket_alloc(bool is_server);
 void change_client_state(struct pgsocket *client, enum sock_state newstate);
 void change_server_state(struct pgsocket *server, enum sock_state newstate);
@@ -337,6 +351,24 @@ void connect_server(struct pgsocket *server);
 
 /* ---- auth.c ---- */
 void client_start_auth(struct pgsocket *client);
+/* The auth_query lookup for this client finished; password: what a plugin
+ * handed back to be checked (NULL: start the core's method). */
+void auth_lookup_done(struct pgsocket *client, const char *password);
+
+/* ---- auth_query.c: secrets of users not in auth_file, from PostgreSQL ---- */
+/* auth_user is set for the client's database and auth_file lacks the user. */
+bool auth_query_wanted(const struct pgsocket *client);
+/* Queue the client for a server of the auth_user pool; auth_lookup_done
+ * follows, with a copy of password (may be NULL). */
+void auth_query_start(struct pgsocket *client, const char *password);
+/* The client got its auth_user server (it waited in the pool's queue). */
+void auth_query_send(struct pgsocket *client);
+enum sbuf_result auth_query_server_pkt(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt);
+/* The user the client says it is, from auth_file or found by auth_query;
+ * NULL when unknown (such logins fail after a mock exchange). */
+struct pguser *client_known_user(const struct pgsocket *client);
+bool auth_query_failed(const struct pgsocket *client);
+void auth_query_free(struct pgsocket *client);
 enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pkt);
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len);
 

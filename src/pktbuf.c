@@ -160,6 +160,18 @@ bool pkt_get_bytes(struct pktreader *r, size_t n, const uint8_t **p)
 	return true;
 }
 
+bool pkt_get_column(struct pktreader *r, const uint8_t **val, uint32_t *len)
+{
+	if (!pkt_get_u32(r, len))
+		return false;
+	if (*len == UINT32_MAX) {	/* -1: NULL */
+		*val = NULL;
+		*len = 0;
+		return true;
+	}
+	return pkt_get_bytes(r, *len, val);
+}
+
 bool pkt_get_u8(struct pktreader *r, uint8_t *v)
 {
 	const uint8_t *p;

@@ -88,6 +88,8 @@ bool pkt_get_bytes(struct pktreader *r, size_t n, const uint8_t **p);
 /* A NUL-terminated string inside the message; false when no NUL before the end. */
 bool pkt_get_string(struct pktreader *r, const char **s);
 size_t pkt_remaining(const struct pktreader *r);
+/* One DataRow column: *val points at its bytes, or is NULL for SQL NULL. */
+bool pkt_get_column(struct pktreader *r, const uint8_t **val, uint32_t *len);
 
 /* Header of the message at the start of buf. */
 struct pkt_header {

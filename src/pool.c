@@ -113,7 +113,10 @@ void pool_wake_waiters(struct pgpool *pool)
 		if (!server)
 			break;
 		link_client_server(client, server);
-		sbuf_continue(&client->sbuf);
+		if (client->auth_phase == AUTH_PHASE_LOOKUP)
+			auth_query_send(client);
+		else
+			sbuf_continue(&client->sbuf);
 	}
 	if (!list_empty(&pool->waiting_clients))
 		launch_new_connection(pool);
@@ -273,6 +276,13 @@ void launch_new_connection(struct pgpool *pool)
 
 /* ---------------- janitor: timeouts and pool maintenance ---------------- */
 
+/* A client whose auth_query waits or runs is still logging in. */
+static bool lookup_timed_out(const struct pgsocket *client, usec_t now)
+{
+	return client->auth_phase == AUTH_PHASE_LOOKUP && cf->client_login_timeout &&
+	       now - client->connect_time > cf->client_login_timeout;
+}
+
 static void check_waiting_clients(struct pgpool *pool, usec_t now)
 {
 	struct list_node *n, *tmp;
@@ -280,6 +290,10 @@ static void check_waiting_clients(struct pgpool *pool, usec_t now)
 	list_for_each_safe(n, tmp, &pool->waiting_clients) {
 		struct pgsocket *client = container_of(n, struct pgsocket, node);
 		usec_t waited = now - client->wait_start;
+		if (lookup_timed_out(client, now)) {
+			disconnect_client(client, true, "client_login_timeout");
+			continue;
+		}
 		if (client->state == CL_WAITING_LOGIN) {
 			if (cf->client_login_timeout && now - client->connect_time > cf->client_login_timeout)
 				disconnect_client(client, true, "client_login_timeout (server down)");
@@ -328,7 +342,8 @@ static void check_active_clients(struct pgpool *pool, usec_t now)
 
 	list_for_each_safe(n, tmp, &pool->active_clients) {
 		struct pgsocket *client = container_of(n, struct pgsocket, node);
-		const char *reason = client->login_user ? active_client_timeout(client, now) : NULL;
+		const char *reason = client->login_user ? active_client_timeout(client, now)
+				     : lookup_timed_out(client, now) ? "client_login_timeout" : NULL;
 		if (reason)
 			disconnect_client(client, true, "%s", reason);
 	}
@@ -421,6 +436,15 @@ static void free_pool(struct pgpool *pool)
 	free(pool);
 }
 
+static void free_user(struct pguser *u)
+{
+	list_del(&u->node);
+	secure_zero(u->secret, strlen(u->secret));
+	free(u->secret);
+	secure_zero(u, sizeof(*u));
+	free(u);
+}
+
 static void free_database(struct pgdatabase *db)
 {
 	struct list_node *n, *tmp;
@@ -431,14 +455,16 @@ static void free_database(struct pgdatabase *db)
 		if (pool->db == db)
 			free_pool(pool);
 	}
-	if (db->forced_user) {
-		list_del(&db->forced_user->node);
-		free(db->forced_user->secret);
-		free(db->forced_user);
-	}
+	if (db->forced_user)
+		free_user(db->forced_user);
+	list_for_each_safe(n, tmp, &db->own_users)
+		free_user(container_of(n, struct pguser, node));
 	list_del(&db->node);
 	free(db->host);
 	free(db->connect_query);
+	free(db->auth_user);
+	free(db->auth_query);
+	free(db->auth_dbname);
 	free(db);
 }
 

@@ -505,6 +505,9 @@ static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_p
 {
 	struct pgsocket *client = server->link;
 
+	if (client && client->auth_phase == AUTH_PHASE_LOOKUP)
+		return auth_query_server_pkt(server, client, pkt);
+
 	switch (pkt->hdr.type) {
 	case 'Z':
 		if (!pkt->complete)

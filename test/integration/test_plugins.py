@@ -301,6 +301,20 @@ def test_auth_continue_falls_back_to_core(with_plugins):
         p.connect(user="appuser", password="wrong")
 
 
+def test_auth_continue_with_auth_query(with_plugins):
+    """CONTINUE for a user missing from auth_file: the password the plugin
+    saw is checked once auth_query has found the user's secret."""
+    p = with_plugins("idp", auth="on", overrides={"auth_user": "postgres", "auth_type": "md5"})
+    p.configure(userlist='"postgres" "postgres"\n')
+    p.reload()
+    with p.connect(user="md5user", password="md5pass") as c:
+        assert c.execute("SELECT current_user").fetchone() == ("md5user",)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        p.connect(user="md5user", password="wrong")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        p.connect(user="nosuchuser", password="whatever")
+
+
 # ---------------------------------------------------------------------------
 # the example plugin
 # ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -320,6 +321,41 @@ def test_server_tls_require_against_a_plain_server(pgwarden, pg):
     p.wait_log("server refused TLS")
     p2 = pgwarden({"server_tls_sslmode": "prefer"})
     assert backend_ssl(p2)[0] is False
+
+
+def test_plaintext_after_the_servers_s_is_refused(pgwarden, pg):
+    """CVE-2021-23214, the server side: bytes a man in the middle appends to
+    the server's 'S' would be read as if they had come over TLS.  A fake
+    server answers 'S' and, in the same write, an AuthenticationOk."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen = {}
+
+    def fake_server():
+        conn, _ = listener.accept()
+        with conn:
+            seen["request"] = conn.recv(8)
+            conn.sendall(b"S" + b"R" + struct.pack("!II", 8, 0))
+            conn.settimeout(5)
+            try:
+                seen["after"] = conn.recv(1024)
+            except OSError:
+                seen["after"] = b"?"
+    t = threading.Thread(target=fake_server, daemon=True)
+    t.start()
+    try:
+        p = pgwarden({"server_tls_sslmode": "prefer"},
+                     databases={"fakedb": f"host=127.0.0.1 port={port} dbname=appdb"})
+        with pytest.raises(psycopg.OperationalError):
+            with p.connect(db="fakedb") as c:
+                c.execute("SELECT 1")
+        t.join(10)
+        assert seen["request"] == struct.pack("!II", 8, SSL_REQUEST)
+        assert seen["after"] == b"", seen  # closed: no handshake, no startup packet
+        p.wait_log("cannot start TLS with server")
+        assert p.alive()
+    finally:
+        listener.close()
 
 
 # ---------------------------------------------------------------------------

@@ -116,10 +116,32 @@ static void test_reader_truncated_int(void **state)
 	assert_int_equal(s, 1);
 }
 
+/* DataRow columns: text, NULL (-1), and a length running past the end. */
+static void test_reader_columns(void **state)
+{
+	const uint8_t row[] = { 0, 2, 0, 0, 0, 2, 'h', 'i', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 9, 'x' };
+	struct pktreader r;
+	const uint8_t *val;
+	uint32_t len;
+	uint16_t ncols;
+
+	pktreader_init(&r, row, sizeof(row));
+	assert_true(pkt_get_u16(&r, &ncols));
+	assert_int_equal(ncols, 2);
+	assert_true(pkt_get_column(&r, &val, &len));
+	assert_int_equal(len, 2);
+	assert_memory_equal(val, "hi", 2);
+	assert_true(pkt_get_column(&r, &val, &len));
+	assert_null(val);
+	assert_int_equal(len, 0);
+	assert_false(pkt_get_column(&r, &val, &len));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_query),
+		cmocka_unit_test(test_reader_columns),
 		cmocka_unit_test(test_build_startup),
 		cmocka_unit_test(test_error_roundtrip),
 		cmocka_unit_test(test_header_incomplete),
