@@ -146,6 +146,8 @@ bool sbuf_tls_connect(struct sbuf *sb, SSL_CTX *ctx, const char *host)
 	return true;
 }
 
+static void wake_if_tls_buffered(struct sbuf *sb);
+
 /* One handshake step; the handler hears when it is over. */
 static void continue_handshake(struct sbuf *sb)
 {
@@ -156,6 +158,8 @@ static void continue_handshake(struct sbuf *sb)
 		sb->tls_handshaking = false;
 		set_write_interest(sb, sbuf_has_pending_output(sb));
 		sb->handler(sb, SBUF_EV_TLS_READY, NULL);
+		/* the peer's first message may have been read with the handshake */
+		wake_if_tls_buffered(sb);
 		return;
 	}
 	switch (SSL_get_error(sb->tls, n)) {
@@ -214,6 +218,20 @@ static void attach_fd(struct sbuf *sb, int fd)
 static bool read_wanted(const struct sbuf *sb)
 {
 	return !sb->closed && !sb->paused && !sb->waiting_dst && !sb->connecting;
+}
+
+/* OpenSSL reads ahead: bytes it already holds get no readiness event from
+ * the socket.  A partial record makes the next read say EAGAIN, which stops
+ * this. */
+static bool tls_buffered(const struct sbuf *sb)
+{
+	return sb->tls && !sb->tls_handshaking && SSL_has_pending(sb->tls);
+}
+
+static void wake_if_tls_buffered(struct sbuf *sb)
+{
+	if (read_wanted(sb) && tls_buffered(sb))
+		event_active(&sb->ev_read, EV_READ, 0);
 }
 
 /*
@@ -567,6 +585,7 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 		sb->continue_pending = false;
 		if (!(what & EV_READ) || sb->recv_pos > sb->parse_pos) {
 			process_and_compact(sb);
+			wake_if_tls_buffered(sb);
 			return;
 		}
 	}
@@ -601,10 +620,7 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 	sb->recv_pos += (uint32_t)n;
 	sb->bytes_in += (uint64_t)n;
 	process_and_compact(sb);
-	/* Decrypted bytes OpenSSL holds beyond what fit: the socket will not
-	 * say readable again for them. */
-	if (!sb->closed && sb->tls && SSL_pending(sb->tls) && read_wanted(sb))
-		event_active(&sb->ev_read, EV_READ, 0);
+	wake_if_tls_buffered(sb);
 }
 
 static void finish_connect(struct sbuf *sb)
@@ -683,7 +699,7 @@ void sbuf_continue(struct sbuf *sb)
 	if (sb->waiting_dst)
 		return;		/* the destination will wake us */
 	update_read_interest(sb);
-	if (sb->recv_pos > sb->parse_pos && !sb->continue_pending) {
+	if ((sb->recv_pos > sb->parse_pos || tls_buffered(sb)) && !sb->continue_pending) {
 		/* Process what is buffered from the loop, not from inside the
 		 * caller's handler: no re-entrancy. */
 		sb->continue_pending = true;

@@ -166,6 +166,9 @@ static SSL_CTX *new_ctx(const SSL_METHOD *method)
 	 * retry; renegotiation would need reads inside writes */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* one read() per burst of records instead of two per record (header,
+	 * then body); sbuf.c polls what OpenSSL holds */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	return ctx;
 }
 

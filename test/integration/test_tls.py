@@ -99,6 +99,35 @@ def test_client_tls_with_each_libpq_sslmode(pgwarden, certs):
     assert "tls=TLSv1.3/" in p.log_text()
 
 
+def test_pipelined_records_on_both_tls_sides(pgwarden, pg_with_tls, certs):
+    """Many TLS records per read (OpenSSL reads ahead): clients pipeline
+    hundreds of statements while they wait for the one server, so their
+    reading pauses with records still buffered in OpenSSL, and the server
+    side answers in bursts too.  Every answer must come, in order."""
+    p = pgwarden(tls_settings(certs, pool_mode="transaction", default_pool_size="1",
+                              server_tls_sslmode="require"))
+    errors = []
+
+    def client(n):
+        try:
+            with p.connect(sslmode="require", prepare_threshold=None) as c:
+                assert ssl_of(c)
+                with c.pipeline():
+                    curs = [c.execute("SELECT %s::int, repeat('x', %s)", (i, i % 700))
+                            for i in range(300)]
+                got = [cur.fetchone() for cur in curs]
+                assert got == [(i, "x" * (i % 700)) for i in range(300)]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"client {n}: {e!r}")
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert backend_ssl(p, sslmode="require")[0] is True
+
+
 def test_verify_full_checks_the_host_name(pgwarden, certs):
     p = pgwarden(tls_settings(certs))
     # the certificate names localhost only
@@ -283,8 +312,8 @@ def pg_with_tls(pg, certs):
     wait_for(lambda: pg.query("SHOW ssl")[0][0] == "off", what="ssl off")
 
 
-def backend_ssl(p):
-    with p.connect() as c:
+def backend_ssl(p, **kw):
+    with p.connect(**kw) as c:
         return c.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
 
 
