@@ -135,6 +135,11 @@ static const char *host_session_database(const struct pgw_session *s)
 	return s->client->db_name;
 }
 
+static const char *host_session_transport(const struct pgw_session *s)
+{
+	return s->client->is_unix ? "unix" : s->client->sbuf.tls ? "tls" : "tcp";
+}
+
 static const char *host_session_client_addr(const struct pgw_session *s)
 {
 	return s->client_addr;
@@ -458,6 +463,8 @@ static const struct pgw_host host = {
 	.call_on_loop = plugin_call_on_loop,
 	.show_register = host_show_register,
 	.show_row = plugin_show_row,
+	.session_transport = host_session_transport,
+	.session_close = plugin_session_close,
 };
 
 /* ---------------- loading ---------------- */

@@ -700,8 +700,58 @@ void plugin_session_end(struct pgsocket *client, const char *reason)
 		secure_zero(s->startup_params, s->startup_params_len);
 	free(s->startup_params);
 	free(s->block_message);
+	free(s->close_message);
 	free(s->data);
 	free(s);
 	client->plug = NULL;
 	client->stmt_decided = false;
+}
+
+/* ---- session_close ---- */
+
+static bool client_is_idle(const struct pgsocket *client)
+{
+	const struct pgsocket *server = client->link;
+
+	if (client->state != CL_ACTIVE || client->tx_state != 'I' || client->in_copy)
+		return false;
+	return !server || (server->ready && !server->setting_vars);
+}
+
+/* session_end runs inside the disconnect and may free what the strings
+ * point into (the session, the plugin's data): send copies. */
+static void close_session_now(struct pgsocket *client, const char *sqlstate, const char *message)
+{
+	char state[6];
+	char text[256];
+
+	snprintf(state, sizeof(state), "%s", sqlstate);
+	snprintf(text, sizeof(text), "%s", message);
+	disconnect_client_sqlstate(client, state, "%s", text);
+}
+
+void plugin_session_close(struct pgw_session *s, const char *sqlstate, const char *message, int after_transaction)
+{
+	struct pgsocket *client = s->client;
+	const char *state = sqlstate && strlen(sqlstate) == 5 ? sqlstate : "08006";
+	const char *msg = message && message[0] ? message : "session closed by a plugin";
+
+	if (!after_transaction || client_is_idle(client)) {
+		close_session_now(client, state, msg);
+		return;
+	}
+	s->close_when_idle = true;
+	memcpy(s->close_sqlstate, state, sizeof(s->close_sqlstate));
+	free(s->close_message);
+	s->close_message = xstrdup(msg);
+}
+
+void plugin_close_if_due(struct pgsocket *client)
+{
+	struct pgw_session *s = client->plug;
+
+	if (s->close_when_idle && client_is_idle(client)) {
+		s->close_when_idle = false;
+		close_session_now(client, s->close_sqlstate, s->close_message);
+	}
 }

@@ -165,12 +165,17 @@ struct pgw_session {
 	struct exec_state *exec;	/* plugin_exec.c: what the server is answering */
 	uint8_t *startup_params;	/* the startup packet's name/value pairs, for client_auth */
 	size_t startup_params_len;
+	/* session_close(after_transaction): the FATAL to send once idle */
+	bool close_when_idle;
+	char close_sqlstate[6];
+	char *close_message;
 };
 
 int plugin_count(void);
 struct pgw_plugin *plugin_at(int i);
 /* Host functions that plugin_hooks.c implements. */
 void plugin_request_complete(struct pgw_request *req, enum pgw_decision decision);
+void plugin_session_close(struct pgw_session *s, const char *sqlstate, const char *message, int after_transaction);
 void identity_clear(struct identity *id);
 
 /* ---- plugin_hooks.c: per-client ---- */
@@ -191,6 +196,10 @@ void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, 
 bool plugin_cancel_held(struct pgsocket *client);
 /* The server's error for a block stand-in: replace it with the plugin's. */
 void plugin_send_block_error(struct pgsocket *client);
+
+/* A session_close(after_transaction) is due: the client is idle now
+ * (ReadyForQuery 'I' with nothing outstanding). */
+void plugin_close_if_due(struct pgsocket *client);
 
 /* The session of a client, made on first use. */
 struct pgw_session *plugin_session_of(struct pgsocket *client);

@@ -498,6 +498,8 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 		return SBUF_DONE;
 	if (mode != POOL_SESSION && tx_state == 'I' && !client->in_copy)
 		release_server(server);
+	if (client->plug && client->plug->close_when_idle)
+		plugin_close_if_due(client);
 	return SBUF_DONE;
 }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # pgwarden demo: install deps, build in-tree, start a throwaway PostgreSQL 15
-# and pgwarden (transaction pooling) in front of it with two plugins — a
+# and pgwarden (transaction pooling) in front of it with three plugins — OIDC
+# logins (plugins/oidc, with a local throwaway "identity provider" key), a
 # statement guard (plugins/example) that blocks DROP/TRUNCATE and the audit
-# log (plugins/audit) — run a query, show a blocked DROP and the audit
-# trail, then wait until Ctrl-C, which tears everything down.
+# log (plugins/audit) — log in as an agent with a minted token, run a query,
+# show a blocked DROP and the audit trail, then wait until Ctrl-C, which
+# tears everything down.
 #
 #   bash test/demo.sh                      # interactive: waits for Ctrl-C
 #   DEMO_NONINTERACTIVE=1 bash test/demo.sh  # exit right after the proof query
@@ -93,6 +95,19 @@ CREATE TABLE greetings (id serial PRIMARY KEY, msg text NOT NULL);
 INSERT INTO greetings (msg) VALUES ('hello from PostgreSQL, through pgwarden');
 EOF
 
+step "a local identity provider: a signing key and a token for an agent"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$DEMO_DIR/idp-key.pem" 2>/dev/null
+openssl pkey -in "$DEMO_DIR/idp-key.pem" -pubout -out "$DEMO_DIR/idp-pub.pem"
+chown postgres:postgres "$DEMO_DIR/idp-pub.pem"
+"$PY" - "$DEMO_DIR/idp-key.pem" >"$DEMO_DIR/agent.jwt" <<'PYEOF'
+import sys, time, jwt
+now = int(time.time())
+claims = {"iss": "https://idp.demo.local", "aud": "pgwarden", "sub": "report-agent-1",
+          "jti": "demo-%d" % now, "iat": now, "exp": now + 3600, "groups": ["analysts"]}
+print(jwt.encode(claims, open(sys.argv[1]).read(), algorithm="ES256", headers={"kid": "demo"}))
+PYEOF
+echo "token for sub=report-agent-1, groups=[analysts], valid 1 h: $DEMO_DIR/agent.jwt"
+
 step "starting pgwarden (transaction pooling) on 127.0.0.1:$PGW_PORT"
 cat >"$DEMO_DIR/pgwarden.ini" <<EOF
 [databases]
@@ -109,7 +124,16 @@ pool_mode = transaction
 default_pool_size = 5
 max_client_conn = 100
 logfile = $PGW_LOG
-plugins = guard, audit
+plugins = oidc, guard, audit
+
+[plugin.oidc]
+path = $ROOT/plugins/oidc/oidc.so
+issuer = https://idp.demo.local
+audience = pgwarden
+public_key_file = $DEMO_DIR/idp-pub.pem
+; people keep their passwords; agents present tokens
+password_fallback = on
+rule.10 = groups=analysts -> role=demo databases=demo
 
 [plugin.guard]
 path = $ROOT/plugins/example/example.so
@@ -146,6 +170,14 @@ step "proof: one query through pgwarden"
 "$PGBIN/psql" -X "$CONNSTR" -v ON_ERROR_STOP=1 -c \
   "SELECT msg, current_user, split_part(version(), ' on ', 1) AS server FROM greetings"
 
+step "an agent logs in with its token (no database password); pgwarden maps it to role demo"
+AGENT_CONNSTR="host=$DEMO_DIR port=$PGW_PORT dbname=demo user=report-agent"
+PGPASSWORD=$(cat "$DEMO_DIR/agent.jwt") "$PGBIN/psql" -X "$AGENT_CONNSTR" -v ON_ERROR_STOP=1 -c \
+  "SELECT count(*) AS greetings, current_user AS logged_in_as FROM greetings"
+
+step "a forged token is refused"
+PGPASSWORD="$(cut -d. -f1,2 "$DEMO_DIR/agent.jwt").c2lnbmF0dXJl" "$PGBIN/psql" -X "$AGENT_CONNSTR" -c "SELECT 1" || true
+
 step "a destructive statement, blocked by the guard plugin before it reaches PostgreSQL"
 "$PGBIN/psql" -X "$CONNSTR" -c "DROP TABLE greetings" || true
 
@@ -154,9 +186,12 @@ sleep 0.3   # the writer thread commits within milliseconds
 "$PY" - "$DEMO_DIR/audit.db" <<'PYEOF'
 import sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-for row in db.execute("SELECT kind, decision, coalesce(command_tag, sqlstate), rows_returned, sql "
-                      "FROM statements ORDER BY id"):
-    print("  %-7s %-8s %-10s rows=%-3s %s" % row)
+# who: the token's subject for agents, the login user for people
+for row in db.execute("SELECT coalesce(s.subject, s.pooler_user), st.kind, st.decision, "
+                      "coalesce(st.command_tag, st.sqlstate), st.rows_returned, st.sql "
+                      "FROM statements st JOIN sessions s ON s.id = st.session_id AND s.run = st.run "
+                      "ORDER BY st.id"):
+    print("  %-15s %-7s %-8s %-10s rows=%-3s %s" % row)
 PYEOF
 ./pgwarden-audit verify "$DEMO_DIR/audit.db" --key "$DEMO_DIR/audit.key" --allow-open
 
@@ -167,7 +202,11 @@ PostgreSQL 15 on 127.0.0.1:$PG_PORT.  Connect with:
 
     psql "$CONNSTR"
 
-Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, SHOW PLUGINS, SHOW AUDIT, ...):
+As the agent, with its token (over the unix socket; TCP would need TLS):
+
+    PGPASSWORD=\$(cat $DEMO_DIR/agent.jwt) psql "$AGENT_CONNSTR"
+
+Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, SHOW PLUGINS, SHOW AUDIT, SHOW OIDC, ...):
 
     psql "host=127.0.0.1 port=$PGW_PORT dbname=pgbouncer user=demo password=$DEMO_PASSWORD"
 

@@ -9,6 +9,8 @@ PACKAGES=(
   libevent-dev libssl-dev libc-ares-dev
   # plugins: audit (SQLite, JSON, the PostgreSQL parser)
   libsqlite3-dev libjansson-dev libpg-query-dev
+  # plugins: oidc (the issuer's keys over HTTPS); its tests mint tokens
+  libcurl4-openssl-dev python3-jwt python3-cryptography
   # unit tests
   libcmocka-dev
   # integration tests, demo, benchmark (pgbench ships in postgresql-15)

@@ -413,6 +413,23 @@ struct pgw_host {
 			     void (*fill)(struct pgw_plugin *self, struct pgw_show *out));
 	/* One row: ncolumns values (NULL: SQL NULL). */
 	void (*show_row)(struct pgw_show *out, const char *const *values);
+
+	/* ---- ending a session from the gateway's side ---- */
+	/*
+	 * "unix", "tls" or "tcp" (plain text over the network): how the
+	 * client is connected, e.g. to refuse a token sent in clear.
+	 */
+	const char *(*session_transport)(const struct pgw_session *s);
+	/*
+	 * Disconnect the client with a FATAL error (sqlstate, message; copied),
+	 * e.g. when its credential expires.  after_transaction nonzero: only
+	 * once it is outside a transaction block with nothing running (now,
+	 * if it already is).  Call from a timer, a worker's done or a
+	 * call_on_loop callback — not from inside a hook for that session.
+	 * session_end follows as for any disconnect.
+	 */
+	void (*session_close)(struct pgw_session *s, const char *sqlstate, const char *message,
+			      int after_transaction);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -315,6 +315,33 @@ def test_auth_continue_with_auth_query(with_plugins):
         p.connect(user="nosuchuser", password="whatever")
 
 
+def test_session_close_waits_for_the_transaction(with_plugins):
+    p = with_plugins("closer", close_after_ms="300")
+    with p.connect(autocommit=False) as c:
+        c.execute("SELECT 1")  # a transaction is open
+        time.sleep(0.6)
+        assert c.execute("SELECT 2").fetchone() == (2,)
+        c.commit()
+        with pytest.raises(psycopg.OperationalError, match="closed by test plugin"):
+            c.execute("SELECT 3")
+    p.wait_log(r"closing because: closed by test plugin")
+    # an idle client goes when the plugin says so
+    with p.connect() as c:
+        time.sleep(0.6)
+        with pytest.raises(psycopg.OperationalError, match="closed by test plugin"):
+            c.execute("SELECT 4")
+    p.assert_serving()
+
+
+def test_session_close_now_ends_a_transaction(with_plugins):
+    p = with_plugins("closer", close_after_ms="300", close_now="on")
+    with p.connect(autocommit=False) as c:
+        c.execute("SELECT 1")
+        time.sleep(0.6)
+        with pytest.raises(psycopg.OperationalError, match="closed by test plugin"):
+            c.execute("SELECT 2")
+
+
 # ---------------------------------------------------------------------------
 # the example plugin
 # ---------------------------------------------------------------------------

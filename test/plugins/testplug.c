@@ -29,6 +29,10 @@
  *   reject              REJECT 28000
  *   anything else       CONTINUE (the core's auth)
  *
+ * With the key close_after_ms, each session is ended by host->session_close
+ * (08006 "closed by test plugin") that long after it starts; after its
+ * transaction unless the key close_now = on.
+ *
  * Init fails when the key fail_init is set.  Several instances of this one
  * shared object may be loaded under different names: everything lives in
  * the instance's private data, nothing in globals but the host table.
@@ -187,12 +191,35 @@ static enum pgw_decision on_auth(struct pgw_plugin *self, struct pgw_session *s,
 	return PGW_CONTINUE;
 }
 
+/* Per session: the statement count first (on_statement reads a long). */
+struct session_data {
+	long statements;
+	struct pgw_timer *close_timer;
+	struct pgw_session *session;
+	struct pgw_plugin *self;
+};
+
+static void close_session(void *arg)
+{
+	struct session_data *sd = arg;
+
+	sd->close_timer = NULL;
+	host->session_close(sd->session, "08006", "closed by test plugin",
+			    strcmp(cfg(sd->self, "close_now", "off"), "on") != 0);
+}
+
 static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
 {
 	const char *subject = host->identity_subject(s);
 	const char *email = host->identity_get(s, "email");
+	const char *close_after = cfg(self, "close_after_ms", NULL);
+	struct session_data *sd = calloc(1, sizeof(*sd));
 
-	host->session_set_data(s, self, calloc(1, sizeof(long)));
+	sd->session = s;
+	sd->self = self;
+	if (close_after)
+		sd->close_timer = host->timer_start(self, strtoull(close_after, NULL, 10), close_session, sd);
+	host->session_set_data(s, self, sd);
 	host->log(self, PGW_LOG_INFO, "session_start id=%llu user=%s database=%s app=%s subject=%s groups=%d email=%s",
 		  (unsigned long long)host->session_id(s), host->session_user(s), host->session_database(s),
 		  host->session_application_name(s), subject ? subject : "-", host->identity_group_count(s),
@@ -201,10 +228,13 @@ static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
 
 static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const char *reason)
 {
-	long *count = host->session_get_data(s, self);
+	struct session_data *sd = host->session_get_data(s, self);
+	long *count = sd ? &sd->statements : NULL;
 
 	host->log(self, PGW_LOG_INFO, "session_end statements=%ld reason=%s", count ? *count : -1L, reason);
-	free(count);
+	if (sd && sd->close_timer)
+		host->timer_cancel(sd->close_timer);
+	free(sd);
 	host->session_set_data(s, self, NULL);
 }
 
