@@ -7,9 +7,10 @@
  * further than this plugin.  The session ends when the token does.
  *
  * Files: oidc_config.c (the section), oidc_token.c (parsing, claims),
- * oidc_keys.c + jwk.c (keys, signatures), oidc_fetch.c (HTTPS on a worker),
- * oidc_rules.c (mapping).
+ * oidc_keys.c + jwk.c (keys, signatures), oidc_cache.c (signatures already
+ * checked), oidc_fetch.c (HTTPS on a worker), oidc_rules.c (mapping).
  */
+#include "oidc_cache.h"
 #include "oidc_config.h"
 #include "oidc_fetch.h"
 #include "oidc_keys.h"
@@ -38,6 +39,7 @@ struct oidc {
 	struct pgw_plugin *self;
 	struct oidc_conf *conf;
 	struct oidc_keyset *keys;	/* NULL until the first fetch */
+	struct oidc_cache *cache;
 	bool fetching;
 	int64_t last_fetch;		/* when the last fetch started */
 	uint64_t fetches_ok;
@@ -193,6 +195,22 @@ static enum check_result check_mapping(struct oidc *o, struct pgw_session *s, st
 	return CHECK_ACCEPT;
 }
 
+/* The signature, or the memory of having checked it for this very token. */
+static bool signature_ok(struct oidc *o, const struct oidc_key *key, const struct oidc_token *t)
+{
+	unsigned char hash[32];
+	int64_t until = oidc_token_int(t, "exp") + o->conf->policy.clock_skew;
+
+	if (oidc_cache_hash(t->raw, t->raw_len, hash) < 0)
+		return oidc_key_verify(key, t);
+	if (oidc_cache_verified(o->cache, hash, now_s()))
+		return true;
+	if (!oidc_key_verify(key, t))
+		return false;
+	oidc_cache_remember(o->cache, hash, until);
+	return true;
+}
+
 static enum check_result check_token(struct oidc *o, struct pgw_session *s, struct pgw_request *req,
 				     struct oidc_token *t, const char *user, const char *database, bool may_wait)
 {
@@ -210,7 +228,7 @@ static enum check_result check_token(struct oidc *o, struct pgw_session *s, stru
 	}
 	if (!key)
 		return reject(o, req, t, user, "28P01", o->keys ? why : "the issuer's keys are not loaded yet");
-	if (!oidc_key_verify(key, t))
+	if (!signature_ok(o, key, t))
 		return reject(o, req, t, user, "28P01", "token signature is invalid");
 	if (oidc_token_check_claims(t, &o->conf->policy, now_s(), why, sizeof(why)) < 0)
 		return reject(o, req, t, user, "28000", why);
@@ -323,6 +341,7 @@ static void fetch_done(void *arg)
 	if (ks) {
 		oidc_keyset_free(o->keys);
 		o->keys = ks;
+		oidc_cache_clear(o->cache);
 		o->fetches_ok++;
 		o->last_error[0] = '\0';
 		host->log(o->self, PGW_LOG_INFO, "loaded %d key(s) from %s%s%s", ks->n, ks->source,
@@ -373,6 +392,7 @@ static int load_local_keys(struct oidc *o, const struct oidc_conf *c)
 		host->log(o->self, PGW_LOG_WARNING, "%s: %s", path, warn);
 	oidc_keyset_free(o->keys);
 	o->keys = ks;
+	oidc_cache_clear(o->cache);
 	return 0;
 }
 
@@ -439,6 +459,9 @@ static void show_oidc(struct pgw_plugin *self, struct pgw_show *out)
 		show_row4(out, "refresh", o->conf->jwks_uri ? o->conf->jwks_uri : o->conf->policy.issuer, detail,
 			  o->last_error[0] ? o->last_error : NULL);
 	}
+	snprintf(detail, sizeof(detail), "hits %llu, misses %llu", (unsigned long long)o->cache->hits,
+		 (unsigned long long)o->cache->misses);
+	show_row4(out, "cache", "verified signatures", detail, NULL);
 	for (int i = 0; i < oidc_rules_count(o->conf->rules); i++) {
 		snprintf(value, sizeof(value), "%llu", (unsigned long long)oidc_rules_hits(o->conf->rules, i));
 		show_row4(out, "rule", oidc_rules_name(o->conf->rules, i), oidc_rules_text(o->conf->rules, i), value);
@@ -485,6 +508,7 @@ static void on_unload(struct pgw_plugin *self)
 	free_parked(o->waiting);	/* the core is going away with their clients */
 	oidc_keyset_free(o->keys);
 	oidc_conf_free(o->conf);
+	free(o->cache);
 	free(o);
 	oidc_fetch_global_cleanup();
 }
@@ -509,6 +533,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	}
 	o = calloc(1, sizeof(*o));
 	o->self = self;
+	o->cache = calloc(1, sizeof(*o->cache));
 	host->set_private(self, o);
 	o->conf = parse_conf(o, config, n);
 	if (!o->conf || (!keys_are_remote(o->conf) && load_local_keys(o, o->conf) < 0))
@@ -526,6 +551,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 fail:
 	oidc_keyset_free(o->keys);
 	oidc_conf_free(o->conf);
+	free(o->cache);
 	free(o);
 	return -1;
 }

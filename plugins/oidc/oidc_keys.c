@@ -4,6 +4,7 @@
 #include "oidc_keys.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,26 +151,46 @@ static int key_fits(const struct oidc_key *k, const struct oidc_token *t)
 	return jws_key_fits(k->pkey, t->alg);
 }
 
+/* Keys that fit the token: with its kid (or, when by_kid is false, keys
+ * without a kid).  Returns how many; *found is the last. */
+static int fitting_keys(const struct oidc_keyset *ks, const struct oidc_token *t, bool by_kid,
+			const struct oidc_key **found)
+{
+	int n = 0;
+
+	for (int i = 0; ks && i < ks->n; i++) {
+		const struct oidc_key *k = &ks->keys[i];
+		if (by_kid ? !k->kid || strcmp(k->kid, t->kid) != 0 : k->kid != NULL)
+			continue;
+		if (key_fits(k, t)) {
+			*found = k;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* By kid first; a key without a kid (a PEM file) serves any token whose
+ * algorithm it fits, and a token without a kid needs exactly one such key. */
 const struct oidc_key *oidc_keyset_find(const struct oidc_keyset *ks, const struct oidc_token *t,
 					char *err, size_t errlen)
 {
 	const struct oidc_key *found = NULL;
-	int fitting = 0;
+	int n = t->kid ? fitting_keys(ks, t, true, &found) : 0;
 
-	for (int i = 0; ks && i < ks->n; i++) {
-		const struct oidc_key *k = &ks->keys[i];
-		if (t->kid && (!k->kid || strcmp(k->kid, t->kid) != 0))
-			continue;
-		if (!key_fits(k, t))
-			continue;
-		found = k;
-		fitting++;
-	}
-	if (fitting == 1)
+	if (!n)
+		n = fitting_keys(ks, t, false, &found);
+	if (!n && !t->kid)
+		for (int i = 0; ks && i < ks->n; i++)
+			if (key_fits(&ks->keys[i], t)) {
+				found = &ks->keys[i];
+				n++;
+			}
+	if (n == 1)
 		return found;
-	if (!fitting && t->kid)
+	if (!n && t->kid)
 		snprintf(err, errlen, "unknown signing key (kid \"%.64s\") for %s", t->kid, t->alg_name);
-	else if (!fitting)
+	else if (!n)
 		snprintf(err, errlen, "no signing key for %s", t->alg_name);
 	else
 		snprintf(err, errlen, "token has no kid and several keys fit %s", t->alg_name);

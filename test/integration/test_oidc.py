@@ -175,6 +175,27 @@ def test_mapping_rules_choose_the_role(gateway, keys):
     assert {r["name"] for r in key_rows} == {"rsa1", "ec256", "ec384", "ed1"}
 
 
+def test_signature_cache(gateway, keys):
+    """A token seen before skips the signature check, not the other checks;
+    a reload (new key set) forgets it."""
+    p = gateway()
+    token = mint(keys)
+
+    def cache():
+        return next(r["detail"] for r in p.admin_rows("SHOW OIDC") if r["item"] == "cache")
+    assert login_user(p, token) == "appuser"
+    assert login_user(p, token) == "appuser"
+    assert cache() == "hits 1, misses 1"
+    assert "database \"otherdb\" is not allowed" in str(rejected(p, token, db="otherdb"))
+    assert cache() == "hits 2, misses 1"
+    h, pl, sig = token.split(".")
+    assert "signature is invalid" in str(rejected(p, f"{h}.{pl}.{sig[:-4]}AAAA"))
+    p.configure(extra_ini=p.extra_ini)
+    p.reload()
+    assert login_user(p, token) == "appuser"
+    assert cache() == "hits 2, misses 3"
+
+
 def test_pem_public_key_and_login_user_claim(gateway, keys):
     pem = keys["ec256"].public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -182,6 +203,8 @@ def test_pem_public_key_and_login_user_claim(gateway, keys):
                 files={"key.pem": pem.decode()})
     token = mint(keys, "ec256", "ES256", header_kid=False, preferred_username="bot-1")
     assert login_user(p, token, user="bot-1") == "appuser"
+    # a key without a kid serves tokens that name one, too
+    assert login_user(p, mint(keys, "ec256", "ES256", preferred_username="bot-1"), user="bot-1") == "appuser"
     err = rejected(p, token, user="someone-else")
     assert "the user name does not match the token" in str(err)
 
