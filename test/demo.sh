@@ -19,6 +19,8 @@ PGBIN=/usr/lib/postgresql/15/bin
 PY=/usr/bin/python3
 
 step() { printf '\n==> %s\n' "$*"; }
+# As postgres, from a directory it can enter (the checkout may be under /root).
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 step "installing dependencies"
 bash test/deps.sh
@@ -35,6 +37,12 @@ echo "built $ROOT/pgwarden ($(./pgwarden -V | head -n1))"
 
 DEMO_DIR=$(mktemp -d /tmp/pgwarden-demo.XXXXXX)
 chown postgres:postgres "$DEMO_DIR"
+# pgwarden runs as postgres, who may not reach this checkout (e.g. under
+# /root): it runs from a copy of the programs in the demo directory.
+BIN="$DEMO_DIR/bin"
+mkdir -p "$BIN"
+cp pgwarden pgwarden-audit plugins/oidc/oidc.so plugins/example/example.so plugins/audit/audit.so "$BIN/"
+chmod 755 "$BIN" "$BIN"/*
 PGDATA="$DEMO_DIR/pgdata"
 PG_LOG="$DEMO_DIR/postgres.log"
 PGW_LOG="$DEMO_DIR/pgwarden.log"
@@ -51,7 +59,7 @@ cleanup() {
     wait "$PGW_PID" 2>/dev/null || true
   fi
   if [ -f "$PGDATA/postmaster.pid" ]; then
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+    as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
   fi
   rm -rf "$DEMO_DIR"
   echo "done"
@@ -70,7 +78,7 @@ while [ "$PGW_PORT" = "$PG_PORT" ]; do PGW_PORT=$(free_port); done
 DEMO_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_hex(8))')
 
 step "starting a throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT"
-runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 \
+as_postgres "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 \
   --locale=C.UTF-8 --no-sync >/dev/null
 cat >>"$PGDATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
@@ -82,13 +90,13 @@ cat >"$PGDATA/pg_hba.conf" <<EOF
 local all postgres trust
 host  all all 127.0.0.1/32 scram-sha-256
 EOF
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 start >/dev/null
-runuser -u postgres -- "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d postgres \
+as_postgres "$PGBIN/pg_ctl" -D "$PGDATA" -l "$PG_LOG" -w -t 60 start >/dev/null
+as_postgres "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d postgres \
   -v ON_ERROR_STOP=1 -v pw="$DEMO_PASSWORD" <<'EOF'
 CREATE ROLE demo LOGIN PASSWORD :'pw';
 CREATE DATABASE demo OWNER demo;
 EOF
-runuser -u postgres -- "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d demo \
+as_postgres "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d demo \
   -v ON_ERROR_STOP=1 <<'EOF'
 SET ROLE demo;
 CREATE TABLE greetings (id serial PRIMARY KEY, msg text NOT NULL);
@@ -127,7 +135,7 @@ logfile = $PGW_LOG
 plugins = oidc, guard, audit
 
 [plugin.oidc]
-path = $ROOT/plugins/oidc/oidc.so
+path = $BIN/oidc.so
 issuer = https://idp.demo.local
 audience = pgwarden
 public_key_file = $DEMO_DIR/idp-pub.pem
@@ -136,11 +144,11 @@ password_fallback = on
 rule.10 = groups=analysts -> role=demo databases=demo
 
 [plugin.guard]
-path = $ROOT/plugins/example/example.so
+path = $BIN/example.so
 deny = DROP, TRUNCATE
 
 [plugin.audit]
-path = $ROOT/plugins/audit/audit.so
+path = $BIN/audit.so
 file = $DEMO_DIR/audit.db
 key_file = $DEMO_DIR/audit.key
 EOF
@@ -148,8 +156,8 @@ printf '"demo" "%s"\n' "$DEMO_PASSWORD" >"$DEMO_DIR/userlist.txt"
 chmod 600 "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
 chown postgres:postgres "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
 # Like PgBouncer, pgwarden refuses to run as root: run it as postgres
-# (setpriv execs, so $! is pgwarden's own pid).
-setpriv --reuid=postgres --regid=postgres --init-groups ./pgwarden -q "$DEMO_DIR/pgwarden.ini" &
+# (the subshell execs setpriv, which execs pgwarden: $! is its pid).
+(cd "$DEMO_DIR" && exec setpriv --reuid=postgres --regid=postgres --init-groups "$BIN/pgwarden" -q "$DEMO_DIR/pgwarden.ini") &
 PGW_PID=$!
 
 for _ in $(seq 100); do

@@ -332,20 +332,24 @@ def test_bad_configuration_refuses_to_start(gateway, keys_, message):
 # ---------------------------------------------------------------------------
 
 def test_session_ends_when_the_token_does(gateway, keys):
-    p = gateway(clock_skew="0")
-    with connect(p, mint(keys, exp=int(time.time()) + 2), autocommit=False) as c:
-        c.execute("SELECT 1")  # a transaction is open when the token expires
+    from test_plugins import closing_error
+    p = gateway(clock_skew="0", allow_insecure_transport="on")
+    with RawConn(p.host, p.port) as r:
+        r.login("agent", "appdb", password=mint(keys, exp=int(time.time()) + 2))
+        r.query("BEGIN")  # a transaction is open when the token expires
         time.sleep(2.5)
-        assert c.execute("SELECT 2").fetchone() == (2,)
-        c.commit()
-        with pytest.raises(psycopg.OperationalError, match="the OIDC token expired"):
-            c.execute("SELECT 3")
+        assert r.query("SELECT 2") == [("2",)]
+        r.query("COMMIT")
+        err = closing_error(r)
+    assert (err["S"], err["C"]) == ("FATAL", "08006")
+    assert err["M"] == "session ended: the OIDC token expired"
     p2 = gateway(clock_skew="0", expire_action="immediate")
     with connect(p2, mint(keys, exp=int(time.time()) + 2), autocommit=False) as c:
         c.execute("SELECT 1")
         time.sleep(2.5)
-        with pytest.raises(psycopg.OperationalError, match="the OIDC token expired"):
+        with pytest.raises(psycopg.OperationalError):
             c.execute("SELECT 2")
+    p2.wait_log(r"closing because: session ended: the OIDC token expired")
 
 
 # ---------------------------------------------------------------------------
