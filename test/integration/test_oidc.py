@@ -461,6 +461,16 @@ def test_discovery_then_rotation_on_an_unknown_kid(gateway, idp, keys, certs):  
     assert refresh["detail"].startswith("ok 2, failed 0"), refresh
 
 
+def test_keys_are_refreshed_on_schedule(gateway, idp, keys, certs):  # noqa: F811
+    from conftest import wait_for
+    p = remote_gateway(gateway, idp, certs, refresh_interval="1")
+    wait_for(lambda: keys_loaded(p, "rsa1"), what="the issuer's keys")
+    idp.kids = ["rsa1", "ec256"]
+    wait_for(lambda: keys_loaded(p, "ec256"), timeout=5, what="the scheduled refresh")
+    assert idp.hits["/.well-known/openid-configuration"] >= 2  # discovery is redone too
+    assert login_user(p, mint(keys, "ec256", "ES256", iss=idp.issuer)) == "appuser"
+
+
 def test_unknown_kid_flood_does_not_hammer_the_issuer(gateway, idp, keys, certs):  # noqa: F811
     from conftest import wait_for
     p = remote_gateway(gateway, idp, certs, refresh_min_interval="30")
