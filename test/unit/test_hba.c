@@ -23,7 +23,8 @@
 #include "hba.h"
 
 /* @file tests write their files here; removed in the group teardown. */
-static char tmpdir[] = "/tmp/pgwarden-test-hba-XXXXXX";
+#define TMPDIR_TEMPLATE "/tmp/pgwarden-test-hba-XXXXXX"
+#include "unit_tmpdir.h"
 
 static char *tmp_path(const char *name)
 {
@@ -1048,21 +1049,6 @@ static void test_fuzz(void **state)
 	/* both outcomes must be common, or the loop tests little */
 	assert_true(parsed > 1000);
 	assert_true(failed > 1000);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int setup_tmpdir(void **state)
-{
-	return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmpdir(void **state)
-{
-	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int main(void)

@@ -1,0 +1,26 @@
+/*
+ * Guardrails: does a statement's parse tree (libpg_query's JSON, loaded
+ * with jansson) do something the session's policy forbids?  The whole tree
+ * is walked — statements nested in CTEs, EXPLAIN ANALYZE, PREPARE, DECLARE,
+ * COPY (query) and subqueries count like top-level ones — and the first
+ * violation in tree order is the verdict.
+ */
+#ifndef REDACT_GUARD_H
+#define REDACT_GUARD_H
+
+#include "redact_policy.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct guard_verdict {
+	bool blocked;
+	unsigned guardrail;		/* the enum guardrail bit, 0 for read_only and functions */
+	char reason[160];		/* "DELETE without WHERE", "function pg_read_file", "read_only: INSERT" */
+	bool uses_literals;		/* the verdict read a constant (set_config('role', ...)): not the
+					 * same for every statement of this normalized text */
+};
+
+void guard_check(const json_t *tree, const struct policy *p, struct guard_verdict *v);
+
+#endif
