@@ -189,39 +189,42 @@ static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const
 
 /* ---------------- statements ---------------- */
 
-/* Parse sql and check it; verdicts of the normalized text are cached. */
-static void decide(struct redact *r, const struct policy *p, const char *sql, struct guard_verdict *v)
+static void unparsed(struct guard_verdict *v, const char *why, const char *detail)
 {
-	PgQueryNormalizeResult norm = pg_query_normalize(sql);
-	PgQueryParseResult parsed;
-	unsigned char key[32];
-	bool keyed;
-	json_t *tree;
+	memset(v, 0, sizeof(*v));
+	v->blocked = true;
+	snprintf(v->reason, sizeof(v->reason), "the statement could not be %s%.100s%s", why, detail,
+		 detail[0] ? ")" : "");
+}
 
-	if (norm.error) {
-		memset(v, 0, sizeof(*v));
-		v->blocked = true;
-		snprintf(v->reason, sizeof(v->reason), "the statement could not be parsed (%s)", norm.error->message);
-		pg_query_free_normalize_result(norm);
-		return;
-	}
-	keyed = verdict_cache_key(p->name, norm.normalized_query, key) == 0;
-	pg_query_free_normalize_result(norm);
-	if (keyed && verdict_cache_get(r->cache, key, v))
-		return;
-	parsed = pg_query_parse(sql);
-	tree = parsed.error ? NULL : json_loads(parsed.parse_tree, 0, NULL);
+/* Walk the parse tree of sql. */
+static void analyse(const struct policy *p, const char *sql, struct guard_verdict *v)
+{
+	PgQueryParseResult parsed = pg_query_parse(sql);
+	json_t *tree = parsed.error ? NULL : json_loads(parsed.parse_tree, 0, NULL);
+
 	pg_query_free_parse_result(parsed);
 	if (!tree) {
-		memset(v, 0, sizeof(*v));
-		v->blocked = true;
-		snprintf(v->reason, sizeof(v->reason), "the statement could not be analysed");
+		unparsed(v, "analysed", "");
 		return;
 	}
 	guard_check(tree, p, v);
 	json_decref(tree);
-	if (keyed && !v->uses_literals)
-		verdict_cache_put(r->cache, key, v);
+}
+
+/* Parse sql and check it; verdicts of the normalized text are cached. */
+static void decide(struct redact *r, int policy, const char *sql, struct guard_verdict *v)
+{
+	PgQueryNormalizeResult norm = pg_query_normalize(sql);
+
+	if (norm.error)
+		unparsed(v, "parsed (", norm.error->message);
+	else if (!verdict_cache_get(r->cache, policy, norm.normalized_query, v)) {
+		analyse(&r->set->policies[policy], sql, v);
+		if (!v->uses_literals)
+			verdict_cache_put(r->cache, policy, norm.normalized_query, v);
+	}
+	pg_query_free_normalize_result(norm);
 }
 
 static void count_block(struct redact *r, int policy, const struct guard_verdict *v)
@@ -252,7 +255,7 @@ static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_sessio
 	if (!policy_checks_statements(p))
 		return PGW_CONTINUE;
 	host->counter_add(self, r->counter_checked, 1);
-	decide(r, p, stmt->sql, &v);
+	decide(r, rs->policy, stmt->sql, &v);
 	if (!v.blocked)
 		return PGW_CONTINUE;
 	snprintf(msg, sizeof(msg), "pgwarden: blocked by policy \"%s\": %s", p->name, v.reason);
@@ -326,6 +329,7 @@ static void on_unload(struct pgw_plugin *self)
 	policy_set_free(r->set);
 	free(r->sessions);
 	free(r->blocks);
+	verdict_cache_clear(r->cache);
 	free(r->cache);
 	free(r);
 }

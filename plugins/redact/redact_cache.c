@@ -3,34 +3,24 @@
  */
 #include "redact_cache.h"
 
-#include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
-int verdict_cache_key(const char *policy, const char *normalized, unsigned char key[32])
+/* FNV-1a: only picks the slot; the stored text decides a hit. */
+static struct verdict_cache_entry *slot_of(struct verdict_cache *c, int policy, const char *text)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int n = 0;
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		 EVP_DigestUpdate(ctx, policy, strlen(policy) + 1) == 1 &&
-		 EVP_DigestUpdate(ctx, normalized, strlen(normalized)) == 1 &&
-		 EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == 32;
+	uint64_t h = 14695981039346656037ULL ^ (uint64_t)policy;
 
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
-static struct verdict_cache_entry *slot_of(struct verdict_cache *c, const unsigned char key[32])
-{
-	uint32_t h;
-	memcpy(&h, key, sizeof(h));
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
 	return &c->slots[h % VERDICT_CACHE_SLOTS];
 }
 
-bool verdict_cache_get(struct verdict_cache *c, const unsigned char key[32], struct guard_verdict *out)
+bool verdict_cache_get(struct verdict_cache *c, int policy, const char *normalized, struct guard_verdict *out)
 {
-	struct verdict_cache_entry *e = slot_of(c, key);
+	struct verdict_cache_entry *e = slot_of(c, policy, normalized);
 
-	if (e->used && memcmp(e->key, key, sizeof(e->key)) == 0) {
+	if (e->text && e->policy == policy && strcmp(e->text, normalized) == 0) {
 		*out = e->verdict;
 		c->hits++;
 		return true;
@@ -39,15 +29,23 @@ bool verdict_cache_get(struct verdict_cache *c, const unsigned char key[32], str
 	return false;
 }
 
-void verdict_cache_put(struct verdict_cache *c, const unsigned char key[32], const struct guard_verdict *v)
+void verdict_cache_put(struct verdict_cache *c, int policy, const char *normalized, const struct guard_verdict *v)
 {
-	struct verdict_cache_entry *e = slot_of(c, key);
-	memcpy(e->key, key, sizeof(e->key));
+	struct verdict_cache_entry *e;
+
+	if (strlen(normalized) > VERDICT_CACHE_MAX_TEXT)
+		return;
+	e = slot_of(c, policy, normalized);
+	free(e->text);
+	e->text = strdup(normalized);
+	e->policy = policy;
 	e->verdict = *v;
-	e->used = true;
 }
 
 void verdict_cache_clear(struct verdict_cache *c)
 {
-	memset(c->slots, 0, sizeof(c->slots));
+	for (int i = 0; i < VERDICT_CACHE_SLOTS; i++) {
+		free(c->slots[i].text);
+		c->slots[i].text = NULL;
+	}
 }

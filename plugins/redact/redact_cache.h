@@ -1,10 +1,12 @@
 /*
  * Verdicts already reached, so that a statement seen before costs a
- * normalization and a hash instead of a parse and a tree walk.  The key is
- * the SHA-256 of the policy's name and the statement's normalized text
- * (pg_query_normalize: constants replaced by $n), so "... WHERE id = 1" and
- * "... WHERE id = 2" share an entry.  A fixed table: a new entry replaces
- * whatever shares its slot.  Cleared when the policy file is reloaded.
+ * normalization and a lookup instead of a parse and a tree walk.  The key is
+ * the policy and the statement's normalized text (pg_query_normalize:
+ * constants replaced by $n), so "... WHERE id = 1" and "... WHERE id = 2"
+ * share an entry.  The text itself is stored and compared, so no hash
+ * collision can lend one statement another's verdict.  A fixed table: a new
+ * entry replaces whatever shares its slot; texts longer than
+ * VERDICT_CACHE_MAX_TEXT are not cached.  Cleared when the policy is reloaded.
  */
 #ifndef REDACT_CACHE_H
 #define REDACT_CACHE_H
@@ -14,10 +16,11 @@
 #include <stdint.h>
 
 #define VERDICT_CACHE_SLOTS 4096
+#define VERDICT_CACHE_MAX_TEXT 4096
 
 struct verdict_cache_entry {
-	unsigned char key[32];
-	bool used;
+	char *text;			/* NULL: empty */
+	int policy;
 	struct guard_verdict verdict;
 };
 
@@ -27,10 +30,8 @@ struct verdict_cache {
 	uint64_t misses;
 };
 
-/* key = SHA-256(policy NUL normalized); -1 if OpenSSL fails. */
-int verdict_cache_key(const char *policy, const char *normalized, unsigned char key[32]);
-bool verdict_cache_get(struct verdict_cache *c, const unsigned char key[32], struct guard_verdict *out);
-void verdict_cache_put(struct verdict_cache *c, const unsigned char key[32], const struct guard_verdict *v);
+bool verdict_cache_get(struct verdict_cache *c, int policy, const char *normalized, struct guard_verdict *out);
+void verdict_cache_put(struct verdict_cache *c, int policy, const char *normalized, const struct guard_verdict *v);
 void verdict_cache_clear(struct verdict_cache *c);
 
 #endif
