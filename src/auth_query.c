@@ -189,17 +189,12 @@ static void lookup_finished(struct pgsocket *server, struct pgsocket *client, ch
 		wipe_str(&client->lookup->password);
 }
 
-enum sbuf_result auth_query_server_pkt(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt)
+enum sbuf_result auth_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
+				       const uint8_t *body, size_t len)
 {
-	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
-	size_t len = pkt->hdr.len - pkt->hdr.hdr_len;
 	const char *sqlstate, *msg;
 
-	if (!pkt->complete)
-		return SBUF_NEED_FULL;
-	sbuf_skip(&server->sbuf, pkt);
-	server->pool->stats.server_bytes += pkt->hdr.len;
-	switch (pkt->hdr.type) {
+	switch (type) {
 	case 'D':
 		if (!client->lookup->failed)
 			take_row(client, body, len);
@@ -221,7 +216,7 @@ enum sbuf_result auth_query_server_pkt(struct pgsocket *server, struct pgsocket 
 		lookup_finished(server, client, len ? (char)body[0] : 'I');
 		return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 	default:
-		disconnect_server(server, true, "unexpected answer to auth_query: '%c'", pkt->hdr.type);
+		disconnect_server(server, true, "unexpected answer to auth_query: '%c'", type);
 		return SBUF_CLOSED;
 	}
 }

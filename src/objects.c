@@ -471,6 +471,8 @@ static void client_disconnect_v(struct pgsocket *client, bool notify, const char
 		log_closing(client, reason);
 	if (client->plug)
 		plugin_session_end(client, reason);
+	if (client->pquery)
+		plugin_query_abandon(client, reason);
 
 	if (client->link) {
 		struct pgsocket *server = client->link;
@@ -582,6 +584,7 @@ static void free_socket(struct pgsocket *sk)
 	}
 	free(sk->tls_host);
 	auth_query_free(sk);
+	plugin_query_free(sk);
 	secure_zero(sk, sizeof(*sk));
 	free(sk);
 }

@@ -247,6 +247,7 @@ struct pgsocket {
 	uint8_t md5_salt[4];
 	struct scram_server *scram_srv;	/* client SCRAM in progress */
 	struct auth_lookup *lookup;	/* client: auth_query result; NULL if not run */
+	struct plugin_query *pquery;	/* a socketless client running a plugin's server_query */
 	struct scram_client *scram_cli;	/* server login SCRAM in progress */
 	struct dns_request *dns_req;	/* server: address lookup in flight */
 	bool is_cancel_conn;		/* server: only carries a CancelRequest */
@@ -363,7 +364,9 @@ bool auth_query_wanted(const struct pgsocket *client);
 void auth_query_start(struct pgsocket *client, const char *password);
 /* The client got its auth_user server (it waited in the pool's queue). */
 void auth_query_send(struct pgsocket *client);
-enum sbuf_result auth_query_server_pkt(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt);
+/* A whole message answering the auth_query (already consumed from the server). */
+enum sbuf_result auth_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
+				       const uint8_t *body, size_t len);
 /* The user the client says it is, from auth_file or found by auth_query;
  * NULL when unknown (such logins fail after a mock exchange). */
 struct pguser *client_known_user(const struct pgsocket *client);

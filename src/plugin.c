@@ -465,6 +465,7 @@ static const struct pgw_host host = {
 	.show_row = plugin_show_row,
 	.session_transport = host_session_transport,
 	.session_close = plugin_session_close,
+	.server_query = plugin_server_query,
 };
 
 /* ---------------- loading ---------------- */

@@ -201,6 +201,18 @@ void plugin_send_block_error(struct pgsocket *client);
  * (ReadyForQuery 'I' with nothing outstanding). */
 void plugin_close_if_due(struct pgsocket *client);
 
+/* ---- plugin_query.c: host->server_query ---- */
+int plugin_server_query(struct pgw_plugin *self, const char *database, const char *user, const char *sql,
+			void (*done)(void *arg, const struct pgw_query_result *res), void *arg);
+/* The stand-in client got its server: send the query. */
+void plugin_query_send(struct pgsocket *client);
+enum sbuf_result plugin_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
+					 const uint8_t *body, size_t len);
+/* The stand-in client is disconnected (timeout, server gone): the plugin
+ * hears why, if it has not had its answer. */
+void plugin_query_abandon(struct pgsocket *client, const char *reason);
+void plugin_query_free(struct pgsocket *client);
+
 /* The session of a client, made on first use. */
 struct pgw_session *plugin_session_of(struct pgsocket *client);
 

@@ -503,12 +503,28 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	return SBUF_DONE;
 }
 
+/* Our own queries on a client's behalf (its auth_query, a plugin's):
+ * whole messages, consumed here, never forwarded. */
+static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt)
+{
+	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
+	size_t len = pkt->hdr.len - pkt->hdr.hdr_len;
+
+	if (!pkt->complete)
+		return SBUF_NEED_FULL;
+	sbuf_skip(&server->sbuf, pkt);
+	server->pool->stats.server_bytes += pkt->hdr.len;
+	if (client->pquery)
+		return plugin_query_server_msg(server, client, pkt->hdr.type, body, len);
+	return auth_query_server_msg(server, client, pkt->hdr.type, body, len);
+}
+
 static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
 {
 	struct pgsocket *client = server->link;
 
-	if (client && client->auth_phase == AUTH_PHASE_LOOKUP)
-		return auth_query_server_pkt(server, client, pkt);
+	if (client && (client->auth_phase == AUTH_PHASE_LOOKUP || client->pquery))
+		return side_query_pkt(server, client, pkt);
 
 	switch (pkt->hdr.type) {
 	case 'Z':

@@ -191,6 +191,17 @@ struct pgw_auth_info {
 	const char *client_addr;	/* "10.0.0.1:5555", "[::1]:5555" or "unix(PID)" */
 };
 
+/* The answer to host->server_query(): valid only during the done call. */
+struct pgw_query_result {
+	size_t size;			/* sizeof(struct pgw_query_result) of the core */
+	const char *sqlstate;		/* error: its SQLSTATE; NULL on success */
+	const char *message;		/* error: the server's (or pgwarden's) message */
+	int ncolumns;
+	const char *const *column_names;
+	int nrows;
+	const char *const *values;	/* nrows * ncolumns, row-major, text; NULL: SQL NULL */
+};
+
 /*
  * The hooks a plugin registers.  Set `size = sizeof(struct pgw_hooks)`;
  * leave unused hooks NULL (they cost nothing).  Hooks of several plugins run
@@ -430,6 +441,20 @@ struct pgw_host {
 	 */
 	void (*session_close)(struct pgw_session *s, const char *sqlstate, const char *message,
 			      int after_transaction);
+
+	/* ---- the plugin's own queries ---- */
+	/*
+	 * Run sql (simple protocol, text results) on a server connection of
+	 * the pool (database, user) — user NULL: the database's user= — waiting
+	 * for a free connection like any client of that pool (pool limits,
+	 * query_wait_timeout).  done(arg, result) follows exactly once, on the
+	 * loop thread, with the last result set or the first error (or an
+	 * error when the wait failed or the server went away).  A query of a
+	 * pool whose connections a waiting client holds waits with it.
+	 * Returns 0, or -1 (unknown database or user; done is not called).
+	 */
+	int (*server_query)(struct pgw_plugin *self, const char *database, const char *user, const char *sql,
+			    void (*done)(void *arg, const struct pgw_query_result *result), void *arg);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -315,6 +315,36 @@ def test_auth_continue_with_auth_query(with_plugins):
         p.connect(user="nosuchuser", password="whatever")
 
 
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
+def test_server_query_runs_on_a_pooled_connection(with_plugins, pool_mode):
+    p = with_plugins("q", overrides={"pool_mode": pool_mode})
+    with p.connect() as c:
+        assert c.execute("SELECT 1 /* pgw:query */").fetchone() == (1,)
+        assert c.execute("SELECT 2 /* pgw:query */").fetchone() == (2,)
+    lines = log_lines(p, "q", "server_query")
+    assert lines == ["rows=2 cols=2 first=pg_class error=- -"] * 2, lines
+    assert len([s for s in p.admin_rows("SHOW SERVERS") if s["database"] == "appdb"]) >= 1
+
+
+def test_server_query_errors_reach_the_plugin(with_plugins):
+    p = with_plugins("q", query_sql="SELECT * FROM no_such_table")
+    with p.connect() as c:
+        assert c.execute("SELECT 1 /* pgw:query */").fetchone() == (1,)
+    assert log_lines(p, "q", "server_query") == [
+        'rows=0 cols=0 first=- error=42P01 relation "no_such_table" does not exist']
+    p.assert_serving()
+
+
+def test_server_query_waits_for_the_pool_and_times_out(with_plugins):
+    """pool_size 1 in session mode: the client holds the only connection,
+    so the plugin's query waits — until query_wait_timeout."""
+    p = with_plugins("q", overrides={"default_pool_size": "1", "query_wait_timeout": "1"})
+    with p.connect() as c:
+        c.execute("SELECT 0")  # takes the one server for the session
+        assert c.execute("SELECT 1 /* pgw:query */").fetchone() == (1,)
+    assert log_lines(p, "q", "server_query") == ["rows=0 cols=0 first=- error=08006 query_wait_timeout"]
+
+
 def closing_error(r, timeout=5.0):
     """The FATAL the pooler sends, read without writing first: a client that
     writes to a closed socket may lose the message to the RST."""

@@ -11,6 +11,10 @@
  *   pgw:bad             an invalid decision (the core must fail closed)
  *   pgw:allow:NAME      ALLOW when this plugin is NAME (stops the chain)
  *   pgw:worker          LATER, decided ALLOW by a job on a worker thread
+ *   pgw:query           LATER: host->server_query() runs the key query_sql (default: two
+ *                       rows of pg_class) in the session's database as its user, logs
+ *                       "server_query rows=N cols=N first=X error=SQLSTATE MESSAGE",
+ *                       then ALLOW
  *
  * With the key decided = on it registers statement_decided: it logs the
  * outcome, vetoes SQL containing pgw:veto (sqlstate 58030), vetoes each
@@ -130,6 +134,18 @@ static enum pgw_decision decide_statement(struct pgw_plugin *self, struct pgw_re
 	return PGW_CONTINUE;
 }
 
+static void query_done(void *arg, const struct pgw_query_result *res)
+{
+	struct pending *p = arg;
+	const char *first = res->nrows && res->ncolumns ? res->values[0] : NULL;
+
+	host->log(p->self, PGW_LOG_INFO, "server_query rows=%d cols=%d first=%s error=%s %s", res->nrows,
+		  res->ncolumns, first ? first : "-", res->sqlstate ? res->sqlstate : "-",
+		  res->message ? res->message : "-");
+	host->request_complete(p->req, PGW_ALLOW);
+	free(p);
+}
+
 static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_session *s,
 				      struct pgw_request *req, const struct pgw_statement *st)
 {
@@ -147,6 +163,19 @@ static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_sessio
 		job->req = req;
 		if (host->worker_submit(self, worker_work, worker_done, job) != 0) {
 			free(job);
+			return PGW_BLOCK;
+		}
+		return PGW_LATER;
+	}
+	if (strstr(st->sql, "pgw:query")) {
+		struct pending *p = calloc(1, sizeof(*p));
+		p->self = self;
+		p->req = req;
+		if (host->server_query(self, host->session_database(s), host->session_user(s),
+				       cfg(self, "query_sql", "SELECT relname, relkind FROM pg_class "
+					   "WHERE relname IN ('pg_class', 'pg_proc') ORDER BY 1"),
+				       query_done, p) != 0) {
+			free(p);
 			return PGW_BLOCK;
 		}
 		return PGW_LATER;
