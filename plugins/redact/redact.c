@@ -1,29 +1,42 @@
 /*
  * The redact plugin: per-session policies from a policy file, chosen by the
- * identity's groups (an OIDC token) or else the pooler user.  This version
- * enforces the guardrails and read_only mode: every Query and Parse is
- * parsed with libpg_query — the real PostgreSQL parser — and blocked with
- * 42501 when the policy forbids what it does.  Column masks are parsed but
- * refused at load (result masking is not built yet): a policy that asks for
- * masks must not run without them.
+ * identity's groups (an OIDC token) or else the pooler user.  Every Query
+ * and Parse is parsed with libpg_query — the real PostgreSQL parser — and
+ * blocked with 42501 when the policy forbids what it does (guardrails,
+ * read_only) or when a masked column's value could leave other than as a
+ * plain output column (lineage).  Plain output columns are masked in each
+ * DataRow, found by the origin PostgreSQL reports in RowDescription (table
+ * OID, column number), which a catalog query per database maps to the
+ * policy's mask names.
  *
- * Files: redact_policy.c (the file), redact_guard.c (the checks on a parse
- * tree), redact_cache.c (verdicts by normalized text).
+ * Files: redact_policy.c (the file), redact_guard.c (guardrails),
+ * redact_lineage.c (where masked values could go), redact_catalog.c (the
+ * catalog query), redact_mask.c (mask methods), redact_cache.c (verdicts by
+ * normalized text).
  */
 #include "redact_cache.h"
+#include "redact_catalog.h"
 #include "redact_guard.h"
+#include "redact_lineage.h"
+#include "redact_mask.h"
 #include "redact_policy.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pg_query.h>
 #include <pgwarden/plugin.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 PGW_PLUGIN_DECLARE();
+
+/* After a failed catalog lookup, statements needing it are refused for this
+ * long before the lookup is tried again. */
+#define CATALOG_RETRY_SECONDS 5
 
 static const struct pgw_host *host;
 
@@ -41,6 +54,12 @@ struct redact {
 	uint64_t read_only_blocks;
 	uint64_t function_blocks;
 	struct verdict_cache *cache;
+	struct db_catalog *catalogs;	/* one per database, made on first use */
+	int ncatalogs;
+	char *catalog_sql;		/* NULL: no policy masks anything */
+	struct pending *waiting;	/* statements waiting for a catalog */
+	uint8_t hash_key[MASK_HASH_KEY_LEN];
+	uint64_t values_masked;
 	int counter_checked;
 	int counter_blocked;
 };
@@ -48,7 +67,21 @@ struct redact {
 struct redact_session {
 	uint64_t generation;
 	int policy;			/* index in set->policies */
+	const struct mask_rule **col_masks;	/* per column of the current result */
+	int ncols;
 };
+
+/* A statement held until its database's catalog is known. */
+struct pending {
+	struct pending *next;
+	struct pgw_request *req;
+	struct db_catalog *cat;
+	int policy;
+	char *sql;
+};
+
+/* Stands for "mask whatever has an origin" when the catalog is not known. */
+static const struct mask_rule mask_everything = { .method = MASK_NULL };
 
 /* ---------------- loading ---------------- */
 
@@ -87,7 +120,7 @@ static const char *find_key(const struct pgw_kv *kv, int n, const char *key)
 static int check_keys(struct pgw_plugin *self, const struct pgw_kv *kv, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (strcmp(kv[i].key, "path") != 0 && strcmp(kv[i].key, "policy_file") != 0) {
+		if (strcmp(kv[i].key, "path") && strcmp(kv[i].key, "policy_file") && strcmp(kv[i].key, "hash_key_file")) {
 			host->set_error(self, "%s: unknown key", kv[i].key);
 			return -1;
 		}
@@ -95,8 +128,42 @@ static int check_keys(struct pgw_plugin *self, const struct pgw_kv *kv, int n)
 	return 0;
 }
 
-/* The policy file, checked whole; masks are refused until they are applied. */
-static struct policy_set *load_policy(struct pgw_plugin *self, const struct pgw_kv *kv, int n)
+static bool uses_hash(const struct policy_set *set)
+{
+	for (int i = 0; i < set->n; i++)
+		for (int j = 0; j < set->policies[i].nmasks; j++)
+			if (set->policies[i].masks[j].method == MASK_HASH)
+				return true;
+	return false;
+}
+
+/* 64 hex digits (a trailing newline is fine): the HMAC key of hash masks. */
+static int load_hash_key(struct pgw_plugin *self, const char *path, uint8_t key[MASK_HASH_KEY_LEN])
+{
+	char text[130] = "";
+	FILE *f = path ? fopen(path, "r") : NULL;
+	size_t len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	while (len && isspace((unsigned char)text[len - 1]))
+		len--;
+	if (!path || len != 2 * MASK_HASH_KEY_LEN || strspn(text, "0123456789abcdefABCDEF") < len) {
+		host->set_error(self, "hash_key_file: %s must hold 64 hex digits (hash masks need a stable key)",
+				path ? path : "(not set)");
+		return -1;
+	}
+	for (int i = 0; i < MASK_HASH_KEY_LEN; i++) {
+		unsigned int byte;
+		sscanf(text + 2 * i, "%2x", &byte);
+		key[i] = (uint8_t)byte;
+	}
+	return 0;
+}
+
+/* The policy file (and the hash key), checked whole. */
+static struct policy_set *load_policy(struct pgw_plugin *self, const struct pgw_kv *kv, int n,
+				      uint8_t key[MASK_HASH_KEY_LEN])
 {
 	const char *path = find_key(kv, n, "policy_file");
 	char err[512];
@@ -113,23 +180,25 @@ static struct policy_set *load_policy(struct pgw_plugin *self, const struct pgw_
 		host->set_error(self, "%s", err);
 		return NULL;
 	}
-	for (int i = 0; i < set->n; i++) {
-		if (set->policies[i].nmasks) {
-			host->set_error(self, "%s:%d: mask rules are not applied by this version of the redact plugin "
-					"(result masking is not built yet); remove them", path,
-					set->policies[i].masks[0].line);
-			policy_set_free(set);
-			return NULL;
-		}
+	if (uses_hash(set) && load_hash_key(self, find_key(kv, n, "hash_key_file"), key) < 0) {
+		policy_set_free(set);
+		return NULL;
 	}
 	return set;
 }
 
-static void install(struct redact *r, struct policy_set *set, const struct pgw_kv *kv, int n)
+static void install(struct redact *r, struct policy_set *set, const struct pgw_kv *kv, int n,
+		    const uint8_t key[MASK_HASH_KEY_LEN])
 {
 	policy_set_free(r->set);
 	free(r->sessions);
 	free(r->blocks);
+	free(r->catalog_sql);
+	/* The masks changed: every database is asked again. */
+	for (struct db_catalog *c = r->catalogs; c; c = c->next)
+		catalog_reset(c);
+	r->catalog_sql = catalog_sql(set);
+	memcpy(r->hash_key, key, MASK_HASH_KEY_LEN);
 	r->set = set;
 	r->sessions = calloc((size_t)set->n, sizeof(uint64_t));
 	r->blocks = calloc((size_t)set->n, sizeof(uint64_t));
@@ -182,9 +251,31 @@ static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
 
 static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const char *reason)
 {
+	struct redact_session *rs = host->session_get_data(s, self);
+
 	(void)reason;
-	free(host->session_get_data(s, self));
+	if (rs)
+		free(rs->col_masks);
+	free(rs);
 	host->session_set_data(s, self, NULL);
+}
+
+/* ---------------- catalogs ---------------- */
+
+static struct db_catalog *catalog_of(struct redact *r, const char *database)
+{
+	struct db_catalog *c;
+
+	for (c = r->catalogs; c; c = c->next) {
+		if (strcmp(c->database, database) == 0)
+			return c;
+	}
+	c = calloc(1, sizeof(*c));
+	c->database = strdup(database);
+	c->index = ++r->ncatalogs;
+	c->next = r->catalogs;
+	r->catalogs = c;
+	return c;
 }
 
 /* ---------------- statements ---------------- */
@@ -197,8 +288,8 @@ static void unparsed(struct guard_verdict *v, const char *why, const char *detai
 		 detail[0] ? ")" : "");
 }
 
-/* Walk the parse tree of sql. */
-static void analyse(const struct policy *p, const char *sql, struct guard_verdict *v)
+/* Walk the parse tree of sql: guardrails, then where masked values go. */
+static void analyse(const struct policy *p, const struct db_catalog *cat, const char *sql, struct guard_verdict *v)
 {
 	PgQueryParseResult parsed = pg_query_parse(sql);
 	json_t *tree = parsed.error ? NULL : json_loads(parsed.parse_tree, 0, NULL);
@@ -209,20 +300,25 @@ static void analyse(const struct policy *p, const char *sql, struct guard_verdic
 		return;
 	}
 	guard_check(tree, p, v);
+	if (cat)
+		lineage_check(tree, p, &cat->lin, v);
 	json_decref(tree);
 }
 
-/* Parse sql and check it; verdicts of the normalized text are cached. */
-static void decide(struct redact *r, int policy, const char *sql, struct guard_verdict *v)
+/* Parse sql and check it; verdicts of the normalized text are cached (per
+ * policy and, with masks, per database: its catalog matters). */
+static void decide(struct redact *r, int policy, const struct db_catalog *cat, const char *sql,
+		   struct guard_verdict *v)
 {
 	PgQueryNormalizeResult norm = pg_query_normalize(sql);
+	int key = policy + 65536 * (cat ? cat->index : 0);
 
 	if (norm.error)
 		unparsed(v, "parsed (", norm.error->message);
-	else if (!verdict_cache_get(r->cache, policy, norm.normalized_query, v)) {
-		analyse(&r->set->policies[policy], sql, v);
+	else if (!verdict_cache_get(r->cache, key, norm.normalized_query, v)) {
+		analyse(&r->set->policies[policy], cat, sql, v);
 		if (!v->uses_literals)
-			verdict_cache_put(r->cache, policy, norm.normalized_query, v);
+			verdict_cache_put(r->cache, key, norm.normalized_query, v);
 	}
 	pg_query_free_normalize_result(norm);
 }
@@ -240,7 +336,105 @@ static void count_block(struct redact *r, int policy, const struct guard_verdict
 
 static bool policy_checks_statements(const struct policy *p)
 {
-	return p->read_only || p->block || p->nfunctions;
+	return p->read_only || p->block || p->nfunctions || p->nmasks;
+}
+
+/* The verdict as the hook's answer; a block also tells the client why. */
+static enum pgw_decision verdict_decision(struct redact *r, int policy, struct pgw_request *req,
+					  const struct guard_verdict *v)
+{
+	char msg[300];
+
+	if (!v->blocked)
+		return PGW_CONTINUE;
+	snprintf(msg, sizeof(msg), "pgwarden: blocked by policy \"%s\": %s", r->set->policies[policy].name,
+		 v->reason);
+	host->request_error(req, "42501", msg);
+	host->counter_add(r->self, r->counter_blocked, 1);
+	count_block(r, policy, v);
+	return PGW_BLOCK;
+}
+
+static void catalog_unavailable(const struct db_catalog *cat, struct guard_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->blocked = true;
+	snprintf(v->reason, sizeof(v->reason), "masking is unavailable: the catalog lookup failed (%.100s)",
+		 cat->error);
+}
+
+/* The database's catalog answered: decide the statements that waited. */
+static void catalog_done(void *arg, const struct pgw_query_result *res)
+{
+	struct db_catalog *cat = arg;
+	struct redact *r = cat->owner;
+	struct pending **at = &r->waiting;
+
+	if (cat->state != CATALOG_LOADING) {
+		snprintf(cat->error, sizeof(cat->error), "the policy was reloaded during the lookup");
+		cat->state = CATALOG_FAILED;	/* tried again at the next statement */
+	} else if (res->sqlstate) {
+		cat->state = CATALOG_FAILED;
+		snprintf(cat->error, sizeof(cat->error), "%s %s", res->sqlstate, res->message);
+	} else if (catalog_ingest(cat, res->ncolumns, res->nrows, res->values, cat->error, sizeof(cat->error)) < 0) {
+		cat->state = CATALOG_FAILED;
+	}
+	if (cat->state == CATALOG_FAILED) {
+		cat->failed_at = (int64_t)time(NULL);
+		host->log(r->self, PGW_LOG_WARNING, "catalog lookup for database %s failed: %s", cat->database,
+			  cat->error);
+	}
+	while (*at) {
+		struct pending *p = *at;
+		struct guard_verdict v;
+		if (p->cat != cat) {
+			at = &p->next;
+			continue;
+		}
+		*at = p->next;
+		if (cat->state == CATALOG_READY)
+			decide(r, p->policy, cat, p->sql, &v);
+		else
+			catalog_unavailable(cat, &v);
+		host->request_complete(p->req, host->request_session(p->req) ? verdict_decision(r, p->policy, p->req, &v)
+								       : PGW_BLOCK);
+		free(p->sql);
+		free(p);
+	}
+}
+
+/* Hold the statement until the catalog is known (starting the lookup). */
+static enum pgw_decision wait_for_catalog(struct redact *r, struct pgw_session *s, struct pgw_request *req,
+					  struct db_catalog *cat, int policy, const char *sql)
+{
+	struct pending *p;
+	struct guard_verdict v;
+
+	if (cat->state == CATALOG_FAILED && time(NULL) - cat->failed_at < CATALOG_RETRY_SECONDS) {
+		catalog_unavailable(cat, &v);
+		return verdict_decision(r, policy, req, &v);
+	}
+	if (cat->state != CATALOG_LOADING) {
+		catalog_reset(cat);
+		cat->state = CATALOG_LOADING;
+		cat->owner = r;
+		if (host->server_query(r->self, cat->database, host->session_server_user(s), r->catalog_sql,
+				       catalog_done, cat) < 0) {
+			cat->state = CATALOG_FAILED;
+			cat->failed_at = (int64_t)time(NULL);
+			snprintf(cat->error, sizeof(cat->error), "no pool for database %s", cat->database);
+			catalog_unavailable(cat, &v);
+			return verdict_decision(r, policy, req, &v);
+		}
+	}
+	p = calloc(1, sizeof(*p));
+	p->req = req;
+	p->cat = cat;
+	p->policy = policy;
+	p->sql = strdup(sql);
+	p->next = r->waiting;
+	r->waiting = p;
+	return PGW_LATER;
 }
 
 static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_session *s, struct pgw_request *req,
@@ -249,20 +443,79 @@ static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_sessio
 	struct redact *r = host->get_private(self);
 	struct redact_session *rs = session_of(r, s);
 	const struct policy *p = &r->set->policies[rs->policy];
+	struct db_catalog *cat = NULL;
 	struct guard_verdict v;
-	char msg[300];
 
 	if (!policy_checks_statements(p))
 		return PGW_CONTINUE;
 	host->counter_add(self, r->counter_checked, 1);
-	decide(r, rs->policy, stmt->sql, &v);
-	if (!v.blocked)
-		return PGW_CONTINUE;
-	snprintf(msg, sizeof(msg), "pgwarden: blocked by policy \"%s\": %s", p->name, v.reason);
-	host->request_error(req, "42501", msg);
-	host->counter_add(self, r->counter_blocked, 1);
-	count_block(r, rs->policy, &v);
-	return PGW_BLOCK;
+	if (p->nmasks) {
+		cat = catalog_of(r, host->session_database(s));
+		if (cat->state != CATALOG_READY)
+			return wait_for_catalog(r, s, req, cat, rs->policy, stmt->sql);
+	}
+	decide(r, rs->policy, cat, stmt->sql, &v);
+	return verdict_decision(r, rs->policy, req, &v);
+}
+
+/* ---------------- results ---------------- */
+
+static const char *method_note(enum mask_method m)
+{
+	static const char *const notes[] = { "masked:null", "masked:fixed", "masked:partial", "masked:hash",
+					     "masked:email" };
+	return notes[m];
+}
+
+/* Which output columns are masked: by their origin.  Without a known
+ * catalog (a reload in between), every column with an origin is. */
+static int on_row_description(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result_columns *rc)
+{
+	struct redact *r = host->get_private(self);
+	struct redact_session *rs = session_of(r, s);
+	const struct policy *p = &r->set->policies[rs->policy];
+	struct db_catalog *cat;
+	int any = 0;
+
+	rs->ncols = 0;
+	if (!p->nmasks)
+		return 0;
+	cat = catalog_of(r, host->session_database(s));
+	rs->col_masks = realloc(rs->col_masks, sizeof(*rs->col_masks) * (size_t)(rc->ncolumns ? rc->ncolumns : 1));
+	rs->ncols = rc->ncolumns;
+	for (int i = 0; i < rc->ncolumns; i++) {
+		const struct pgw_column *col = &rc->columns[i];
+		const struct mask_rule *m = cat->state == CATALOG_READY
+			? catalog_mask_for(cat, p, col->table_oid, col->column_attnum)
+			: col->table_oid ? &mask_everything : NULL;
+		rs->col_masks[i] = m;
+		if (m) {
+			host->result_mark_column(s, self, i, method_note(m->method));
+			any = 1;
+		}
+	}
+	return any;
+}
+
+static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct pgw_row *row)
+{
+	struct redact *r = host->get_private(self);
+	struct redact_session *rs = host->session_get_data(s, self);
+
+	for (int i = 0; rs && i < row->nfields && i < rs->ncols; i++) {
+		const struct mask_rule *m = rs->col_masks[i];
+		const struct pgw_column *col = &row->columns->columns[i];
+		uint8_t *out;
+		int32_t out_len;
+
+		if (!m || row->fields[i].len < 0)
+			continue;
+		mask_value(m, row->fields[i].data, (size_t)row->fields[i].len, col->format != 0, col->type_oid,
+			   r->hash_key, &out, &out_len);
+		host->row_set_field(row, i, out, out_len);
+		free(out);
+		r->values_masked++;
+	}
 }
 
 /* ---------------- SHOW REDACT ---------------- */
@@ -285,6 +538,8 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 	snprintf(detail, sizeof(detail), "hits %llu, misses %llu", (unsigned long long)r->cache->hits,
 		 (unsigned long long)r->cache->misses);
 	show_row4(out, "*", "cache", detail, NULL);
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)r->values_masked);
+	show_row4(out, "*", "masked values", NULL, value);
 	for (unsigned bit = 0; bit < 16; bit++) {
 		if (!r->guard_blocks[bit])
 			continue;
@@ -313,11 +568,12 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n)
 {
 	struct redact *r = host->get_private(self);
-	struct policy_set *set = load_policy(self, config, n);
+	uint8_t key[MASK_HASH_KEY_LEN] = { 0 };
+	struct policy_set *set = load_policy(self, config, n, key);
 
 	if (!set)
 		return -1;
-	install(r, set, config, n);
+	install(r, set, config, n, key);
 	host->log(self, PGW_LOG_INFO, "policy %s loaded: %d policies", r->version, set->n);
 	return 0;
 }
@@ -329,8 +585,23 @@ static void on_unload(struct pgw_plugin *self)
 	policy_set_free(r->set);
 	free(r->sessions);
 	free(r->blocks);
+	free(r->catalog_sql);
+	while (r->catalogs) {
+		struct db_catalog *c = r->catalogs;
+		r->catalogs = c->next;
+		catalog_reset(c);
+		free(c->database);
+		free(c);
+	}
+	while (r->waiting) {	/* the core is going away with their clients */
+		struct pending *p = r->waiting;
+		r->waiting = p->next;
+		free(p->sql);
+		free(p);
+	}
 	verdict_cache_clear(r->cache);
 	free(r->cache);
+	OPENSSL_cleanse(r->hash_key, sizeof(r->hash_key));
 	free(r);
 }
 
@@ -342,20 +613,24 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 		.session_start = on_session_start,
 		.session_end = on_session_end,
 		.statement = on_statement,
+		.row_description = on_row_description,
+		.data_row = on_data_row,
 		.reload = on_reload,
 		.unload = on_unload,
 	};
+	uint8_t key[MASK_HASH_KEY_LEN] = { 0 };
 	struct policy_set *set;
 	struct redact *r;
 
 	host = h;
-	set = load_policy(self, config, n);
+	set = load_policy(self, config, n, key);
 	if (!set)
 		return -1;
 	r = calloc(1, sizeof(*r));
 	r->self = self;
 	r->cache = calloc(1, sizeof(*r->cache));
-	install(r, set, config, n);
+	install(r, set, config, n, key);
+	OPENSSL_cleanse(key, sizeof(key));
 	host->set_private(self, r);
 	r->counter_checked = host->counter_register(self, "checked");
 	r->counter_blocked = host->counter_register(self, "blocked");

@@ -215,7 +215,7 @@ def test_reload_applies_to_open_sessions_and_bad_files_are_refused(guarded):
 @pytest.mark.parametrize("policy,message", [
     (POLICY.replace("[policy default]", "[policy fallback]\nusers = nobody"), "no [policy default] section"),
     (POLICY.replace("block = all\n\n", "block = al\n\n"), "policy.ini:5:"),
-    (POLICY + "mask public.rd_t.v = hash\n", "mask rules are not applied by this version"),
+    (POLICY + "mask public.rd_t.v = hash\n", "hash_key_file: (not set) must hold 64 hex digits"),
 ])
 def test_bad_policy_refuses_to_start(guarded, policy, message):
     with pytest.raises(PoolerFailed) as ei:
