@@ -58,7 +58,7 @@ struct redact {
 	int ncatalogs;
 	char *catalog_sql;		/* NULL: no policy masks anything */
 	struct pending *waiting;	/* statements waiting for a catalog */
-	uint8_t hash_key[MASK_HASH_KEY_LEN];
+	EVP_MAC_CTX *hmac;		/* keyed with hash_key_file; NULL without hash masks */
 	uint64_t values_masked;
 	int counter_checked;
 	int counter_blocked;
@@ -198,7 +198,8 @@ static void install(struct redact *r, struct policy_set *set, const struct pgw_k
 	for (struct db_catalog *c = r->catalogs; c; c = c->next)
 		catalog_reset(c);
 	r->catalog_sql = catalog_sql(set);
-	memcpy(r->hash_key, key, MASK_HASH_KEY_LEN);
+	EVP_MAC_CTX_free(r->hmac);
+	r->hmac = uses_hash(set) ? mask_hmac_new(key) : NULL;
 	r->set = set;
 	r->sessions = calloc((size_t)set->n, sizeof(uint64_t));
 	r->blocks = calloc((size_t)set->n, sizeof(uint64_t));
@@ -511,7 +512,7 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 		if (!m || row->fields[i].len < 0)
 			continue;
 		mask_value(m, row->fields[i].data, (size_t)row->fields[i].len, col->format != 0, col->type_oid,
-			   r->hash_key, &out, &out_len);
+			   r->hmac, &out, &out_len);
 		host->row_set_field(row, i, out, out_len);
 		free(out);
 		r->values_masked++;
@@ -574,6 +575,7 @@ static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n
 	if (!set)
 		return -1;
 	install(r, set, config, n, key);
+	OPENSSL_cleanse(key, sizeof(key));
 	host->log(self, PGW_LOG_INFO, "policy %s loaded: %d policies", r->version, set->n);
 	return 0;
 }
@@ -601,7 +603,7 @@ static void on_unload(struct pgw_plugin *self)
 	}
 	verdict_cache_clear(r->cache);
 	free(r->cache);
-	OPENSSL_cleanse(r->hash_key, sizeof(r->hash_key));
+	EVP_MAC_CTX_free(r->hmac);
 	free(r);
 }
 

@@ -3,8 +3,8 @@
  */
 #include "redact_mask.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,17 +77,33 @@ static void mask_email(const uint8_t *in, size_t len, uint8_t **out, int32_t *ou
 	free(buf);
 }
 
-static void mask_hash(const uint8_t *key, const uint8_t *in, size_t len, uint8_t **out, int32_t *out_len)
+EVP_MAC_CTX *mask_hmac_new(const uint8_t *key)
+{
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+
+	EVP_MAC_free(mac);	/* the context keeps its own reference */
+	if (ctx && EVP_MAC_init(ctx, key, MASK_HASH_KEY_LEN, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* Re-initialised with its key (NULL key: keep it), not rebuilt. */
+static void mask_hash(EVP_MAC_CTX *hmac, const uint8_t *in, size_t len, uint8_t **out, int32_t *out_len)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
+	size_t maclen = 0;
 	char hex[33];
 
-	if (!HMAC(EVP_sha256(), key, MASK_HASH_KEY_LEN, in, len, mac, &maclen) || maclen < 16) {
-		*out = NULL;
-		*out_len = -1;
-		return;
-	}
+	if (!hmac || EVP_MAC_init(hmac, NULL, 0, NULL) != 1 || EVP_MAC_update(hmac, in, len) != 1 ||
+	    EVP_MAC_final(hmac, mac, &maclen, sizeof(mac)) != 1 || maclen < 16)
+		return;		/* stays NULL */
 	for (int i = 0; i < 16; i++) {
 		static const char digits[] = "0123456789abcdef";
 		hex[2 * i] = digits[mac[i] >> 4];
@@ -97,7 +113,7 @@ static void mask_hash(const uint8_t *key, const uint8_t *in, size_t len, uint8_t
 }
 
 void mask_value(const struct mask_rule *rule, const uint8_t *in, size_t len, int binary, uint32_t type_oid,
-		const uint8_t *key, uint8_t **out, int32_t *out_len)
+		EVP_MAC_CTX *hmac, uint8_t **out, int32_t *out_len)
 {
 	*out = NULL;
 	*out_len = -1;
@@ -114,7 +130,7 @@ void mask_value(const struct mask_rule *rule, const uint8_t *in, size_t len, int
 		mask_email(in, len, out, out_len);
 		return;
 	case MASK_HASH:
-		mask_hash(key, in, len, out, out_len);
+		mask_hash(hmac, in, len, out, out_len);
 		return;
 	default:
 		return;
