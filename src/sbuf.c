@@ -22,8 +22,14 @@ static struct event_base *sbuf_base;
 static struct {
 	struct sbuf *src;
 	struct sbuf *dst;
-	const uint8_t *data;
+	const uint8_t *data;		/* a run of src's input, forwarded without a copy */
 	size_t len;
+	/* Once a message pgwarden made itself (a rewritten row, ...) joins the
+	 * batch, everything for dst is copied here instead, so that it still
+	 * leaves in one send. */
+	uint8_t *copy;
+	size_t copy_len;
+	size_t copy_cap;
 } batch;
 
 static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -305,20 +311,54 @@ bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen)
 
 static void batch_flush(void)
 {
+	struct sbuf *src = batch.src, *dst = batch.dst;
+
+	if (batch.copy_len) {
+		size_t len = batch.copy_len;
+		batch.copy_len = 0;
+		raw_send(dst, batch.copy, len, src);
+		return;
+	}
 	if (!batch.len)
 		return;
-	struct sbuf *src = batch.src, *dst = batch.dst;
 	const uint8_t *data = batch.data;
 	size_t len = batch.len;
 	batch.len = 0;
 	raw_send(dst, data, len, src);
 }
 
+static void batch_copy(const uint8_t *data, size_t len)
+{
+	if (batch.copy_len + len > batch.copy_cap) {
+		size_t cap = batch.copy_cap ? batch.copy_cap : 16384;
+		while (cap < batch.copy_len + len)
+			cap *= 2;
+		batch.copy = xrealloc(batch.copy, cap);
+		batch.copy_cap = cap;
+	}
+	memcpy(batch.copy + batch.copy_len, data, len);
+	batch.copy_len += len;
+}
+
+/* A message of our own for dst while a batch for dst is pending: it joins
+ * the batch (by copy) instead of costing a send of its own. */
+static bool batch_join(struct sbuf *dst, const uint8_t *data, size_t len)
+{
+	if (batch.dst != dst || (!batch.len && !batch.copy_len))
+		return false;
+	if (batch.len) {
+		batch_copy(batch.data, batch.len);
+		batch.len = 0;
+	}
+	batch_copy(data, len);
+	return true;
+}
+
 void sbuf_close(struct sbuf *sb)
 {
 	if (sb->closed)
 		return;
-	if (batch.len && (batch.src == sb || batch.dst == sb))
+	if ((batch.len || batch.copy_len) && (batch.src == sb || batch.dst == sb))
 		batch_flush();
 	sb->closed = true;
 	if (sb->tls) {
@@ -423,9 +463,11 @@ static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct s
 
 bool sbuf_send(struct sbuf *dst, const void *data, size_t len)
 {
-	batch_flush();
 	if (dst->closed)
 		return false;
+	if (batch_join(dst, data, len))
+		return true;
+	batch_flush();
 	raw_send(dst, data, len, NULL);
 	return !dst->send_failed;
 }
@@ -439,6 +481,10 @@ bool sbuf_send_pktbuf(struct sbuf *dst, struct pktbuf *pb)
 
 static void batch_add(struct sbuf *src, struct sbuf *dst, const uint8_t *data, size_t len)
 {
+	if (batch.copy_len && batch.src == src && batch.dst == dst) {
+		batch_copy(data, len);
+		return;
+	}
 	if (batch.len && batch.src == src && batch.dst == dst && batch.data + batch.len == data) {
 		batch.len += len;
 		return;
@@ -470,7 +516,7 @@ void sbuf_unlink_stream(struct sbuf *sb, struct sbuf *dst)
 {
 	if (sb->pkt_dst == dst)
 		sb->pkt_dst = NULL;
-	if (batch.len && batch.src == sb && batch.dst == dst)
+	if ((batch.len || batch.copy_len) && batch.src == sb && batch.dst == dst)
 		batch_flush();
 }
 
