@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # pgwarden demo: install deps, build in-tree, start a throwaway PostgreSQL 15
 # and pgwarden (transaction pooling) in front of it with three plugins — OIDC
-# logins (plugins/oidc, with a local throwaway "identity provider" key), a
-# statement guard (plugins/example) that blocks DROP/TRUNCATE and the audit
-# log (plugins/audit) — log in as an agent with a minted token, run a query,
-# show a blocked DROP and the audit trail, then wait until Ctrl-C, which
-# tears everything down.
+# logins (plugins/oidc, with a local throwaway "identity provider" key),
+# masks and guardrails (plugins/redact) and the audit log (plugins/audit) —
+# log in as an agent with a minted token, show its masked columns, a blocked
+# DROP and the audit trail, then wait until Ctrl-C, which tears everything
+# down.
 #
 #   bash test/demo.sh                      # interactive: waits for Ctrl-C
 #   DEMO_NONINTERACTIVE=1 bash test/demo.sh  # exit right after the proof query
@@ -41,7 +41,7 @@ chown postgres:postgres "$DEMO_DIR"
 # /root): it runs from a copy of the programs in the demo directory.
 BIN="$DEMO_DIR/bin"
 mkdir -p "$BIN"
-cp pgwarden pgwarden-audit plugins/oidc/oidc.so plugins/example/example.so plugins/audit/audit.so "$BIN/"
+cp pgwarden pgwarden-audit plugins/oidc/oidc.so plugins/redact/redact.so plugins/audit/audit.so "$BIN/"
 chmod 755 "$BIN" "$BIN"/*
 PGDATA="$DEMO_DIR/pgdata"
 PG_LOG="$DEMO_DIR/postgres.log"
@@ -101,6 +101,9 @@ as_postgres "$PGBIN/psql" -X -q -h "$DEMO_DIR" -p "$PG_PORT" -U postgres -d demo
 SET ROLE demo;
 CREATE TABLE greetings (id serial PRIMARY KEY, msg text NOT NULL);
 INSERT INTO greetings (msg) VALUES ('hello from PostgreSQL, through pgwarden');
+CREATE TABLE customers (id int PRIMARY KEY, name text, email text, ssn text);
+INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com', '123-45-6789'),
+                             (2, 'Grace', 'grace@example.org', '987-65-4321');
 EOF
 
 step "a local identity provider: a signing key and a token for an agent"
@@ -132,7 +135,7 @@ pool_mode = transaction
 default_pool_size = 5
 max_client_conn = 100
 logfile = $PGW_LOG
-plugins = oidc, guard, audit
+plugins = oidc, redact, audit
 
 [plugin.oidc]
 path = $BIN/oidc.so
@@ -143,15 +146,31 @@ public_key_file = $DEMO_DIR/idp-pub.pem
 password_fallback = on
 rule.10 = groups=analysts -> role=demo databases=demo
 
-[plugin.guard]
-path = $BIN/example.so
-deny = DROP, TRUNCATE
+[plugin.redact]
+path = $BIN/redact.so
+policy_file = $DEMO_DIR/policy.ini
+hash_key_file = $DEMO_DIR/mask.key
 
 [plugin.audit]
 path = $BIN/audit.so
 file = $DEMO_DIR/audit.db
 key_file = $DEMO_DIR/audit.key
 EOF
+cat >"$DEMO_DIR/policy.ini" <<EOF
+; agents (token group "analysts") see masked customer data and cannot write
+[policy agents]
+groups = analysts
+read_only = on
+mask public.customers.ssn = partial 4
+mask public.customers.email = email
+
+; everyone else: no DROP, no DELETE without WHERE, ...
+[policy default]
+block = all
+EOF
+"$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$DEMO_DIR/mask.key"
+chown postgres:postgres "$DEMO_DIR/policy.ini" "$DEMO_DIR/mask.key"
+chmod 600 "$DEMO_DIR/mask.key"
 printf '"demo" "%s"\n' "$DEMO_PASSWORD" >"$DEMO_DIR/userlist.txt"
 chmod 600 "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
 chown postgres:postgres "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
@@ -183,10 +202,20 @@ AGENT_CONNSTR="host=$DEMO_DIR port=$PGW_PORT dbname=demo user=report-agent"
 PGPASSWORD=$(cat "$DEMO_DIR/agent.jwt") "$PGBIN/psql" -X "$AGENT_CONNSTR" -v ON_ERROR_STOP=1 -c \
   "SELECT count(*) AS greetings, current_user AS logged_in_as FROM greetings"
 
+step "the agent reads customers: ssn and email masked by the redact policy"
+PGPASSWORD=$(cat "$DEMO_DIR/agent.jwt") "$PGBIN/psql" -X "$AGENT_CONNSTR" -v ON_ERROR_STOP=1 -c \
+  "SELECT * FROM customers ORDER BY id"
+
+step "... and cannot get around the mask, or write"
+PGPASSWORD=$(cat "$DEMO_DIR/agent.jwt") "$PGBIN/psql" -X "$AGENT_CONNSTR" -c \
+  "SELECT upper(ssn) FROM customers" || true
+PGPASSWORD=$(cat "$DEMO_DIR/agent.jwt") "$PGBIN/psql" -X "$AGENT_CONNSTR" -c \
+  "UPDATE customers SET name = 'x' WHERE id = 1" || true
+
 step "a forged token is refused"
 PGPASSWORD="$(cut -d. -f1,2 "$DEMO_DIR/agent.jwt").c2lnbmF0dXJl" "$PGBIN/psql" -X "$AGENT_CONNSTR" -c "SELECT 1" || true
 
-step "a destructive statement, blocked by the guard plugin before it reaches PostgreSQL"
+step "a destructive statement, blocked by the redact guardrails before it reaches PostgreSQL"
 "$PGBIN/psql" -X "$CONNSTR" -c "DROP TABLE greetings" || true
 
 step "the audit trail (plugins/audit, read with pgwarden-audit)"

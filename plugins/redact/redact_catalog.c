@@ -66,9 +66,8 @@ char *catalog_sql(const struct policy_set *set)
 		" JOIN pg_catalog.pg_attribute a ON a.attrelid = m.oid AND a.attnum = m.attnum"
 		" UNION ALL SELECT 'view', n.nspname, c.relname, NULL, c.oid::text, NULL FROM v"
 		" JOIN pg_catalog.pg_class c ON c.oid = v.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-		" UNION ALL SELECT DISTINCT 'function', NULL, p.proname, NULL, NULL, NULL FROM pg_catalog.pg_proc p"
-		" JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-		" WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')");
+		" UNION ALL SELECT DISTINCT 'builtin', NULL, p.proname, NULL, NULL, NULL FROM pg_catalog.pg_proc p"
+		" WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace");
 	return b.data;
 }
 
@@ -108,8 +107,8 @@ int catalog_ingest(struct db_catalog *c, int ncolumns, int nrows, const char *co
 		} else if (strcmp(row[0], "view") == 0 && row[1]) {
 			snprintf(view, sizeof(view), "%s.%s", row[1], row[2]);
 			add_string(&c->lin.views, &c->lin.nviews, view);
-		} else if (strcmp(row[0], "function") == 0) {
-			add_string(&c->lin.functions, &c->lin.nfunctions, row[2]);
+		} else if (strcmp(row[0], "builtin") == 0) {
+			add_string(&c->lin.builtins, &c->lin.nbuiltins, row[2]);
 		}
 	}
 	c->state = CATALOG_READY;
@@ -128,10 +127,10 @@ void catalog_reset(struct db_catalog *c)
 	c->norigins = 0;
 	for (int i = 0; i < c->lin.nviews; i++)
 		free(c->lin.views[i]);
-	for (int i = 0; i < c->lin.nfunctions; i++)
-		free(c->lin.functions[i]);
+	for (int i = 0; i < c->lin.nbuiltins; i++)
+		free(c->lin.builtins[i]);
 	free(c->lin.views);
-	free(c->lin.functions);
+	free(c->lin.builtins);
 	memset(&c->lin, 0, sizeof(c->lin));
 	c->state = CATALOG_NONE;
 	c->error[0] = '\0';

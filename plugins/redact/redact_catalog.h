@@ -3,7 +3,7 @@
  * (run by the plugin through host->server_query): the tables and column
  * numbers the mask names resolve to (every schema, for a mask without one),
  * the views that depend on those columns (directly or through other views),
- * and the names of the functions outside pg_catalog and information_schema.
+ * and the names of the built-in functions (pg_catalog).
  */
 #ifndef REDACT_CATALOG_H
 #define REDACT_CATALOG_H

@@ -12,7 +12,9 @@
  * ORDER BY, HAVING) may mention it unless deny_predicates_on_masked.
  *
  * Besides, with any mask in the policy: views that depend on a masked
- * column, user-defined functions (their bodies could read anything), the
+ * column, every function that is not built in (pg_catalog: a user's
+ * function body could read anything, and one created after the catalog
+ * lookup is unknown, so not built in either), the
  * planner statistics views (they hold sample values) and the table-to-text
  * functions (query_to_xml, ...) are refused outright.
  */
@@ -28,8 +30,8 @@
 struct lineage_catalog {
 	char **views;			/* "schema.name" of views over masked columns */
 	int nviews;
-	char **functions;		/* names of functions outside pg_catalog and information_schema */
-	int nfunctions;
+	char **builtins;		/* names of the functions in pg_catalog */
+	int nbuiltins;
 };
 
 /* Leaves v alone when nothing leaks; else blocks with the reason. */

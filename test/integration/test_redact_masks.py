@@ -209,3 +209,22 @@ def test_mask_markers_reach_the_audit_and_show(masked):
 def test_hash_masks_need_a_key_file(masked):
     with pytest.raises(PoolerFailed, match="hash_key_file: .* must hold 64 hex digits"):
         masked(key=False)
+
+
+def test_functions_are_an_allow_list_of_built_ins(masked, pg):
+    """A function created after the catalog lookup is unknown, so refused;
+    built-ins on unmasked columns are fine."""
+    p = masked()
+    with agent(p) as c:
+        assert c.execute("SELECT upper(name) FROM rd_people WHERE id = 1").fetchone() == ("ALICE",)
+        with pg.connect("appdb") as admin:
+            admin.execute("CREATE FUNCTION rd_late() RETURNS text LANGUAGE sql AS 'SELECT ssn FROM rd_people LIMIT 1'")
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a built-in function"):
+                c.execute("SELECT rd_late()")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not a built-in function"):
+                c.execute("SELECT public.lower('X')")
+            assert c.execute("SELECT pg_catalog.lower('X')").fetchone() == ("x",)
+        finally:
+            with pg.connect("appdb") as admin:
+                admin.execute("DROP FUNCTION rd_late()")
