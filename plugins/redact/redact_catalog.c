@@ -67,7 +67,9 @@ char *catalog_sql(const struct policy_set *set)
 		" UNION ALL SELECT 'view', n.nspname, c.relname, NULL, c.oid::text, NULL FROM v"
 		" JOIN pg_catalog.pg_class c ON c.oid = v.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		" UNION ALL SELECT DISTINCT 'builtin', NULL, p.proname, NULL, NULL, NULL FROM pg_catalog.pg_proc p"
-		" WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace");
+		" WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace"
+		" UNION ALL SELECT 'relation', n.nspname, c.relname, NULL, NULL, NULL FROM pg_catalog.pg_class c"
+		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')");
 	return b.data;
 }
 
@@ -107,6 +109,9 @@ int catalog_ingest(struct db_catalog *c, int ncolumns, int nrows, const char *co
 		} else if (strcmp(row[0], "view") == 0 && row[1]) {
 			snprintf(view, sizeof(view), "%s.%s", row[1], row[2]);
 			add_string(&c->lin.views, &c->lin.nviews, view);
+		} else if (strcmp(row[0], "relation") == 0 && row[1]) {
+			snprintf(view, sizeof(view), "%s.%s", row[1], row[2]);
+			add_string(&c->lin.relations, &c->lin.nrelations, view);
 		} else if (strcmp(row[0], "builtin") == 0) {
 			add_string(&c->lin.builtins, &c->lin.nbuiltins, row[2]);
 		}
@@ -129,6 +134,9 @@ void catalog_reset(struct db_catalog *c)
 		free(c->lin.views[i]);
 	for (int i = 0; i < c->lin.nbuiltins; i++)
 		free(c->lin.builtins[i]);
+	for (int i = 0; i < c->lin.nrelations; i++)
+		free(c->lin.relations[i]);
+	free(c->lin.relations);
 	free(c->lin.views);
 	free(c->lin.builtins);
 	memset(&c->lin, 0, sizeof(c->lin));

@@ -22,6 +22,8 @@ struct scope {
 	int naliases;
 	const char *columns[MAX_NAMES];	/* masked column names of those tables */
 	int ncolumns;
+	const char *ctes[MAX_NAMES];	/* WITH names: relations of the statement itself */
+	int nctes;
 };
 
 static const char *const statistics_relations[] = {
@@ -70,26 +72,37 @@ static bool rule_matches(const struct mask_rule *m, const char *schema, const ch
 	return strcmp(m->table, rel) == 0 && (!m->schema || !schema || strcmp(m->schema, schema) == 0);
 }
 
-static bool is_guarded_view(const struct scope *sc, const char *schema, const char *rel)
+/* rel (in schema, or any schema when unqualified) among "schema.name"s. */
+static bool in_catalog_list(char *const *list, int n, const char *schema, const char *rel)
 {
 	char full[300];
 
-	for (int i = 0; sc->cat && i < sc->cat->nviews; i++) {
-		const char *dot = strchr(sc->cat->views[i], '.');
-		if (schema) {
-			snprintf(full, sizeof(full), "%s.%s", schema, rel);
-			if (strcmp(sc->cat->views[i], full) == 0)
-				return true;
-		} else if (dot && strcmp(dot + 1, rel) == 0) {
+	snprintf(full, sizeof(full), "%s.%s", schema ? schema : "", rel);
+	for (int i = 0; i < n; i++) {
+		const char *dot = strchr(list[i], '.');
+		if (schema ? strcmp(list[i], full) == 0 : dot && strcmp(dot + 1, rel) == 0)
 			return true;
-		}
 	}
 	return false;
 }
 
+static bool is_guarded_view(const struct scope *sc, const char *schema, const char *rel)
+{
+	return sc->cat && in_catalog_list(sc->cat->views, sc->cat->nviews, schema, rel);
+}
+
+/* A relation read that the lookup did not see: it may be a view created
+ * since, whose output carries no origin the masking knows. */
+static bool unknown_relation(const struct scope *sc, const char *schema, const char *rel)
+{
+	if (!sc->cat || (!schema && in_list(rel, sc->ctes, sc->nctes)))
+		return false;
+	return !in_catalog_list(sc->cat->relations, sc->cat->nrelations, schema, rel);
+}
+
 /* A relation reference: any object with "relname" (RangeVar, also as the
  * unwrapped "relation" of INSERT/UPDATE/DELETE/COPY). */
-static void note_relation(struct scope *sc, const json_t *rv)
+static void note_relation(struct scope *sc, const json_t *rv, bool read)
 {
 	const char *rel = json_string_value(json_object_get(rv, "relname"));
 	const char *schema = json_string_value(json_object_get(rv, "schemaname"));
@@ -102,6 +115,8 @@ static void note_relation(struct scope *sc, const json_t *rv)
 		block(sc, "reads planner statistics (sample values of masked columns): ", rel);
 	if (is_guarded_view(sc, schema, rel))
 		block(sc, "reads a view over masked columns: ", rel);
+	if (read && unknown_relation(sc, schema, rel))
+		block(sc, "reads a relation created after the masking catalog was read (RELOAD): ", rel);
 	for (int i = 0; i < sc->p->nmasks; i++) {
 		if (rule_matches(&sc->p->masks[i], schema, rel)) {
 			add_name(sc->columns, &sc->ncolumns, sc->p->masks[i].column);
@@ -140,8 +155,8 @@ static void check_function(struct scope *sc, const json_t *call)
 		block(sc, "not a built-in function (it could read masked columns): ", name);
 }
 
-/* First pass: the relations and functions of the whole tree. */
-static void collect(struct scope *sc, const json_t *v)
+/* The names WITH gives to its queries, anywhere in the tree. */
+static void collect_ctes(struct scope *sc, const json_t *v)
 {
 	const char *key;
 	const json_t *child;
@@ -149,17 +164,39 @@ static void collect(struct scope *sc, const json_t *v)
 
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, child)
-			collect(sc, child);
+			collect_ctes(sc, child);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	json_object_foreach((json_t *)v, key, child) {
+		if (strcmp(key, "ctename") == 0 && json_is_string(child))
+			add_name(sc->ctes, &sc->nctes, json_string_value(child));
+		collect_ctes(sc, child);
+	}
+}
+
+/* First pass: the relations and functions of the whole tree; read: below
+ * a FROM (or DELETE ... USING), where relations are read. */
+static void collect(struct scope *sc, const json_t *v, bool read)
+{
+	const char *key;
+	const json_t *child;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			collect(sc, child, read);
 		return;
 	}
 	if (!json_is_object(v))
 		return;
 	if (json_object_get(v, "relname"))
-		note_relation(sc, v);
+		note_relation(sc, v, read);
 	json_object_foreach((json_t *)v, key, child) {
 		if (strcmp(key, "FuncCall") == 0)
 			check_function(sc, child);
-		collect(sc, child);
+		collect(sc, child, read || !strcmp(key, "fromClause") || !strcmp(key, "usingClause"));
 	}
 }
 
@@ -340,7 +377,8 @@ void lineage_check(const json_t *tree, const struct policy *p, const struct line
 
 	if (!p->nmasks || v->blocked)
 		return;
-	collect(&sc, json_object_get(tree, "stmts"));
+	collect_ctes(&sc, json_object_get(tree, "stmts"));
+	collect(&sc, json_object_get(tree, "stmts"), false);
 	if (v->blocked || !sc.naliases)
 		return;
 	json_array_foreach(json_object_get(tree, "stmts"), i, item)

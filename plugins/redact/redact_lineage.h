@@ -32,6 +32,8 @@ struct lineage_catalog {
 	int nviews;
 	char **builtins;		/* names of the functions in pg_catalog */
 	int nbuiltins;
+	char **relations;		/* "schema.name" of every table and view at the lookup */
+	int nrelations;
 };
 
 /* Leaves v alone when nothing leaks; else blocks with the reason. */

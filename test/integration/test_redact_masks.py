@@ -228,3 +228,24 @@ def test_functions_are_an_allow_list_of_built_ins(masked, pg):
         finally:
             with pg.connect("appdb") as admin:
                 admin.execute("DROP FUNCTION rd_late()")
+
+
+def test_relations_created_after_the_lookup_are_refused(masked, pg):
+    """A view made by another role after the catalog lookup carries its own
+    origin: refused until a RELOAD looks again (and then refused as a view
+    over a masked column)."""
+    p = masked()
+    with agent(p) as c:
+        assert c.execute("WITH c AS (SELECT id FROM rd_people) SELECT count(*) FROM c").fetchone() == (2,)
+        with pg.connect("appdb") as admin:
+            admin.execute("CREATE VIEW rd_late_v AS SELECT ssn AS x FROM rd_people")
+            admin.execute("GRANT SELECT ON rd_late_v TO PUBLIC")
+        try:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="created after the masking catalog"):
+                c.execute("SELECT * FROM rd_late_v")
+            p.reload()
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="a view over masked columns"):
+                c.execute("SELECT * FROM rd_late_v")
+        finally:
+            with pg.connect("appdb") as admin:
+                admin.execute("DROP VIEW rd_late_v")
