@@ -50,6 +50,7 @@ struct redact {
 	time_t loaded_at;
 	uint64_t *sessions;		/* per policy of set */
 	uint64_t *blocks;		/* per policy of set */
+	uint64_t **mask_hits;		/* per policy, per mask: values masked */
 	uint64_t guard_blocks[16];	/* per enum guardrail bit */
 	uint64_t read_only_blocks;
 	uint64_t function_blocks;
@@ -187,9 +188,18 @@ static struct policy_set *load_policy(struct pgw_plugin *self, const struct pgw_
 	return set;
 }
 
+static void free_mask_hits(struct redact *r)
+{
+	for (int i = 0; r->set && r->mask_hits && i < r->set->n; i++)
+		free(r->mask_hits[i]);
+	free(r->mask_hits);
+	r->mask_hits = NULL;
+}
+
 static void install(struct redact *r, struct policy_set *set, const struct pgw_kv *kv, int n,
 		    const uint8_t key[MASK_HASH_KEY_LEN])
 {
+	free_mask_hits(r);
 	policy_set_free(r->set);
 	free(r->sessions);
 	free(r->blocks);
@@ -200,9 +210,14 @@ static void install(struct redact *r, struct policy_set *set, const struct pgw_k
 	r->catalog_sql = catalog_sql(set);
 	EVP_MAC_CTX_free(r->hmac);
 	r->hmac = uses_hash(set) ? mask_hmac_new(key) : NULL;
+	size_t npolicies = set->n > 0 ? (size_t)set->n : 1;
+
 	r->set = set;
-	r->sessions = calloc((size_t)set->n, sizeof(uint64_t));
-	r->blocks = calloc((size_t)set->n, sizeof(uint64_t));
+	r->sessions = calloc(npolicies, sizeof(uint64_t));
+	r->blocks = calloc(npolicies, sizeof(uint64_t));
+	r->mask_hits = calloc(npolicies, sizeof(uint64_t *));
+	for (int i = 0; i < set->n; i++)
+		r->mask_hits[i] = calloc((size_t)set->policies[i].nmasks + 1, sizeof(uint64_t));
 	r->generation++;
 	r->loaded_at = time(NULL);
 	file_version(find_key(kv, n, "policy_file"), r->version);
@@ -516,6 +531,8 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 		host->row_set_field(row, i, out, out_len);
 		free(out);
 		r->values_masked++;
+		if (m != &mask_everything)
+			r->mask_hits[rs->policy][m - r->set->policies[rs->policy].masks]++;
 	}
 }
 
@@ -561,6 +578,13 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 		show_row4(out, p->name, "sessions", p->read_only ? "read_only" : "", value);
 		snprintf(value, sizeof(value), "%llu", (unsigned long long)r->blocks[i]);
 		show_row4(out, p->name, "blocks", NULL, value);
+		for (int j = 0; j < p->nmasks; j++) {
+			const struct mask_rule *m = &p->masks[j];
+			snprintf(detail, sizeof(detail), "%s%s%s.%s %s", m->schema ? m->schema : "", m->schema ? "." : "",
+				 m->table, m->column, method_note(m->method) + 7);
+			snprintf(value, sizeof(value), "%llu", (unsigned long long)r->mask_hits[i][j]);
+			show_row4(out, p->name, "mask", detail, value);
+		}
 	}
 }
 
@@ -584,6 +608,7 @@ static void on_unload(struct pgw_plugin *self)
 {
 	struct redact *r = host->get_private(self);
 
+	free_mask_hits(r);
 	policy_set_free(r->set);
 	free(r->sessions);
 	free(r->blocks);

@@ -204,6 +204,10 @@ def test_mask_markers_reach_the_audit_and_show(masked):
         c.execute("SELECT ssn FROM rd_people").fetchall()
     rows = {(r["policy"], r["item"]): r for r in p.admin_rows("SHOW REDACT")}
     assert rows[("*", "masked values")]["value"] == "2"
+    masks = {r["detail"]: r["value"] for r in p.admin_rows("SHOW REDACT") if r["item"] == "mask"}
+    assert masks == {"public.rd_people.ssn partial": "2", "rd_people.email email": "0",
+                     "public.rd_people.card hash": "0", "public.rd_people.note fixed": "0",
+                     "public.rd_people.age null": "0"}, masks
 
 
 def test_hash_masks_need_a_key_file(masked):
