@@ -204,6 +204,13 @@ static void collect(struct scope *sc, const json_t *v, bool read)
 
 enum ref_kind { REF_NONE, REF_MASKED_COLUMN, REF_WHOLE_ROW };
 
+/* t.* or *: the last name part is A_Star. */
+static bool is_star(const json_t *colref)
+{
+	const json_t *fields = json_object_get(colref, "fields");
+	return json_object_get(json_array_get(fields, json_array_size(fields) - 1), "A_Star") != NULL;
+}
+
 /* What a ColumnRef names: a masked column, a whole row of a masked table
  * (t, t.*, *), or neither. */
 static enum ref_kind classify(const struct scope *sc, const json_t *colref, const char **name)
@@ -214,7 +221,7 @@ static enum ref_kind classify(const struct scope *sc, const json_t *colref, cons
 	const char *first = sval(json_array_get(fields, 0));
 
 	*name = sval(last);
-	if (json_object_get(last, "A_Star")) {
+	if (is_star(colref)) {
 		*name = n > 1 ? first : "*";
 		return n == 1 || (first && in_list(first, sc->aliases, sc->naliases)) ? REF_WHOLE_ROW : REF_NONE;
 	}
@@ -272,9 +279,8 @@ static void check_target(struct scope *sc, const json_t *target)
 	const char *name;
 
 	if (colref && classify(sc, colref, &name) != REF_WHOLE_ROW)
-		return;
-	if (colref && json_object_get(json_array_get(json_object_get(colref, "fields"),
-						     json_array_size(json_object_get(colref, "fields")) - 1), "A_Star"))
+		return;		/* a plain column */
+	if (colref && is_star(colref))
 		return;		/* t.* / * in the SELECT list: expanded into plain columns */
 	forbid_refs(sc, val, "an expression");
 }
