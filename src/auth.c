@@ -273,7 +273,6 @@ void client_start_auth(struct pgsocket *client)
 		client_start_core_auth(client);
 }
 
-
 /* A cleartext password checked against any kind of stored secret. */
 static bool check_plain_password(const char *secret, const char *user, const char *password)
 {

@@ -66,15 +66,6 @@ static struct pgdatabase *auth_database(struct pgsocket *client)
 	return db;
 }
 
-/* The auth_user logs in with its auth_file secret; without one, with none
- * (a trust rule on the server), as a user nobody can log in to us as. */
-static struct pguser *auth_login_user(struct pgdatabase *db)
-{
-	const char *name = auth_user_name(db);
-	struct pguser *u = find_user(name);
-	return u ? u : own_user(db, name, false);
-}
-
 void auth_query_start(struct pgsocket *client, const char *password)
 {
 	struct pgdatabase *db = auth_database(client);
@@ -84,7 +75,9 @@ void auth_query_start(struct pgsocket *client, const char *password)
 	client->lookup = xcalloc(1, sizeof(*client->lookup));
 	client->lookup->password = password ? xstrdup(password) : NULL;
 	client->auth_phase = AUTH_PHASE_LOOKUP;
-	client->pool = get_pool(db, auth_login_user(client->db));
+	/* the private user, if any, belongs to the pool's database: it lives
+	 * as long as that database's pools */
+	client->pool = get_pool(db, pool_login_user(db, auth_user_name(client->db)));
 	/* Nothing is read from the client until we ask it for a password. */
 	sbuf_pause(&client->sbuf);
 	slog_debug(client, "running auth_query on db=%s as user=%s", db->name, client->pool->user->name);
@@ -166,8 +159,8 @@ static void take_row(struct pgsocket *client, const uint8_t *body, size_t len)
 		memcpy(lk->secret, secret, secret_len);
 }
 
-/* ReadyForQuery: the server goes back to its pool, the client to logging in. */
-static void lookup_finished(struct pgsocket *server, struct pgsocket *client, char tx_state)
+/* ReadyForQuery (the server is back in its pool): the client goes on logging in. */
+void auth_query_finished(struct pgsocket *client)
 {
 	struct auth_lookup *lk = client->lookup;
 
@@ -176,9 +169,6 @@ static void lookup_finished(struct pgsocket *server, struct pgsocket *client, ch
 	else if (!lk->failed)
 		slog_info(client, "no such user: %s", client->user_name);
 	wipe_str(&lk->secret);
-	server->tx_state = tx_state;
-	server->ready = true;
-	release_server(server);
 	client->pool = NULL;
 	client->auth_phase = AUTH_PHASE_NONE;
 	change_client_state(client, CL_LOGIN);
@@ -212,9 +202,6 @@ enum sbuf_result auth_query_server_msg(struct pgsocket *server, struct pgsocket 
 	case 'n':
 	case 'C':
 		return SBUF_DONE;
-	case 'Z':
-		lookup_finished(server, client, len ? (char)body[0] : 'I');
-		return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 	default:
 		disconnect_server(server, true, "unexpected answer to auth_query: '%c'", type);
 		return SBUF_CLOSED;

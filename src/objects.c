@@ -147,6 +147,12 @@ struct pguser *own_user(struct pgdatabase *db, const char *name, bool queried)
 	return u;
 }
 
+struct pguser *pool_login_user(struct pgdatabase *db, const char *name)
+{
+	struct pguser *u = find_user(name);
+	return u ? u : own_user(db, name, false);
+}
+
 struct pguser *update_queried_user(struct pgdatabase *db, const char *name, const char *secret)
 {
 	struct pguser *u = own_user(db, name, true);

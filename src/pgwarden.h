@@ -304,6 +304,10 @@ struct pguser *add_user(const char *name, const char *secret);
 struct pgpool *get_pool(struct pgdatabase *db, struct pguser *user);
 /* A user of db's own_users (queried: an auth_query result), created on first use. */
 struct pguser *own_user(struct pgdatabase *db, const char *name, bool queried);
+/* Who a pool of db (an auth_query's, a plugin's server_query) logs in as:
+ * the auth_file user of that name, or else one private to db, with no
+ * password, that no client can log in as. */
+struct pguser *pool_login_user(struct pgdatabase *db, const char *name);
 /* An auth_query answer: the user's secret as PostgreSQL holds it now. */
 struct pguser *update_queried_user(struct pgdatabase *db, const char *name, const char *secret);
 struct pgsocket *socket_alloc(bool is_server);
@@ -349,6 +353,14 @@ void client_activate(struct pgsocket *client);
 /* ---- server.c ---- */
 enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
 void connect_server(struct pgsocket *server);
+/* Our own query runs for this client: its auth_query, or it stands in for
+ * a plugin's server_query. */
+static inline bool side_query_running(const struct pgsocket *client)
+{
+	return client->auth_phase == AUTH_PHASE_LOOKUP || client->pquery;
+}
+/* The client got a server for that query: send it. */
+void side_query_send(struct pgsocket *client);
 
 /* ---- auth.c ---- */
 void client_start_auth(struct pgsocket *client);
@@ -364,9 +376,11 @@ bool auth_query_wanted(const struct pgsocket *client);
 void auth_query_start(struct pgsocket *client, const char *password);
 /* The client got its auth_user server (it waited in the pool's queue). */
 void auth_query_send(struct pgsocket *client);
-/* A whole message answering the auth_query (already consumed from the server). */
+/* A whole message answering the auth_query (already consumed from the
+ * server), but its ReadyForQuery: auth_query_finished then. */
 enum sbuf_result auth_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
 				       const uint8_t *body, size_t len);
+void auth_query_finished(struct pgsocket *client);
 /* The user the client says it is, from auth_file or found by auth_query;
  * NULL when unknown (such logins fail after a mock exchange). */
 struct pguser *client_known_user(const struct pgsocket *client);

@@ -208,6 +208,7 @@ int plugin_server_query(struct pgw_plugin *self, const char *database, const cha
 void plugin_query_send(struct pgsocket *client);
 enum sbuf_result plugin_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
 					 const uint8_t *body, size_t len);
+void plugin_query_finished(struct pgsocket *client);
 /* The stand-in client is disconnected (timeout, server gone): the plugin
  * hears why, if it has not had its answer. */
 void plugin_query_abandon(struct pgsocket *client, const char *reason);

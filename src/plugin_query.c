@@ -96,8 +96,9 @@ void plugin_query_free(struct pgsocket *client)
 	client->pquery = NULL;
 }
 
-/* The stand-in client leaves quietly (no log line, no socket to close). */
-static void finish(struct pgsocket *client)
+/* ReadyForQuery (the server is back in its pool): the stand-in client
+ * leaves quietly (no log line, no socket to close). */
+void plugin_query_finished(struct pgsocket *client)
 {
 	answer(client->pquery);
 	client->pool = NULL;
@@ -141,6 +142,7 @@ static void take_row(struct plugin_query *q, const uint8_t *body, size_t len)
 	uint16_t n;
 	const uint8_t *val;
 	uint32_t vlen;
+	char **row;
 
 	pktreader_init(&r, body, len);
 	if (!pkt_get_u16(&r, &n) || n != q->ncolumns)
@@ -152,18 +154,19 @@ static void take_row(struct plugin_query *q, const uint8_t *body, size_t len)
 		q->cap = q->cap ? 2 * q->cap : 16;
 		q->values = xrealloc(q->values, sizeof(char *) * (size_t)q->cap * (size_t)(n ? n : 1));
 	}
+	/* Counted before it is filled: a bad value leaves NULLs, which
+	 * clear_rows frees along with what came before. */
+	row = q->values + (size_t)q->nrows++ * n;
+	memset(row, 0, sizeof(char *) * n);
 	for (int i = 0; i < n; i++) {
-		char *copy = NULL;
 		if (!pkt_get_column(&r, &val, &vlen))
 			return set_error(q, "08P01", "bad DataRow");
 		if (val) {
-			copy = xmalloc(vlen + 1);
-			memcpy(copy, val, vlen);
-			copy[vlen] = '\0';
+			row[i] = xmalloc(vlen + 1);
+			memcpy(row[i], val, vlen);
+			row[i][vlen] = '\0';
 		}
-		q->values[q->nrows * n + i] = copy;
 	}
-	q->nrows++;
 }
 
 enum sbuf_result plugin_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
@@ -189,12 +192,6 @@ enum sbuf_result plugin_query_server_msg(struct pgsocket *server, struct pgsocke
 	case 'H':
 		disconnect_server(server, true, "server_query started a COPY");
 		return SBUF_CLOSED;
-	case 'Z':
-		server->tx_state = len ? (char)body[0] : 'I';
-		server->ready = true;
-		release_server(server);
-		finish(client);
-		return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 	default:	/* CommandComplete, notices, parameter status, ... */
 		break;
 	}
@@ -211,9 +208,7 @@ int plugin_server_query(struct pgw_plugin *self, const char *database, const cha
 
 	if (!db || db->db_dead || db->is_admin || !sql || !done)
 		return -1;
-	u = user ? find_user(user) : db->forced_user;
-	if (!u && user)
-		u = add_user(user, "");	/* as auth_type = any would: the server decides */
+	u = user ? pool_login_user(db, user) : db->forced_user;
 	if (!u)
 		return -1;
 	q = xcalloc(1, sizeof(*q));

@@ -113,10 +113,8 @@ void pool_wake_waiters(struct pgpool *pool)
 		if (!server)
 			break;
 		link_client_server(client, server);
-		if (client->auth_phase == AUTH_PHASE_LOOKUP)
-			auth_query_send(client);
-		else if (client->pquery)
-			plugin_query_send(client);
+		if (side_query_running(client))
+			side_query_send(client);
 		else
 			sbuf_continue(&client->sbuf);
 	}

@@ -503,8 +503,17 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	return SBUF_DONE;
 }
 
+void side_query_send(struct pgsocket *client)
+{
+	if (client->pquery)
+		plugin_query_send(client);
+	else
+		auth_query_send(client);
+}
+
 /* Our own queries on a client's behalf (its auth_query, a plugin's):
- * whole messages, consumed here, never forwarded. */
+ * whole messages, consumed here, never forwarded.  At ReadyForQuery the
+ * server goes back to its pool before the query's owner hears the end. */
 static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket *client, struct sbuf_pkt *pkt)
 {
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
@@ -514,16 +523,26 @@ static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket 
 		return SBUF_NEED_FULL;
 	sbuf_skip(&server->sbuf, pkt);
 	server->pool->stats.server_bytes += pkt->hdr.len;
+	if (pkt->hdr.type != 'Z') {
+		if (client->pquery)
+			return plugin_query_server_msg(server, client, pkt->hdr.type, body, len);
+		return auth_query_server_msg(server, client, pkt->hdr.type, body, len);
+	}
+	server->tx_state = len ? (char)body[0] : 'I';
+	server->ready = true;
+	release_server(server);
 	if (client->pquery)
-		return plugin_query_server_msg(server, client, pkt->hdr.type, body, len);
-	return auth_query_server_msg(server, client, pkt->hdr.type, body, len);
+		plugin_query_finished(client);
+	else
+		auth_query_finished(client);
+	return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 }
 
 static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
 {
 	struct pgsocket *client = server->link;
 
-	if (client && (client->auth_phase == AUTH_PHASE_LOOKUP || client->pquery))
+	if (client && side_query_running(client))
 		return side_query_pkt(server, client, pkt);
 
 	switch (pkt->hdr.type) {
