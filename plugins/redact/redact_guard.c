@@ -75,12 +75,24 @@ static bool touches_every_row(const json_t *stmt)
 	return !where || (!contains_node(where, "ColumnRef") && !contains_node(where, "CurrentOfExpr"));
 }
 
+const char *tree_string(const json_t *node)
+{
+	return str_field(json_object_get(node, "String"), "sval");
+}
+
+const char *tree_function_name(const json_t *call, const char **schema)
+{
+	const json_t *names = json_object_get(call, "funcname");
+
+	*schema = json_array_size(names) > 1 ? tree_string(json_array_get(names, 0)) : NULL;
+	return tree_string(json_array_get(names, json_array_size(names) - 1));
+}
+
 /* The last part of a function's name, lowercased: "pg_catalog.PG_READ_FILE" -> "pg_read_file". */
 static void function_name(const json_t *call, char *out, size_t len)
 {
-	const json_t *names = json_object_get(call, "funcname");
-	const json_t *last = json_array_get(names, json_array_size(names) - 1);
-	const char *name = str_field(json_object_get(last, "String"), "sval");
+	const char *schema;
+	const char *name = tree_function_name(call, &schema);
 	size_t i;
 
 	for (i = 0; name && name[i] && i + 1 < len; i++)
@@ -209,7 +221,7 @@ static bool explain_runs(const json_t *explain)
 		const json_t *def = json_object_get(opt, "DefElem");
 		const char *name = str_field(def, "defname");
 		const json_t *arg = json_object_get(def, "arg");
-		const char *val = str_field(json_object_get(arg, "String"), "sval");
+		const char *val = tree_string(arg);
 		if (!name || strcmp(name, "analyze") != 0)
 			continue;
 		if (json_object_get(arg, "Boolean"))

@@ -23,4 +23,11 @@ struct guard_verdict {
 
 void guard_check(const json_t *tree, const struct policy *p, struct guard_verdict *v);
 
+/* Parse-tree reading shared with redact_lineage.c. */
+/* The text of a String node ({"String": {"sval": ...}}); NULL if it is none. */
+const char *tree_string(const json_t *node);
+/* A FuncCall's name (its last part); *schema: the first part when the name
+ * is qualified, else NULL. */
+const char *tree_function_name(const json_t *call, const char **schema);
+
 #endif

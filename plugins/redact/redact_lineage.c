@@ -60,11 +60,6 @@ static void add_name(const char **list, int *n, const char *name)
 		list[(*n)++] = name;
 }
 
-static const char *sval(const json_t *string_node)
-{
-	return json_string_value(json_object_get(json_object_get(string_node, "String"), "sval"));
-}
-
 /* ---------------- relations ---------------- */
 
 static bool rule_matches(const struct mask_rule *m, const char *schema, const char *rel)
@@ -133,10 +128,8 @@ static void note_relation(struct scope *sc, const json_t *rv, bool read)
 /* Not a built-in: any schema but pg_catalog named, or a name pg_catalog
  * does not have (an allow-list: a function created after the catalog
  * lookup is refused too). */
-static bool user_function(const struct scope *sc, const json_t *names, const char *name)
+static bool user_function(const struct scope *sc, const char *schema, const char *name)
 {
-	const char *schema = json_array_size(names) > 1 ? sval(json_array_get(names, 0)) : NULL;
-
 	if (schema && strcmp(schema, "pg_catalog") != 0)
 		return true;
 	return !sc->cat || !in_list(name, (const char *const *)sc->cat->builtins, sc->cat->nbuiltins);
@@ -144,14 +137,14 @@ static bool user_function(const struct scope *sc, const json_t *names, const cha
 
 static void check_function(struct scope *sc, const json_t *call)
 {
-	const json_t *names = json_object_get(call, "funcname");
-	const char *name = sval(json_array_get(names, json_array_size(names) - 1));
+	const char *schema;
+	const char *name = tree_function_name(call, &schema);
 
 	if (!name)
 		return;
 	if (in_list(name, table_text_functions, (int)(sizeof(table_text_functions) / sizeof(char *))))
 		block(sc, "function reads tables by name: ", name);
-	else if (user_function(sc, names, name))
+	else if (user_function(sc, schema, name))
 		block(sc, "not a built-in function (it could read masked columns): ", name);
 }
 
@@ -218,9 +211,9 @@ static enum ref_kind classify(const struct scope *sc, const json_t *colref, cons
 	const json_t *fields = json_object_get(colref, "fields");
 	size_t n = json_array_size(fields);
 	const json_t *last = json_array_get(fields, n - 1);
-	const char *first = sval(json_array_get(fields, 0));
+	const char *first = tree_string(json_array_get(fields, 0));
 
-	*name = sval(last);
+	*name = tree_string(last);
 	if (is_star(colref)) {
 		*name = n > 1 ? first : "*";
 		return n == 1 || (first && in_list(first, sc->aliases, sc->naliases)) ? REF_WHOLE_ROW : REF_NONE;
@@ -295,7 +288,7 @@ static bool merges_masked_columns(const struct scope *sc, const json_t *join)
 	if (json_is_true(json_object_get(join, "isNatural")))
 		return true;
 	json_array_foreach(json_object_get(join, "usingClause"), i, name) {
-		if (sval(name) && in_list(sval(name), sc->columns, sc->ncolumns))
+		if (tree_string(name) && in_list(tree_string(name), sc->columns, sc->ncolumns))
 			return true;
 	}
 	return false;
