@@ -59,10 +59,22 @@ class Audit:
     def verify(self, *extra):
         return self.cli("verify", self.file, "--key", self.key, *extra)
 
+    @property
+    def ini_section(self):
+        return f"[plugin.audit]\npath = {AUDIT_SO}\nfile = {self.file}\nkey_file = {self.key}\n"
+
     def tamper(self, script):
         db = sqlite3.connect(self.file)
         db.executescript(script)
         db.close()
+
+
+def new_audit(directory=None):
+    """An Audit in a directory (fresh when None) that pgwarden, as user
+    postgres, may write."""
+    d = Path(directory or tempfile.mkdtemp(prefix="pgwarden-audit-", dir=TMP_ROOT))
+    chown_postgres(d)
+    return Audit(d)
 
 
 @pytest.fixture
@@ -71,15 +83,14 @@ def audited(pgwarden):
     made = []
 
     def start(before=(), audit_dir=None, overrides=None, **keys):
-        d = Path(audit_dir or tempfile.mkdtemp(prefix="pgwarden-audit-", dir=TMP_ROOT))
-        chown_postgres(d)
-        a = Audit(d)
+        a = new_audit(audit_dir)
+        d = a.dir
         names = [name for name, _ in before] + ["audit"]
         extra = ""
         for name, plugin_keys in before:
             extra += f"[plugin.{name}]\npath = {TESTPLUG}\n"
             extra += "".join(f"{k} = {v}\n" for k, v in plugin_keys.items())
-        extra += f"[plugin.audit]\npath = {AUDIT_SO}\nfile = {a.file}\nkey_file = {a.key}\n"
+        extra += a.ini_section
         extra += "".join(f"{k} = {v}\n" for k, v in keys.items())
         settings = {"plugins": ", ".join(names)}
         settings.update(overrides or {})

@@ -503,14 +503,9 @@ def test_discovery_naming_another_issuer_is_refused(gateway, idp, keys, certs): 
 
 def test_audit_records_the_token_identity(gateway, keys):
     """[audit] records who the token says the caller is, and the role it got."""
-    import tempfile
-    from conftest import TMP_ROOT, chown_postgres
-    from test_audit import AUDIT_SO, Audit
-    d = Path(tempfile.mkdtemp(prefix="pgwarden-audit-", dir=TMP_ROOT))
-    chown_postgres(d)
-    a = Audit(d)
-    p = gateway(settings={"plugins": "oidc, audit"},
-                extra=f"[plugin.audit]\npath = {AUDIT_SO}\nfile = {a.file}\nkey_file = {a.key}\n")
+    from test_audit import new_audit
+    a = new_audit()
+    p = gateway(settings={"plugins": "oidc, audit"}, extra=a.ini_section)
     token = mint(keys, jti="token-42", groups=["analysts", "readers"])
     with connect(p, token) as c:
         c.execute("SELECT 1")

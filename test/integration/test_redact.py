@@ -38,10 +38,10 @@ def guarded(pgwarden, pg):
         c.execute("INSERT INTO rd_t SELECT g, 'v' || g FROM generate_series(1, 5) g")
         c.execute("GRANT ALL ON rd_t TO PUBLIC")
 
-    def start(policy=POLICY, settings=None):
+    def start(policy=POLICY, settings=None, extra=""):
         ini = {"plugins": "redact"}
         ini.update(settings or {})
-        extra = f"[plugin.redact]\npath = {REDACT_SO}\npolicy_file = @DIR@/policy.ini\n"
+        extra = f"[plugin.redact]\npath = {REDACT_SO}\npolicy_file = @DIR@/policy.ini\n" + extra
         return pgwarden(ini, extra_ini=extra, files={"policy.ini": policy})
     yield start
     with pg.connect("appdb") as c:
@@ -223,17 +223,10 @@ def test_bad_policy_refuses_to_start(guarded, policy, message):
     assert message in str(ei.value)
 
 
-def test_audit_records_the_block(guarded, pgwarden):
-    import tempfile
-    from conftest import TMP_ROOT, chown_postgres
-    from test_audit import AUDIT_SO, Audit
-    d = Path(tempfile.mkdtemp(prefix="pgwarden-audit-", dir=TMP_ROOT))
-    chown_postgres(d)
-    a = Audit(d)
-    p = pgwarden({"plugins": "redact, audit"},
-                 extra_ini=(f"[plugin.redact]\npath = {REDACT_SO}\npolicy_file = @DIR@/policy.ini\n"
-                            f"[plugin.audit]\npath = {AUDIT_SO}\nfile = {a.file}\nkey_file = {a.key}\n"),
-                 files={"policy.ini": POLICY})
+def test_audit_records_the_block(guarded):
+    from test_audit import new_audit
+    a = new_audit()
+    p = guarded(settings={"plugins": "redact, audit"}, extra=a.ini_section)
     with p.connect() as c:
         blocked(c, "DELETE FROM rd_t")
     st = a.statements(where="decision = 'blocked'")[0]
