@@ -493,26 +493,6 @@ EVP_PKEY *pem_to_pkey(const char *pem, size_t len, enum jwk_kty *kty_out, char *
 	return key;
 }
 
-char *pkey_to_pem(EVP_PKEY *key)
-{
-	BIO *bio;
-	char *data, *pem = NULL;
-	long len;
-
-	if (!key)
-		return NULL;
-	ERR_set_mark();
-	bio = BIO_new(BIO_s_mem());
-	if (bio && PEM_write_bio_PUBKEY(bio, key) == 1 &&
-	    (len = BIO_get_mem_data(bio, &data)) > 0 && (pem = malloc((size_t)len + 1))) {
-		memcpy(pem, data, (size_t)len);
-		pem[len] = '\0';
-	}
-	BIO_free(bio);
-	ERR_pop_to_mark();
-	return pem;
-}
-
 /* ---- signatures ---- */
 
 int jws_key_fits(EVP_PKEY *key, enum jws_alg alg)

@@ -66,9 +66,6 @@ EVP_PKEY *jwk_to_pkey(const json_t *jwk, enum jwk_kty *kty_out, char *err, size_
  */
 EVP_PKEY *pem_to_pkey(const char *pem, size_t len, enum jwk_kty *kty_out, char *err, size_t errlen);
 
-/* PEM text (SubjectPublicKeyInfo) of a public key, malloc'd and
- * NUL-terminated (libjwt takes keys as PEM).  NULL on failure. */
-char *pkey_to_pem(EVP_PKEY *key);
 
 /* Does this key fit this algorithm?  RSA (2048 to 8192 bits) for RS* and PS*,
  * EC P-256 for ES256 only, P-384 for ES384 only, Ed25519 for EdDSA.
