@@ -32,6 +32,7 @@
 #include <sqlite3.h>
 
 #include "json_text.h"
+#include "sql_shape.h"
 
 struct event {
 	struct event *next;
@@ -68,7 +69,8 @@ struct audit_store {
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
 	struct analysis *analyses;	/* writer thread only: by exact text */
-	struct analysis *shapes;	/* writer thread only: by normalized text */
+	struct analysis *by_normalized;	/* writer thread only: by normalized text */
+	struct analysis *by_shape;	/* writer thread only: by shape key (sql_shape.h) */
 	struct audit_hasher *hasher;	/* writer thread (and open, before it starts) */
 	struct json_text row;		/* writer thread: the record as stored */
 };
@@ -164,17 +166,21 @@ bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **
 }
 
 /*
- * Parsing is most of the writer's work.  Two caches, writer thread only,
+ * Parsing is most of the writer's work.  Three caches, writer thread only,
  * direct-mapped (a colliding text replaces the slot's entry):
  *  - by exact text: prepared statements and ORMs repeat their texts, which
  *    then cost no parse at all;
- *  - by normalized text: literal values vary (WHERE id = 42, = 43, ...),
- *    so a miss above costs one parse (pg_query_normalize) and finds kind
- *    and fingerprint here — the fingerprint ignores literal values, so one
- *    computed for another text with the same normalized form is the same.
+ *  - by shape key: literal values vary (WHERE id = 42, = 43, ...); the shape
+ *    key (sql_shape.h) finds such a text without a parse, for the texts it
+ *    can read;
+ *  - by normalized text: for the others, a miss above costs one parse
+ *    (pg_query_normalize) and finds kind and fingerprint here — the
+ *    fingerprint ignores literal values, so one computed for another text
+ *    with the same normalized form is the same.
  * Only a statement shape never seen before is parsed three times.
  */
 #define ANALYSIS_SLOTS 4096
+#define ANALYSIS_MAX_SHAPE 4096
 
 struct analysis {
 	char *sql;			/* the key: exact text, or normalized text */
@@ -225,35 +231,62 @@ static void analysis_fields(struct json_text *out, const char *kind, const char 
 	jt_str(out, normalized);
 }
 
+/* Analyses sql from scratch: kind, fingerprint, normalized text. */
+static void analyse_fields(const char *sql, struct json_text *fields, char **normalized)
+{
+	char *kind, *fingerprint;
+
+	audit_analyze_sql(sql, &kind, &fingerprint, normalized);
+	analysis_fields(fields, kind, fingerprint, *normalized);
+	free(kind);
+	free(fingerprint);
+}
+
 static const struct analysis *analyse_cached(struct audit_store *st, const char *sql)
 {
-	struct analysis *exact = slot(st->analyses, sql), *shape;
+	struct analysis *exact = slot(st->analyses, sql), *found;
+	char shape[ANALYSIS_MAX_SHAPE + 1];
+	bool has_shape = sql_shape_key(sql, shape, sizeof(shape));
 	PgQueryNormalizeResult norm;
-	char *kind, *fingerprint, *normalized;
-	struct json_text fields = { 0 };
+	struct json_text built = { 0 };
+	const char *fields = NULL;
+	size_t fields_len = 0;
+	char *normalized = NULL;
 
 	if (exact->sql && strcmp(exact->sql, sql) == 0)
 		return exact;
+	if (has_shape) {
+		found = slot(st->by_shape, shape);
+		if (found->sql && strcmp(found->sql, shape) == 0)
+			return found;
+	}
 	norm = pg_query_normalize(sql);
 	if (!norm.error && norm.normalized_query) {
-		shape = slot(st->shapes, norm.normalized_query);
-		if (shape->sql && strcmp(shape->sql, norm.normalized_query) == 0) {
-			analysis_set(exact, sql, shape->fields, shape->fields_len);
-			pg_query_free_normalize_result(norm);
-			return exact;
+		found = slot(st->by_normalized, norm.normalized_query);
+		if (found->sql && strcmp(found->sql, norm.normalized_query) == 0) {
+			fields = found->fields;
+			fields_len = found->fields_len;
 		}
 	}
+	if (!fields) {
+		analyse_fields(sql, &built, &normalized);
+		fields = built.buf;
+		fields_len = built.len;
+		if (normalized)
+			analysis_set(slot(st->by_normalized, normalized), normalized, fields, fields_len);
+	}
+	/* the shape key stands for the text only where normalize agrees */
+	if (has_shape && !norm.error && norm.normalized_query && sql_shape_agrees(shape, norm.normalized_query)) {
+		found = slot(st->by_shape, shape);
+		analysis_set(found, shape, fields, fields_len);
+	} else {
+		found = exact;
+		analysis_set(found, sql, fields, fields_len);
+	}
 	pg_query_free_normalize_result(norm);
-	audit_analyze_sql(sql, &kind, &fingerprint, &normalized);
-	analysis_fields(&fields, kind, fingerprint, normalized);
-	analysis_set(exact, sql, fields.buf, fields.len);
-	if (normalized)
-		analysis_set(slot(st->shapes, normalized), normalized, fields.buf, fields.len);
-	jt_free(&fields);
-	free(kind);
-	free(fingerprint);
+	jt_free(&built);
 	free(normalized);
-	return exact;
+	return found;
 }
 
 /*
@@ -560,11 +593,14 @@ static void store_free(struct audit_store *st)
 	for (int i = 0; i < ANALYSIS_SLOTS; i++) {
 		if (st->analyses)
 			analysis_clear(&st->analyses[i]);
-		if (st->shapes)
-			analysis_clear(&st->shapes[i]);
+		if (st->by_normalized)
+			analysis_clear(&st->by_normalized[i]);
+		if (st->by_shape)
+			analysis_clear(&st->by_shape[i]);
 	}
 	free(st->analyses);
-	free(st->shapes);
+	free(st->by_normalized);
+	free(st->by_shape);
 	jt_free(&st->row);
 	audit_hasher_free(st->hasher);
 	pthread_mutex_destroy(&st->lock);
@@ -585,7 +621,8 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 	if (st->cfg.batch_max <= 0)
 		st->cfg.batch_max = 5000;
 	st->analyses = calloc(ANALYSIS_SLOTS, sizeof(*st->analyses));
-	st->shapes = calloc(ANALYSIS_SLOTS, sizeof(*st->shapes));
+	st->by_normalized = calloc(ANALYSIS_SLOTS, sizeof(*st->by_normalized));
+	st->by_shape = calloc(ANALYSIS_SLOTS, sizeof(*st->by_shape));
 	st->hasher = audit_hasher_new(&cfg->key);
 	OPENSSL_cleanse(&st->cfg.key, sizeof(st->cfg.key));	/* the hasher keeps it */
 	pthread_mutex_init(&st->lock, NULL);

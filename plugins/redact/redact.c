@@ -15,6 +15,7 @@
  * normalized text).
  */
 #include "redact_cache.h"
+#include "sql_shape.h"
 #include "redact_catalog.h"
 #include "redact_guard.h"
 #include "redact_lineage.h"
@@ -54,7 +55,8 @@ struct redact {
 	uint64_t guard_blocks[16];	/* per enum guardrail bit */
 	uint64_t read_only_blocks;
 	uint64_t function_blocks;
-	struct verdict_cache *cache;
+	struct verdict_cache *cache;	/* by normalized text */
+	struct verdict_cache *shapes;	/* by shape key (sql_shape.h) */
 	struct db_catalog *catalogs;	/* one per database, made on first use */
 	int ncatalogs;
 	char *catalog_sql;		/* NULL: no policy masks anything */
@@ -222,6 +224,7 @@ static void install(struct redact *r, struct policy_set *set, const struct pgw_k
 	r->loaded_at = time(NULL);
 	file_version(find_key(kv, n, "policy_file"), r->version);
 	verdict_cache_clear(r->cache);
+	verdict_cache_clear(r->shapes);
 }
 
 /* ---------------- sessions ---------------- */
@@ -321,21 +324,36 @@ static void analyse(const struct policy *p, const struct db_catalog *cat, const 
 	json_decref(tree);
 }
 
-/* Parse sql and check it; verdicts of the normalized text are cached (per
- * policy and, with masks, per database: its catalog matters). */
+/*
+ * Parse sql and check it.  Verdicts are cached per policy and, with masks,
+ * per database (its catalog matters), under the normalized text and, when
+ * the text has one, under its shape key — which finds a statement seen
+ * before with other literal values without pg_query_normalize's parse.  A
+ * shape key is stored only when normalize agrees with it (sql_shape.h).
+ */
 static void decide(struct redact *r, int policy, const struct db_catalog *cat, const char *sql,
 		   struct guard_verdict *v)
 {
-	PgQueryNormalizeResult norm = pg_query_normalize(sql);
+	char shape[VERDICT_CACHE_MAX_TEXT + 1];
+	bool has_shape = sql_shape_key(sql, shape, sizeof(shape));
 	int key = policy + 65536 * (cat ? cat->index : 0);
+	PgQueryNormalizeResult norm;
 
-	if (norm.error)
+	if (has_shape && verdict_cache_get(r->shapes, key, shape, v))
+		return;
+	norm = pg_query_normalize(sql);
+	if (norm.error) {
 		unparsed(v, "parsed (", norm.error->message);
-	else if (!verdict_cache_get(r->cache, key, norm.normalized_query, v)) {
+		pg_query_free_normalize_result(norm);
+		return;
+	}
+	if (!verdict_cache_get(r->cache, key, norm.normalized_query, v)) {
 		analyse(&r->set->policies[policy], cat, sql, v);
 		if (!v->uses_literals)
 			verdict_cache_put(r->cache, key, norm.normalized_query, v);
 	}
+	if (has_shape && !v->uses_literals && sql_shape_agrees(shape, norm.normalized_query))
+		verdict_cache_put(r->shapes, key, shape, v);
 	pg_query_free_normalize_result(norm);
 }
 
@@ -553,8 +571,9 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 	gmtime_r(&r->loaded_at, &tm);
 	strftime(detail, sizeof(detail), "loaded %Y-%m-%d %H:%M:%S UTC", &tm);
 	show_row4(out, "*", "version", detail, r->version);
-	snprintf(detail, sizeof(detail), "hits %llu, misses %llu", (unsigned long long)r->cache->hits,
-		 (unsigned long long)r->cache->misses);
+	snprintf(detail, sizeof(detail), "hits %llu, misses %llu, found without a parse %llu",
+		 (unsigned long long)(r->cache->hits + r->shapes->hits), (unsigned long long)r->cache->misses,
+		 (unsigned long long)r->shapes->hits);
 	show_row4(out, "*", "cache", detail, NULL);
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)r->values_masked);
 	show_row4(out, "*", "masked values", NULL, value);
@@ -627,7 +646,9 @@ static void on_unload(struct pgw_plugin *self)
 		free(p);
 	}
 	verdict_cache_clear(r->cache);
+	verdict_cache_clear(r->shapes);
 	free(r->cache);
+	free(r->shapes);
 	EVP_MAC_CTX_free(r->hmac);
 	free(r);
 }
@@ -656,6 +677,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	r = calloc(1, sizeof(*r));
 	r->self = self;
 	r->cache = calloc(1, sizeof(*r->cache));
+	r->shapes = calloc(1, sizeof(*r->shapes));
 	install(r, set, config, n, key);
 	OPENSSL_cleanse(key, sizeof(key));
 	host->set_private(self, r);

@@ -194,7 +194,13 @@ def test_verdicts_are_cached_by_normalized_text(guarded):
         for _ in range(3):
             blocked(c, "SELECT pg_read_file('/etc/hostname')")
     cache = {r["item"]: r for r in p.admin_rows("SHOW REDACT")}["cache"]
-    assert cache["detail"] == "hits 6, misses 2", cache
+    # the four other ids and the two repeats are found by shape key, without a parse
+    assert cache["detail"] == "hits 6, misses 2, found without a parse 6", cache
+    with p.connect() as c:  # a comment: no shape key, found by normalized text after one parse
+        for i in (1, 2):
+            c.execute(f"SELECT v FROM rd_t WHERE id = {i} /* agent */")
+    cache = {r["item"]: r for r in p.admin_rows("SHOW REDACT")}["cache"]
+    assert cache["detail"] == "hits 7, misses 3, found without a parse 6", cache
 
 
 def test_reload_applies_to_open_sessions_and_bad_files_are_refused(guarded):
