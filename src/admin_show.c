@@ -208,6 +208,7 @@ static void sk_tls(struct resultset *rs, const void *p)
 static void sk_application_name(struct resultset *rs, const void *p) { rs_str(rs, SK(p)->vars.value[VAR_APPNAME]); }
 static void sk_replication(struct resultset *rs, const void *p UNUSED) { rs_str(rs, "none"); }
 static void sk_id(struct resultset *rs, const void *p) { rs_uint(rs, SK(p)->id); }
+static void sk_prepared_statements(struct resultset *rs, const void *p) { rs_int(rs, (int64_t)prepared_count(SK(p))); }
 
 static const struct column socket_cols_118[] = {
 	{ "type", 's', sk_type },
@@ -234,7 +235,7 @@ static const struct column socket_cols_118[] = {
 /* Added after 1.18; "replication" stands after "database" there. */
 static const struct column socket_cols_later[] = {
 	{ "replication", 's', sk_replication },
-	{ "prepared_statements", 'i', put_zero },
+	{ "prepared_statements", 'i', sk_prepared_statements },
 	{ "id", 'i', sk_id },
 	COLS_END,
 };

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NO_FIELD SIZE_MAX	/* prepared statements are not tracked: always 0 */
 #define STAT(f) offsetof(struct stats, f)
 
 /* One counter and the names it goes by in each statistics command. */
@@ -47,11 +46,11 @@ static const struct metric {
 	  "server_assignment_count", "server_assignment_count", STAT(server_assignment_count), true },
 	/* The "avg_" in STATS_AVERAGES for these is PgBouncer's. */
 	{ "total_client_parse_count", "avg_client_parse_count", "client_parse_count", "avg_client_parse_count",
-	  "ps_client_parse_count", NO_FIELD, true },
+	  "ps_client_parse_count", STAT(ps_client_parse_count), true },
 	{ "total_server_parse_count", "avg_server_parse_count", "server_parse_count", "avg_server_parse_count",
-	  "ps_server_parse_count", NO_FIELD, true },
+	  "ps_server_parse_count", STAT(ps_server_parse_count), true },
 	{ "total_bind_count", "avg_bind_count", "bind_count", "avg_bind_count", "ps_bind_count",
-	  NO_FIELD, true },
+	  STAT(ps_bind_count), true },
 	{ "total_client_login_count", "avg_client_login_count", "client_login_count", "avg_client_login_count",
 	  "client_login_count", STAT(client_login_count), true },
 };
@@ -102,8 +101,6 @@ static uint64_t item_value(const struct stat_item *it, const struct stats *total
 {
 	const struct stats *st = it->avg ? avg : total;
 
-	if (it->m->field == NO_FIELD)
-		return 0;
 	return *(const uint64_t *)((const char *)st + it->m->field);
 }
 

@@ -72,8 +72,9 @@ bool finish_client_login(struct pgsocket *client)
 		plugin_session_start(client);
 	send_welcome(client);
 	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
-	/* A statement plugin sees whole Query/Parse messages. */
-	if (plugin_has(PLUGIN_HOOK_STATEMENT | PLUGIN_HOOK_RESULT))
+	/* A statement plugin sees whole Query/Parse messages; named Parse
+	 * messages are kept whole too (prepared.c). */
+	if (plugin_has(PLUGIN_HOOK_STATEMENT | PLUGIN_HOOK_RESULT) || cf->max_prepared_statements > 0)
 		client->sbuf.max_full_pkt = (uint32_t)MIN(cf->max_packet_size, MAX_PLUGIN_STATEMENT);
 	client->request_time = get_time_usec();
 	change_client_state(client, CL_ACTIVE);
@@ -343,6 +344,12 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 		disconnect_client(client, true, "PQexec disallowed");
 		return SBUF_CLOSED;
 	}
+	bool track_ps = prepared_tracks(client);
+	if (track_ps) {
+		enum sbuf_result res;
+		if (prepared_client_gate(client, pkt, &res))
+			return res;
+	}
 	/* Result and statement_decided hooks are told which statement a result
 	 * or an Execute is: they need whole Query, Parse and Bind messages (up
 	 * to max_full_pkt). */
@@ -374,7 +381,9 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 	if (plugin_has(PLUGIN_HOOK_RESULT) && (type == 'Q' || type == 'E'))
 		plugin_result_started(client, now);
 	server->pool->stats.client_bytes += pkt->hdr.len;
-	if (client->stmt_decided)
+	if (track_ps)
+		prepared_forward(client, server, pkt);
+	else if (client->stmt_decided)
 		plugin_statement_forward(client, server, pkt);
 	else
 		sbuf_forward(&client->sbuf, &server->sbuf, pkt);

@@ -591,6 +591,7 @@ static void free_socket(struct pgsocket *sk)
 	free(sk->tls_host);
 	auth_query_free(sk);
 	plugin_query_free(sk);
+	prepared_free(sk);
 	secure_zero(sk, sizeof(*sk));
 	free(sk);
 }

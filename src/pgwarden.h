@@ -23,6 +23,7 @@
 #include "scram.h"
 #include "dns.h"
 #include "plugin_host.h"
+#include "prepared.h"
 
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -68,6 +69,9 @@ struct stats {
 	uint64_t query_time;
 	uint64_t wait_time;
 	uint64_t client_login_count;	/* clients that completed login */
+	uint64_t ps_client_parse_count;	/* named Parse messages from clients */
+	uint64_t ps_server_parse_count;	/* Parse messages we sent to servers */
+	uint64_t ps_bind_count;		/* Bind messages of named statements */
 };
 
 /* ---- objects ---- */
@@ -221,6 +225,7 @@ struct pgsocket {
 	bool skip_till_sync;		/* client: a Parse was blocked; skip up to Sync */
 	bool swap_server_error;		/* client: next server error is a block stand-in's */
 	struct pgw_session *plug;	/* client: plugin session, NULL without plugins */
+	struct ps_state *ps;		/* named prepared statements (prepared.c), NULL until used */
 	char tx_state;			/* 'I', 'T', 'E' from ReadyForQuery */
 	int expect_rfq;			/* server: ReadyForQuery messages still to come */
 	int pending_rfq_skip;		/* server: RFQs of our own queries to swallow */

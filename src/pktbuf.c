@@ -71,12 +71,17 @@ void pktbuf_begin(struct pktbuf *pb, uint8_t type)
 	pktbuf_put_u32(pb, 0);	/* length, patched by pktbuf_end */
 }
 
-void pktbuf_end(struct pktbuf *pb)
+void pktbuf_end_before(struct pktbuf *pb, size_t more)
 {
 	/* The length counts itself but not the type byte. */
 	size_t len_pos = pb->msg_start + (pb->msg_typed ? 1 : 0);
-	uint32_t n = htonl((uint32_t)(pb->len - len_pos));
+	uint32_t n = htonl((uint32_t)(pb->len - len_pos + more));
 	memcpy(pb->data + len_pos, &n, 4);
+}
+
+void pktbuf_end(struct pktbuf *pb)
+{
+	pktbuf_end_before(pb, 0);
 }
 
 /* ErrorResponse and NoticeResponse share their field layout. */

@@ -57,6 +57,8 @@ void pktbuf_free(struct pktbuf *pb);
 
 void pktbuf_begin(struct pktbuf *pb, uint8_t type);	/* type 0: startup-style, no type byte */
 void pktbuf_end(struct pktbuf *pb);
+/* The message goes on with more bytes, sent separately after it. */
+void pktbuf_end_before(struct pktbuf *pb, size_t more);
 void pktbuf_put_u8(struct pktbuf *pb, uint8_t v);
 void pktbuf_put_u16(struct pktbuf *pb, uint16_t v);
 void pktbuf_put_u32(struct pktbuf *pb, uint32_t v);

@@ -587,17 +587,29 @@ bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum s
 	return true;
 }
 
-void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt)
+const struct pktbuf *plugin_statement_replacement(struct pgsocket *client)
 {
 	struct pgw_session *s = client->plug;
 
-	if (s->out.len) {
+	return s->out.len ? &s->out : NULL;
+}
+
+void plugin_statement_sent(struct pgsocket *client)
+{
+	statement_finished(client, client->plug);
+}
+
+void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	const struct pktbuf *repl = plugin_statement_replacement(client);
+
+	if (repl) {
 		sbuf_skip(&client->sbuf, pkt);
-		sbuf_send_pktbuf(&server->sbuf, &s->out);
+		sbuf_send(&server->sbuf, repl->data, repl->len);
 	} else {
 		sbuf_forward(&client->sbuf, &server->sbuf, pkt);
 	}
-	statement_finished(client, s);
+	plugin_statement_sent(client);
 }
 
 bool plugin_cancel_held(struct pgsocket *client)

@@ -190,6 +190,11 @@ void identity_clear(struct identity *id);
 bool plugin_statement_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum sbuf_result *res);
 /* Send the decided message (as is, rewritten or the block stand-in). */
 void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt);
+/* The same in two steps, for a sender that translates the message first
+ * (prepared.c): the plugin's replacement for the decided message (NULL:
+ * the client's own), then, once sent, the end of the decision. */
+const struct pktbuf *plugin_statement_replacement(struct pgsocket *client);
+void plugin_statement_sent(struct pgsocket *client);
 /* CancelRequest for a client whose statement a plugin holds (LATER): the
  * statement fails with 57014 now; the plugin's late answer is dropped.
  * False: nothing was held. */

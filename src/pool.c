@@ -150,6 +150,8 @@ void release_server(struct pgsocket *server)
 	struct pgsocket *client = server->link;
 	usec_t now = get_time_usec();
 
+	if (server->ps)
+		prepared_server_released(server);
 	if (client) {
 		client->link = NULL;
 		server->link = NULL;

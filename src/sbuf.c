@@ -496,15 +496,22 @@ static void batch_add(struct sbuf *src, struct sbuf *dst, const uint8_t *data, s
 	batch.len = len;
 }
 
-void sbuf_forward(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt)
+void sbuf_forward_tail(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt, uint32_t offset)
 {
-	if (dst && !dst->closed)
-		batch_add(sb, dst, pkt->data, pkt->avail);
-	else
+	if (dst && !dst->closed) {
+		if (pkt->avail > offset)
+			batch_add(sb, dst, pkt->data + offset, pkt->avail - offset);
+	} else {
 		dst = NULL;
+	}
 	sb->parse_pos += pkt->avail;
 	sb->pkt_remain = pkt->hdr.len - pkt->avail;
 	sb->pkt_dst = dst;
+}
+
+void sbuf_forward(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt)
+{
+	sbuf_forward_tail(sb, dst, pkt, 0);
 }
 
 void sbuf_skip(struct sbuf *sb, const struct sbuf_pkt *pkt)

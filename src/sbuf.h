@@ -112,6 +112,9 @@ void sbuf_close(struct sbuf *sb);
 /* Handler verbs for the current message (pkt.hdr.len bytes). */
 void sbuf_forward(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt);
 void sbuf_skip(struct sbuf *sb, const struct sbuf_pkt *pkt);
+/* Forward the message from byte offset on (<= pkt.avail): the caller sent
+ * its own first part with sbuf_send. */
+void sbuf_forward_tail(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt *pkt, uint32_t offset);
 
 /* Queue bytes we built ourselves (after anything already forwarded). */
 bool sbuf_send(struct sbuf *dst, const void *data, size_t len);

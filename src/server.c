@@ -440,6 +440,8 @@ static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_
 	}
 	if (pkt->hdr.type == 'S')
 		remember_param(server, body, len, false);
+	if (pkt->hdr.type == 'C' && server->ps)
+		prepared_command_done(server, body, len, false);	/* server_reset_query */
 	if (pkt->hdr.type == 'Z') {
 		server->tx_state = len ? (char)body[0] : 'I';
 		internal_query_done(server);
@@ -490,6 +492,8 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	}
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
+	if (server->ps)
+		prepared_after_reply(server);	/* before the server may go back to its pool */
 	client->tx_state = tx_state;
 	if (plugin_has(PLUGIN_HOOK_RESULT) && client->plug)
 		plugin_result_ready(client, server->ready);
@@ -538,12 +542,9 @@ static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket 
 	return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 }
 
-static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+static enum sbuf_result forward_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
 {
 	struct pgsocket *client = server->link;
-
-	if (client && side_query_running(client))
-		return side_query_pkt(server, client, pkt);
 
 	switch (pkt->hdr.type) {
 	case 'Z':
@@ -587,6 +588,50 @@ static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_p
 	server->pool->stats.server_bytes += pkt->hdr.len;
 	sbuf_forward(&server->sbuf, &client->sbuf, pkt);
 	return SBUF_DONE;
+}
+
+/*
+ * With named prepared statements tracked (prepared.c), each message is
+ * first matched against what the server owes: an answer to a message of
+ * ours is swallowed, answers made here follow the one forwarded.  The
+ * match is made once per message, though the handler may see a message
+ * again (more of it needed, paused).
+ */
+static enum sbuf_result tracked_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	struct ps_state *ps = server->ps;
+	enum sbuf_result r;
+
+	if (!prepared_reply_matched(ps)) {
+		if (pkt->hdr.type == 'C') {
+			if (!pkt->complete)
+				return SBUF_NEED_FULL;
+			prepared_command_done(server, pkt->data + 5, pkt->hdr.len - 5, true);
+		}
+		if (!prepared_server_reply(server, pkt)) {
+			server->pool->stats.server_bytes += pkt->hdr.len;
+			sbuf_skip(&server->sbuf, pkt);
+			prepared_after_reply(server);
+			return SBUF_DONE;
+		}
+	}
+	r = forward_active_pkt(server, pkt);
+	if (r == SBUF_DONE)
+		prepared_after_reply(server);
+	else if (r != SBUF_CLOSED)
+		prepared_reply_hold(ps);
+	return r;
+}
+
+static enum sbuf_result handle_active_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
+{
+	struct pgsocket *client = server->link;
+
+	if (client && side_query_running(client))
+		return side_query_pkt(server, client, pkt);
+	if (server->ps)
+		return tracked_active_pkt(server, pkt);
+	return forward_active_pkt(server, pkt);
 }
 
 static enum sbuf_result cancel_conn_event(struct pgsocket *server, enum sbuf_event ev, struct sbuf_pkt *pkt)

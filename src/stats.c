@@ -21,6 +21,9 @@ static void stats_add(struct stats *dst, const struct stats *src)
 	dst->query_time += src->query_time;
 	dst->wait_time += src->wait_time;
 	dst->client_login_count += src->client_login_count;
+	dst->ps_client_parse_count += src->ps_client_parse_count;
+	dst->ps_server_parse_count += src->ps_server_parse_count;
+	dst->ps_bind_count += src->ps_bind_count;
 }
 
 static uint64_t per_sec(uint64_t delta, usec_t period)
@@ -49,6 +52,9 @@ static void stats_average(struct stats *avg, const struct stats *cur, const stru
 	avg->client_bytes = per_sec(cur->client_bytes - old->client_bytes, period);
 	avg->server_bytes = per_sec(cur->server_bytes - old->server_bytes, period);
 	avg->client_login_count = per_sec(cur->client_login_count - old->client_login_count, period);
+	avg->ps_client_parse_count = per_sec(cur->ps_client_parse_count - old->ps_client_parse_count, period);
+	avg->ps_server_parse_count = per_sec(cur->ps_server_parse_count - old->ps_server_parse_count, period);
+	avg->ps_bind_count = per_sec(cur->ps_bind_count - old->ps_bind_count, period);
 	avg->xact_time = avg_of(cur->xact_time - old->xact_time, xacts);
 	avg->query_time = avg_of(cur->query_time - old->query_time, queries);
 	avg->wait_time = avg_of(cur->wait_time - old->wait_time, assignments);
