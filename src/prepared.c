@@ -96,6 +96,9 @@ struct ps_state {
 
 static struct htab registry;
 static uint64_t next_stmt_id;
+/* Messages we make for servers are built here (the loop is single-threaded;
+ * the buffer keeps its capacity between messages). */
+static struct pktbuf scratch;
 
 /* ---------------- statements ---------------- */
 
@@ -525,22 +528,19 @@ static void make_room(struct pgsocket *server)
 	struct ps_state *ps = server->ps;
 	size_t max = cf->max_prepared_statements > 0 ? (size_t)cf->max_prepared_statements : 1;
 	char name[SERVER_NAME_LEN];
-	struct pktbuf pb;
 
-	pktbuf_init(&pb);
 	while (ps->held.count >= max) {
 		struct ps_held *h = container_of(ps->lru.next, struct ps_held, lru);
 		struct ps_entry e = { .msg = 'C', .kind = ENTRY_SKIP, .undo = UNDO_HELD_REMOVED, .stmt = h->stmt };
 		server_name(h->stmt, name);
-		pktbuf_begin(&pb, 'C');
-		pktbuf_put_u8(&pb, 'S');
-		pktbuf_put_string(&pb, name);
-		pktbuf_end(&pb);
-		sbuf_send_pktbuf(&server->sbuf, &pb);
+		pktbuf_begin(&scratch, 'C');
+		pktbuf_put_u8(&scratch, 'S');
+		pktbuf_put_string(&scratch, name);
+		pktbuf_end(&scratch);
+		sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
 		queue_push(server, &e);	/* refs the statement before it leaves the set */
 		held_remove(ps, h);
 	}
-	pktbuf_free(&pb);
 }
 
 /* Prepare st on the server.  kind: whether the ParseComplete goes to the
@@ -550,17 +550,14 @@ static void prepare_on_server(struct pgsocket *server, struct ps_stmt *st, enum 
 {
 	struct ps_entry e = { .msg = 'P', .kind = (uint8_t)kind, .stmt = st, .text = (char *)client_name };
 	char name[SERVER_NAME_LEN];
-	struct pktbuf pb;
 
 	make_room(server);
 	server_name(st, name);
-	pktbuf_init(&pb);
-	pktbuf_begin(&pb, 'P');
-	pktbuf_put_string(&pb, name);
-	pktbuf_put_bytes(&pb, st->body, st->body_len);
-	pktbuf_end(&pb);
-	sbuf_send_pktbuf(&server->sbuf, &pb);
-	pktbuf_free(&pb);
+	pktbuf_begin(&scratch, 'P');
+	pktbuf_put_string(&scratch, name);
+	pktbuf_put_bytes(&scratch, st->body, st->body_len);
+	pktbuf_end(&scratch);
+	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
 	held_add(server->ps, st);
 	e.undo = UNDO_HELD_ADDED | (client_name ? UNDO_NAME_ADDED : 0);
 	queue_push(server, &e);
@@ -635,16 +632,13 @@ static void send_renamed(struct pgsocket *client, struct pgsocket *server, struc
 			 const char *before, size_t before_len, struct ps_stmt *st, uint32_t rest_at)
 {
 	char name[SERVER_NAME_LEN];
-	struct pktbuf pb;
 
 	server_name(st, name);
-	pktbuf_init(&pb);
-	pktbuf_begin(&pb, pkt->hdr.type);
-	pktbuf_put_bytes(&pb, before, before_len);
-	pktbuf_put_string(&pb, name);
-	pktbuf_end_before(&pb, pkt->hdr.len - rest_at);
-	sbuf_send_pktbuf(&server->sbuf, &pb);
-	pktbuf_free(&pb);
+	pktbuf_begin(&scratch, pkt->hdr.type);
+	pktbuf_put_bytes(&scratch, before, before_len);
+	pktbuf_put_string(&scratch, name);
+	pktbuf_end_before(&scratch, pkt->hdr.len - rest_at);
+	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
 	sbuf_forward_tail(&client->sbuf, &server->sbuf, pkt, rest_at);
 	push_forward(server, pkt->hdr.type);
 }

@@ -472,6 +472,17 @@ bool sbuf_send(struct sbuf *dst, const void *data, size_t len)
 	return !dst->send_failed;
 }
 
+void sbuf_send_for(struct sbuf *src, struct sbuf *dst, struct pktbuf *pb)
+{
+	if (!dst->closed && !batch_join(dst, pb->data, pb->len)) {
+		batch_flush();
+		batch.src = src;
+		batch.dst = dst;
+		batch_copy(pb->data, pb->len);
+	}
+	pktbuf_reset(pb);
+}
+
 bool sbuf_send_pktbuf(struct sbuf *dst, struct pktbuf *pb)
 {
 	bool ok = sbuf_send(dst, pb->data, pb->len);

@@ -119,6 +119,9 @@ void sbuf_forward_tail(struct sbuf *sb, struct sbuf *dst, const struct sbuf_pkt 
 /* Queue bytes we built ourselves (after anything already forwarded). */
 bool sbuf_send(struct sbuf *dst, const void *data, size_t len);
 bool sbuf_send_pktbuf(struct sbuf *dst, struct pktbuf *pb);	/* sends and resets pb */
+/* Inside src's handler: a message made in place of src's current one goes
+ * out with what src forwards to dst in the same pass (one send). */
+void sbuf_send_for(struct sbuf *src, struct sbuf *dst, struct pktbuf *pb);
 
 /* Resume after SBUF_PAUSE: buffered messages are processed from the loop. */
 void sbuf_continue(struct sbuf *sb);
