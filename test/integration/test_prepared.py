@@ -282,3 +282,60 @@ def test_extended_protocol_with_a_statement_plugin(pgwarden):
                 assert c.execute("SELECT %s::int * 2", (i,)).fetchone()[0] == i * 2
     rows = audit.statements(count=5, where="sql LIKE '%* 2%'")
     assert len(rows) == 5, rows
+
+
+def spy_pooler(pgwarden, **keys):
+    from test_plugins import plugin_ini
+    return pgwarden({"pool_mode": "transaction", "default_pool_size": "2", "plugins": "spy"},
+                    extra_ini=plugin_ini("spy", **keys))
+
+
+def test_statement_hook_sees_each_named_parse_once_per_client(pgwarden):
+    from test_plugins import log_lines
+    p = spy_pooler(pgwarden)
+    for _ in range(2):
+        with p.connect(prepare_threshold=0) as c:
+            for i in range(5):
+                with c.transaction():
+                    assert c.execute("SELECT %s::int + 100", (i,)).fetchone()[0] == 100 + i
+    parses = [s for s in log_lines(p, "spy", "statement") if s.startswith("source=P") and "+ 100" in s]
+    assert len(parses) == 2, parses
+    # one statement on the servers, prepared where needed
+    stats = {r["database"]: r for r in p.admin_rows("SHOW STATS")}["appdb"]
+    assert stats["total_client_parse_count"] == 2
+    assert stats["total_bind_count"] == 10
+
+
+def test_named_parse_blocked_by_a_plugin_registers_nothing(pgwarden):
+    p = spy_pooler(pgwarden)
+    with login(p) as a:
+        # linked to a server by an open transaction: the block goes through it
+        assert types(run(a, message(b"Q", b"BEGIN\0"))) == "CZ"
+        r = run(a, parse("ok", "SELECT 1"), bind("ok"), execute(),
+                parse("bad", "SELECT 2 /* pgw:block */"), bind("bad"), execute(), SYNC)
+        assert types(r) == "12DCEZ", r
+        assert error_of(r)["C"] == "42501"
+        run(a, message(b"Q", b"ROLLBACK\0"))
+        r = run(a, bind("bad"), execute(), SYNC)
+        assert error_of(r)["C"] == "26000", r
+        assert values(run(a, bind("ok"), execute(), SYNC)) == [("1",)]
+
+
+def test_malformed_extended_messages_get_errors_not_crashes(tx_pooler):
+    p = tx_pooler(pool_size=1)
+    with login(p) as a:
+        # Bind whose names run off the end, Describe/Close without a name
+        for bad in (message(b"B", b"portal-without-end"), message(b"D", b"S"), message(b"C", b"Sname"),
+                    message(b"P", b"name-only")):
+            a.send(bad + SYNC)
+            msgs = []
+            while True:
+                m = a.recv_msg()
+                if m is None:
+                    break
+                msgs.append(m)
+                if m[0] == b"Z":
+                    break
+            if m is None:  # the pooler may drop a client that sends garbage
+                a = login(p)
+    p.assert_serving()
