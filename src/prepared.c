@@ -529,17 +529,23 @@ static void make_room(struct pgsocket *server)
 	size_t max = cf->max_prepared_statements > 0 ? (size_t)cf->max_prepared_statements : 1;
 	char name[SERVER_NAME_LEN];
 
-	while (ps->held.count >= max) {
+	/* while the server skips to a Sync, the Parse this makes room for is
+	 * skipped too: nothing to close */
+	while (ps->held.count >= max && !ps->skipping) {
 		struct ps_held *h = container_of(ps->lru.next, struct ps_held, lru);
-		struct ps_entry e = { .msg = 'C', .kind = ENTRY_SKIP, .undo = UNDO_HELD_REMOVED, .stmt = h->stmt };
-		server_name(h->stmt, name);
+		struct ps_stmt *st = stmt_ref(h->stmt);
+		struct ps_entry e = { .msg = 'C', .kind = ENTRY_SKIP, .undo = UNDO_HELD_REMOVED, .stmt = st };
+		/* gone from the set before the entry is queued, so that an
+		 * entry undone at once (a skipped pipeline) puts it back */
+		held_remove(ps, h);
+		server_name(st, name);
 		pktbuf_begin(&scratch, 'C');
 		pktbuf_put_u8(&scratch, 'S');
 		pktbuf_put_string(&scratch, name);
 		pktbuf_end(&scratch);
 		sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
-		queue_push(server, &e);	/* refs the statement before it leaves the set */
-		held_remove(ps, h);
+		queue_push(server, &e);
+		stmt_unref(st);
 	}
 }
 
@@ -616,11 +622,14 @@ static void client_close(struct pgsocket *client, struct pgsocket *server, const
 	/* the server keeps it for other clients; closing an unknown name is
 	 * no error in PostgreSQL either */
 	if (pn) {
+		/* the name goes before the entry is queued, so that an entry
+		 * undone at once (a skipped pipeline) brings it back */
 		e.undo = UNDO_NAME_REMOVED;
-		e.stmt = pn->stmt;
+		e.stmt = stmt_ref(pn->stmt);
 		e.text = (char *)name;
-		queue_push(server, &e);	/* refs the statement before the name goes */
 		name_remove(client->ps, pn);
+		queue_push(server, &e);
+		stmt_unref(e.stmt);
 		return;
 	}
 	queue_push(server, &e);

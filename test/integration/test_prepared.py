@@ -340,3 +340,23 @@ def test_malformed_extended_messages_get_errors_not_crashes(tx_pooler):
             if m is None:  # the pooler may drop a client that sends garbage
                 a = login(p)
     p.assert_serving()
+
+
+def test_messages_the_server_skips_after_an_error_change_nothing(tx_pooler):
+    """An error with no Sync sent yet: the server skips every message up to
+    the Sync, so a Close, a Parse and an eviction among them must not
+    happen here either (max 1 statement per server: the Parse would evict)."""
+    p = tx_pooler(pool_size=1, max_prepared=1)
+    with login(p) as a:
+        run(a, message(b"Q", b"BEGIN\0"))  # keep the one server linked
+        run(a, parse("known", "SELECT 'known'"), SYNC)
+        a.send(parse("", "SELECT 1/0") + bind("") + execute() + message(b"H"))
+        assert a.recv_msg()[0] == b"1"
+        assert a.recv_msg()[0] == b"E"
+        r = run(a, close_statement("known"), parse("new", "SELECT 'new'"), SYNC)
+        assert types(r) == "Z", r
+        run(a, message(b"Q", b"ROLLBACK\0"))
+        assert values(run(a, bind("known"), execute(), SYNC)) == [("known",)]
+        assert error_of(run(a, bind("new"), execute(), SYNC))["C"] == "26000"
+    (server,) = p.admin_rows("SHOW SERVERS")
+    assert server["prepared_statements"] == 1
