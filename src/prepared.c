@@ -92,6 +92,7 @@ struct ps_state {
 	size_t head, len, cap;
 	bool skipping;		/* the server reported an error and no Sync is queued yet */
 	bool reply_matched;	/* the message at the server's parse_pos was matched */
+	bool client_waits;	/* its client paused until its Query messages are answered */
 };
 
 static struct htab registry;
@@ -266,6 +267,15 @@ static void queue_pop(struct ps_state *ps)
 	ps->len--;
 }
 
+static bool queue_has_query(struct ps_state *ps)
+{
+	for (size_t i = 0; i < ps->len; i++) {
+		if (entry_at(ps, i)->msg == 'Q')
+			return true;
+	}
+	return false;
+}
+
 /* What the entry did here, undone: the server skipped its message. */
 static void entry_undo(struct pgsocket *server, struct ps_entry *e)
 {
@@ -398,6 +408,16 @@ void prepared_after_reply(struct pgsocket *server)
 			send_answer(server->link, entry_at(ps, 0));
 		queue_pop(ps);
 	}
+	if (ps->client_waits && !queue_has_query(ps)) {
+		ps->client_waits = false;
+		if (server->link)
+			sbuf_continue(&server->link->sbuf);
+	}
+}
+
+bool prepared_owes_answers(const struct pgsocket *server)
+{
+	return server->ps && server->ps->len > 0;
 }
 
 void prepared_server_released(struct pgsocket *server)
@@ -491,6 +511,24 @@ static bool have_enough(const struct sbuf_pkt *pkt)
 	}
 }
 
+/*
+ * A Query the server has not answered yet may be DEALLOCATE ALL or DISCARD
+ * ALL, which pgwarden learns from its command tag: a named-statement
+ * message after it must wait for that answer, or it would be decided
+ * against names the Query drops.  (Pipelining after a Query is rare.)
+ */
+static bool must_wait_for_query(struct pgsocket *client, uint8_t type)
+{
+	struct pgsocket *server = client->link;
+
+	if (type != 'P' && type != 'B' && type != 'D' && type != 'C')
+		return false;
+	if (!server || !server->ps || !server->ps->len || !queue_has_query(server->ps))
+		return false;
+	server->ps->client_waits = true;
+	return true;
+}
+
 bool prepared_client_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum sbuf_result *res)
 {
 	if (client->ps && client->ps->skip_till_sync) {
@@ -503,6 +541,10 @@ bool prepared_client_gate(struct pgsocket *client, struct sbuf_pkt *pkt, enum sb
 	}
 	if (!have_enough(pkt)) {
 		*res = SBUF_NEED_FULL;
+		return true;
+	}
+	if (must_wait_for_query(client, pkt->hdr.type)) {
+		*res = SBUF_PAUSE;
 		return true;
 	}
 	return false;
@@ -589,6 +631,40 @@ static struct ps_stmt *statement_for(struct pgsocket *client, struct pgsocket *s
 	return pn->stmt;
 }
 
+/* Send a Parse or Close of a statement the answer to which is ours. */
+static void send_own(struct pgsocket *server, uint8_t msg, const char *name, const struct ps_stmt *body_of)
+{
+	struct ps_entry e = { .msg = msg, .kind = ENTRY_SKIP };
+
+	pktbuf_begin(&scratch, msg);
+	if (msg == 'C')
+		pktbuf_put_u8(&scratch, 'S');
+	pktbuf_put_string(&scratch, name);
+	if (body_of)
+		pktbuf_put_bytes(&scratch, body_of->body, body_of->body_len);
+	pktbuf_end(&scratch);
+	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
+	queue_push(server, &e);
+}
+
+/*
+ * A Parse of a name the client already uses.  PostgreSQL parses and
+ * analyses the text before it looks at the name, so a syntax error or an
+ * unknown table is reported rather than the name: the server checks the
+ * text under a throwaway name first, and only if that passes does the
+ * client get "already exists".
+ */
+static void refuse_duplicate(struct pgsocket *client, struct pgsocket *server, const char *name,
+			     const uint8_t *body, uint32_t body_len)
+{
+	struct ps_stmt *check = stmt_ref(stmt_get(body, body_len));
+
+	send_own(server, 'P', "PGWARDEN_CHECK", check);
+	send_own(server, 'C', "PGWARDEN_CHECK", NULL);
+	stmt_unref(check);
+	answer_error(client, server, 'P', "42P05", name, "already exists");
+}
+
 static void client_parse(struct pgsocket *client, struct pgsocket *server, const char *name, const uint8_t *body,
 			 uint32_t body_len)
 {
@@ -598,7 +674,7 @@ static void client_parse(struct pgsocket *client, struct pgsocket *server, const
 
 	server->pool->stats.ps_client_parse_count++;
 	if (name_find(cps, name)) {
-		answer_error(client, server, 'P', "42P05", name, "already exists");
+		refuse_duplicate(client, server, name, body, body_len);
 		return;
 	}
 	st = stmt_get(body, body_len);

@@ -41,6 +41,9 @@ void prepared_command_done(struct pgsocket *server, const uint8_t *tag, size_t l
  * forgets it), hold remembers it for the next time. */
 bool prepared_reply_matched(struct ps_state *ps);
 void prepared_reply_hold(struct ps_state *ps);
+/* Answers the server still owes (messages sent after the last Sync or
+ * Query count too): it must not go back to its pool yet. */
+bool prepared_owes_answers(const struct pgsocket *server);
 /* The server goes back to its pool. */
 void prepared_server_released(struct pgsocket *server);
 

@@ -415,6 +415,11 @@ static void internal_query_done(struct pgsocket *server)
 	server->ready = true;
 	server->expect_rfq = 0;
 	server->request_time = get_time_usec();
+	/* RECONNECT or a reload marked it while its reset or check ran */
+	if (server->close_needed) {
+		disconnect_server(server, true, "obsolete connection");
+		return;
+	}
 	change_server_state(server, SV_IDLE);
 	pool_wake_waiters(pool);
 }
@@ -446,7 +451,7 @@ static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_
 		server->tx_state = len ? (char)body[0] : 'I';
 		internal_query_done(server);
 	}
-	return SBUF_DONE;
+	return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 }
 
 static void account_ready(struct pgsocket *server, char tx_state)
@@ -476,6 +481,10 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	if (server->expect_rfq > 0)
 		server->expect_rfq--;
 	server->ready = server->expect_rfq == 0;
+	/* ReadyForQuery (popped from the queue already) may answer a Query
+	 * the client followed with Bind/Execute before any Sync */
+	if (server->ready && server->ps)
+		server->ready = !prepared_owes_answers(server);
 	account_ready(server, tx_state);
 
 	if (!client) {

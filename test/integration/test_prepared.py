@@ -1,6 +1,7 @@
 """Named prepared statements in transaction mode (max_prepared_statements):
 each client's names follow it from server connection to server connection."""
 
+import os
 import struct
 import threading
 
@@ -360,3 +361,92 @@ def test_messages_the_server_skips_after_an_error_change_nothing(tx_pooler):
         assert error_of(run(a, bind("new"), execute(), SYNC))["C"] == "26000"
     (server,) = p.admin_rows("SHOW SERVERS")
     assert server["prepared_statements"] == 1
+
+
+def replies_summary(replies):
+    """What a client can tell apart: message types, error codes, row values."""
+    out = []
+    for t, body in replies:
+        if t in ("N", "S"):
+            continue
+        if t == "E":
+            out.append("E" + parse_error_fields(body)["C"])
+        elif t == "D":
+            out.append("D" + repr(values([(t, body)])))
+        else:
+            out.append(t)
+    return out
+
+
+def random_batch(rng):
+    texts = [("SELECT 1", ()), ("SELECT $1::int + 1", (23,)), ("SELECT 'x'::text", ()),
+             ("SELEC broken", ()), ("SELECT 1/0", ()), ("SELECT $1::int, 'y'", (23,))]
+    msgs = []
+    unnamed = False  # the unnamed statement lives on one server: within a batch only
+    for _ in range(rng.randint(1, 6)):
+        op = rng.choice("PPBBDDECQ")
+        name = rng.choice(["s0", "s1", "s2", ""] if op == "P" or unnamed else ["s0", "s1", "s2"])
+        unnamed = unnamed or (op == "P" and name == "")
+        if op == "P":
+            sql, types_ = rng.choice(texts)
+            msgs.append(parse(name, sql, types_))
+        elif op == "B":
+            msgs.append(bind(name, [rng.randint(0, 9)] * rng.randint(0, 1)))
+        elif op == "D":
+            msgs.append(describe_statement(name) if rng.random() < 0.7 else message(b"D", b"P\0"))
+        elif op == "E":
+            msgs.append(execute())
+        elif op == "Q":
+            msgs.append(message(b"Q", rng.choice([b"SELECT 7\0", b"SELECT 1/0\0", b"DEALLOCATE ALL\0"])))
+        else:
+            msgs.append(close_statement(name))
+    return msgs + [SYNC]
+
+
+def run_batch(raw, msgs):
+    """Send a batch that may hold Query messages (each with its own
+    ReadyForQuery, unless an earlier error skips it); a marker query after
+    it shows where its answers end."""
+    raw.send(b"".join(msgs) + message(b"Q", b"SELECT 'batch-end'\0"))
+    out = []
+    while True:
+        mtype, body = raw.recv_msg()
+        out.append((mtype.decode(), body))
+        if mtype == b"Z" and len(out) >= 4 and values(out[-3:-2]) == [("batch-end",)]:
+            return out[:-4]
+
+
+def test_random_pipelines_answer_as_postgresql_does(tx_pooler, pg):
+    """Differential: random batches of Parse/Bind/Describe/Execute/Close
+    from two clients, through pgwarden (2 servers, at most 2 statements
+    each, so statements move and get evicted) and straight to PostgreSQL,
+    must get the same answers.  PS_SEED and PS_N choose other batches."""
+    import random
+
+    rng = random.Random(int(os.environ.get("PS_SEED", "20261126")))
+    p = tx_pooler(pool_size=2, max_prepared=2)
+    clients = []
+    for _ in range(2):
+        via = p.raw()
+        via.login("md5user", "appdb", PASSWORDS["md5user"])
+        direct = pg_raw(pg)
+        clients.append((via, direct))
+    try:
+        for i in range(int(os.environ.get("PS_N", "1000"))):
+            via, direct = rng.choice(clients)
+            batch = random_batch(rng)
+            got, want = replies_summary(run_batch(via, batch)), replies_summary(run_batch(direct, batch))
+            assert got == want, (i, batch, got, want)
+    finally:
+        for via, direct in clients:
+            via.close()
+            direct.close()
+    stats = {r["database"]: r for r in p.admin_rows("SHOW STATS")}["appdb"]
+    assert stats["total_client_parse_count"] > 100
+
+
+def pg_raw(pg):
+    from pgproto import RawConn
+    raw = RawConn(pg.host, pg.port)
+    raw.login("postgres", "appdb")
+    return raw
