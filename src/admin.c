@@ -10,6 +10,7 @@
  */
 #include "admin.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -335,6 +336,99 @@ static bool copy_group(const char *src, const regmatch_t *grp, int g, char *dst,
 	return true;
 }
 
+bool admin_command_exists(const char *word)
+{
+	if (strcasecmp(word, "show") == 0 || strcasecmp(word, "select") == 0 || strcasecmp(word, "set") == 0)
+		return true;
+	for (const struct command *t = control_commands; t->word; t++) {
+		if (strcasecmp(t->word, word) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---------------- commands of plugins ---------------- */
+
+struct pgw_command {
+	struct admin_cmd *c;
+	const char *verb;
+	bool answered;
+};
+
+const char *plugin_command_user(const struct pgw_command *cmd)
+{
+	return cmd->c->client->user_name;
+}
+
+void plugin_command_done(struct pgw_command *cmd, const char *tag, const char *notice)
+{
+	char upper[40];
+
+	if (cmd->answered)
+		return;
+	cmd->answered = true;
+	if (notice)
+		pktbuf_notice(&cmd->c->pb, "00000", notice);
+	if (!tag) {
+		size_t i;
+		for (i = 0; cmd->verb[i] && i + 1 < sizeof(upper); i++)
+			upper[i] = (char)toupper((unsigned char)cmd->verb[i]);
+		upper[i] = '\0';
+		tag = upper;
+	}
+	cmd_ready(cmd->c, tag);
+}
+
+void plugin_command_error(struct pgw_command *cmd, const char *sqlstate, const char *message)
+{
+	if (cmd->answered)
+		return;
+	cmd->answered = true;
+	cmd_error_state(cmd->c, sqlstate && strlen(sqlstate) == 5 ? sqlstate : "XX000", "%s", message ? message : "");
+}
+
+/*
+ * "VERB anything" where a plugin registered VERB: the console's one-word
+ * grammar does not apply, the plugin reads the rest of the line.  False:
+ * not a plugin's command.
+ */
+static bool run_plugin_command(struct admin_cmd *c)
+{
+	const char *q = c->query, *end;
+	char verb[33], *args;
+	size_t n = 0;
+	const struct plugin_command *pc;
+	struct pgw_command cmd = { .c = c };
+
+	while (isspace((unsigned char)*q))
+		q++;
+	while ((isalnum((unsigned char)q[n]) || q[n] == '_') && n + 1 < sizeof(verb))
+		n++;
+	if (!n || (q[n] && !isspace((unsigned char)q[n]) && q[n] != ';'))
+		return false;
+	memcpy(verb, q, n);
+	verb[n] = '\0';
+	pc = plugin_find_command(verb);
+	if (!pc)
+		return false;
+	if (!need_admin(c))
+		return true;
+	q += n;
+	while (isspace((unsigned char)*q))
+		q++;
+	end = q + strlen(q);
+	while (end > q && (isspace((unsigned char)end[-1]) || end[-1] == ';'))
+		end--;
+	args = xmalloc((size_t)(end - q) + 1);
+	memcpy(args, q, (size_t)(end - q));
+	args[end - q] = '\0';
+	cmd.verb = pc->verb;
+	pc->run(pc->plugin, &cmd, args);
+	free(args);
+	plugin_command_done(&cmd, NULL, NULL);
+	return true;
+}
+
 /* SHOW, and SELECT its alias, then the control commands. */
 static void dispatch(struct admin_cmd *c, const char *word)
 {
@@ -351,6 +445,8 @@ static void run_query(struct admin_cmd *c)
 	const char *q = c->query;
 
 	compile_regexes();
+	if (run_plugin_command(c))
+		return;
 	if (regexec(&console.rx_cmd, q, RX_GROUPS, grp, 0) == 0) {
 		if (!copy_group(q, grp, CMD_NAME, word, sizeof(word), '"') ||
 		    !copy_group(q, grp, CMD_ARG, arg, sizeof(arg), '"')) {

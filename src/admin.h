@@ -127,6 +127,8 @@ void show_plugins(struct admin_cmd *c);
 void show_plugin_counters(struct admin_cmd *c);
 bool show_plugin_command(struct admin_cmd *c, const char *name);
 bool admin_show_exists(const char *name);
+/* A console command of pgwarden's own (SHOW, SET, PAUSE, ...)? */
+bool admin_command_exists(const char *word);
 void show_peer_pools(struct admin_cmd *c);
 void show_help(struct admin_cmd *c);
 /* Session parameters some clients ask the console about: SHOW answers with

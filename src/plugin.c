@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "pgwarden/version.h"
 
+#include <ctype.h>
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -393,6 +394,63 @@ static int host_show_register(struct pgw_plugin *self, const char *name, const c
 	return 0;
 }
 
+/* ---------------- host services: console commands ---------------- */
+
+static struct {
+	struct plugin_command *list;
+	int n;
+} commands;
+
+const struct plugin_command *plugin_find_command(const char *verb)
+{
+	for (int i = 0; i < commands.n; i++) {
+		if (strcasecmp(commands.list[i].verb, verb) == 0)
+			return &commands.list[i];
+	}
+	return NULL;
+}
+
+static bool is_verb(const char *s)
+{
+	if (!s || !s[0] || strlen(s) > 32)
+		return false;
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	}
+	return true;
+}
+
+static int host_command_register(struct pgw_plugin *self, const char *verb,
+				 void (*run)(struct pgw_plugin *, struct pgw_command *, const char *))
+{
+	if (!is_verb(verb) || !run || admin_command_exists(verb) || plugin_find_command(verb)) {
+		snprintf(self->error, sizeof(self->error), "command_register: %s is taken or invalid",
+			 verb ? verb : "");
+		return -1;
+	}
+	commands.list = xrealloc(commands.list, (size_t)(commands.n + 1) * sizeof(*commands.list));
+	commands.list[commands.n++] = (struct plugin_command){ .plugin = self, .verb = xstrdup(verb), .run = run };
+	return 0;
+}
+
+static void forget_commands_of(struct pgw_plugin *p)
+{
+	int kept = 0;
+
+	for (int i = 0; i < commands.n; i++) {
+		if (commands.list[i].plugin == p)
+			free(commands.list[i].verb);
+		else
+			commands.list[kept++] = commands.list[i];
+	}
+	commands.n = kept;
+	if (!kept) {
+		free(commands.list);
+		commands.list = NULL;
+	}
+}
+
 /* A plugin's SHOW commands go with it. */
 static void forget_shows_of(struct pgw_plugin *p)
 {
@@ -463,6 +521,10 @@ static const struct pgw_host host = {
 	.call_on_loop = plugin_call_on_loop,
 	.show_register = host_show_register,
 	.show_row = plugin_show_row,
+	.command_register = host_command_register,
+	.command_user = plugin_command_user,
+	.command_done = plugin_command_done,
+	.command_error = plugin_command_error,
 	.session_transport = host_session_transport,
 	.session_close = plugin_session_close,
 	.server_query = plugin_server_query,
@@ -493,6 +555,7 @@ static struct pgw_kv *copy_kv(const struct plugin_def *def)
 static void free_plugin(struct pgw_plugin *p)
 {
 	forget_shows_of(p);
+	forget_commands_of(p);
 	if (p->dl)
 		dlclose(p->dl);
 	free_kv(p->config, p->nconfig);

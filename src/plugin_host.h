@@ -254,6 +254,18 @@ struct plugin_show {
 	void (*fill)(struct pgw_plugin *self, struct pgw_show *out);
 };
 const struct plugin_show *plugin_find_show(const char *name);
+
+/* ---- console commands of plugins (host->command_register) ---- */
+struct plugin_command {
+	struct pgw_plugin *plugin;
+	char *verb;
+	void (*run)(struct pgw_plugin *self, struct pgw_command *cmd, const char *args);
+};
+const struct plugin_command *plugin_find_command(const char *verb);
+/* admin.c: run one; answers into the console's reply */
+const char *plugin_command_user(const struct pgw_command *cmd);
+void plugin_command_done(struct pgw_command *cmd, const char *tag, const char *notice);
+void plugin_command_error(struct pgw_command *cmd, const char *sqlstate, const char *message);
 void plugin_show_row(struct pgw_show *out, const char *const *values);	/* admin_info.c */
 
 /* ---- plugin_exec.c: which statement a result answers ---- */

@@ -62,6 +62,7 @@ struct pgw_session;	/* one client connection */
 struct pgw_request;	/* one decision the core waits for (auth, statement) */
 struct pgw_timer;
 struct pgw_show;		/* a SHOW result being built */
+struct pgw_command;		/* an admin console command being answered */
 
 /* One key/value pair of a [plugin.NAME] section (path included). */
 struct pgw_kv {
@@ -455,6 +456,26 @@ struct pgw_host {
 	 */
 	int (*server_query)(struct pgw_plugin *self, const char *database, const char *user, const char *sql,
 			    void (*done)(void *arg, const struct pgw_query_result *result), void *arg);
+
+	/* ---- admin console: commands ---- */
+	/*
+	 * Register the console command VERB (one word of letters, digits and
+	 * '_', case-insensitive; not one of pgwarden's own, e.g. APPROVE).
+	 * When a user in admin_users sends "VERB anything ...", run() gets
+	 * the text after the verb (trimmed, without a final ';'; may be "")
+	 * on the loop thread and answers before returning, with command_done
+	 * or command_error (no answer: CommandComplete "VERB").  Users in
+	 * stats_users only get "admin access needed".  At init.  0 or -1.
+	 */
+	int (*command_register)(struct pgw_plugin *self, const char *verb,
+				void (*run)(struct pgw_plugin *self, struct pgw_command *cmd, const char *args));
+	/* Who sent it: the console login name. */
+	const char *(*command_user)(const struct pgw_command *cmd);
+	/* Success: CommandComplete with tag (NULL: "VERB"), after an optional
+	 * NOTICE message (NULL: none). */
+	void (*command_done)(struct pgw_command *cmd, const char *tag, const char *notice);
+	/* Failure: ErrorResponse sqlstate, message. */
+	void (*command_error)(struct pgw_command *cmd, const char *sqlstate, const char *message);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -380,6 +380,46 @@ def test_session_close_now_ends_a_transaction(with_plugins):
 
 
 # ---------------------------------------------------------------------------
+# console commands
+# ---------------------------------------------------------------------------
+
+def test_plugin_console_command(with_plugins):
+    p = with_plugins("cmd", command="poke")
+    with p.admin() as adm:
+        assert adm.execute("POKE some args here;").statusmessage == "POKE"
+        assert adm.execute("poke tag").statusmessage == "CUSTOM TAG"
+        notices = []
+        adm.add_notice_handler(lambda d: notices.append(d.message_primary))
+        assert adm.execute("Poke notice").statusmessage == "POKE"
+        assert notices == ["testplug says hello"]
+        with pytest.raises(psycopg.Error) as ei:
+            adm.execute("POKE fail")
+        assert (ei.value.sqlstate, str(ei.value)) == ("22023", "testplug: failing as asked")
+        assert adm.execute("POKE").statusmessage == "POKE"
+        # the console's own grammar is untouched
+        with pytest.raises(psycopg.Error) as ei:
+            adm.execute("POKEX 1")
+        assert "invalid command" in str(ei.value)
+    assert "plugin cmd: command user=postgres args=some args here" in p.log_text()
+    assert re.search(r"plugin cmd: command user=postgres args=$", p.log_text(), re.M)
+
+
+def test_plugin_console_command_needs_admin(with_plugins):
+    p = with_plugins("cmd", command="poke", overrides={"stats_users": "md5user"})
+    with p.admin(user="md5user") as adm:
+        with pytest.raises(psycopg.Error) as ei:
+            adm.execute("POKE now")
+        assert str(ei.value) == "admin access needed"
+    assert "command user=" not in p.log_text()
+
+
+@pytest.mark.parametrize("verb", ["pause", "SHOW", "set", "bad verb", "x;y"])
+def test_plugin_may_not_take_a_console_command(pgwarden, verb):
+    refuses_to_start(pgwarden, {"plugins": "cmd"}, plugin_ini("cmd", command=verb),
+                     r'plugin "cmd" .*initialisation failed: command_register: .* is taken or invalid')
+
+
+# ---------------------------------------------------------------------------
 # the example plugin
 # ---------------------------------------------------------------------------
 

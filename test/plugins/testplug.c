@@ -37,6 +37,11 @@
  * (08006 "closed by test plugin") that long after it starts; after its
  * transaction unless the key close_now = on.
  *
+ * With the key command = VERB it registers the console command VERB: it
+ * logs "command user=U args=A" and answers by its arguments — "fail": the
+ * error 22023; "notice": a NOTICE and the default tag; "tag": the tag
+ * "CUSTOM TAG"; anything else: no answer (the default tag).
+ *
  * Init fails when the key fail_init is set.  Several instances of this one
  * shared object may be loaded under different names: everything lives in
  * the instance's private data, nothing in globals but the host table.
@@ -64,6 +69,17 @@ static const char *cfg(struct pgw_plugin *self, const char *key, const char *dfl
 {
 	const char *v = host->config_get(self, key);
 	return v ? v : dflt;
+}
+
+static void on_command(struct pgw_plugin *self, struct pgw_command *cmd, const char *args)
+{
+	host->log(self, PGW_LOG_INFO, "command user=%s args=%s", host->command_user(cmd), args);
+	if (strcmp(args, "fail") == 0)
+		host->command_error(cmd, "22023", "testplug: failing as asked");
+	else if (strcmp(args, "notice") == 0)
+		host->command_done(cmd, NULL, "testplug says hello");
+	else if (strcmp(args, "tag") == 0)
+		host->command_done(cmd, "CUSTOM TAG", NULL);
 }
 
 static void complete_later(void *arg)
@@ -422,5 +438,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self,
 	}
 	counter_statements = h->counter_register(self, "statements");
 	counter_rows_masked = h->counter_register(self, "rows_masked");
+	if (h->config_get(self, "command") && h->command_register(self, h->config_get(self, "command"), on_command) < 0)
+		return -1;
 	return h->register_hooks(self, &hooks);
 }
