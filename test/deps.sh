@@ -11,8 +11,8 @@ PACKAGES=(
   libsqlite3-dev libjansson-dev libpg-query-dev
   # plugins: oidc (the issuer's keys over HTTPS); its tests mint tokens
   libcurl4-openssl-dev python3-jwt python3-cryptography
-  # unit tests
-  libcmocka-dev
+  # unit tests; fuzzing (clang's libFuzzer runtime)
+  libcmocka-dev clang libclang-rt-14-dev
   # integration tests, demo, benchmark (pgbench ships in postgresql-15)
   postgresql-15 postgresql-client-15 pgbouncer
   python3 python3-psycopg python3-pytest python3-pytest-timeout

@@ -205,6 +205,16 @@ if [ "${WITH_PGBOUNCER_REFERENCE:-0}" = 1 ]; then
 fi
 
 # --------------------------------------------------------------------------
+# libFuzzer harnesses, briefly (regressions); test/fuzz/run.sh runs them longer.
+say "fuzz (${FUZZ_SECONDS:-20}s each)"
+if FUZZ_SECONDS=${FUZZ_SECONDS:-20} test/fuzz/run.sh >"$RESULTS/fuzz.log" 2>&1; then
+  summary+=("fuzz: $(tail -1 "$RESULTS/fuzz.log")")
+else
+  tail -40 "$RESULTS/fuzz.log" >&2
+  fail "fuzz: a harness failed or none ran - see build/test-results/fuzz.log"
+fi
+
+# --------------------------------------------------------------------------
 say "summary ($(( $(date +%s) - START ))s)"
 for line in "${summary[@]}"; do echo "  $line"; done
 if [ ${#failures[@]} -gt 0 ]; then
