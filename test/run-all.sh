@@ -208,7 +208,7 @@ fi
 # libFuzzer harnesses, briefly (regressions); test/fuzz/run.sh runs them longer.
 say "fuzz (${FUZZ_SECONDS:-20}s each)"
 if FUZZ_SECONDS=${FUZZ_SECONDS:-20} test/fuzz/run.sh >"$RESULTS/fuzz.log" 2>&1; then
-  summary+=("fuzz: $(tail -1 "$RESULTS/fuzz.log")")
+  summary+=("$(tail -1 "$RESULTS/fuzz.log")")
 else
   tail -40 "$RESULTS/fuzz.log" >&2
   fail "fuzz: a harness failed or none ran - see build/test-results/fuzz.log"
