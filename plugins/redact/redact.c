@@ -14,6 +14,7 @@
  * catalog query), redact_mask.c (mask methods), redact_cache.c (verdicts by
  * normalized text).
  */
+#include "redact_approval.h"
 #include "redact_cache.h"
 #include "sql_shape.h"
 #include "redact_catalog.h"
@@ -45,6 +46,7 @@ static const struct pgw_host *host;
 
 struct redact {
 	struct pgw_plugin *self;
+	struct approvals *approvals;	/* statements held for an approver */
 	struct policy_set *set;
 	uint64_t generation;		/* bumped by each (re)load: sessions choose again */
 	char version[17];		/* the policy file's SHA-256, 16 hex digits */
@@ -123,7 +125,8 @@ static const char *find_key(const struct pgw_kv *kv, int n, const char *key)
 static int check_keys(struct pgw_plugin *self, const struct pgw_kv *kv, int n)
 {
 	for (int i = 0; i < n; i++) {
-		if (strcmp(kv[i].key, "path") && strcmp(kv[i].key, "policy_file") && strcmp(kv[i].key, "hash_key_file")) {
+		if (strcmp(kv[i].key, "path") && strcmp(kv[i].key, "policy_file") && strcmp(kv[i].key, "hash_key_file") &&
+		    strcmp(kv[i].key, "approvers") && strcmp(kv[i].key, "approval_timeout")) {
 			host->set_error(self, "%s: unknown key", kv[i].key);
 			return -1;
 		}
@@ -321,6 +324,17 @@ static void analyse(const struct policy *p, const struct db_catalog *cat, const 
 	guard_check(tree, p, v);
 	if (cat)
 		lineage_check(tree, p, &cat->lin, v);
+	/* Approvable when nothing but approve's guardrails stands in the way:
+	 * the same checks without them must pass. */
+	if (v->blocked && (v->guardrail & p->approve)) {
+		struct policy hard = *p;
+		struct guard_verdict h = { 0 };
+		hard.block &= ~p->approve;
+		guard_check(tree, &hard, &h);
+		if (cat && !h.blocked)
+			lineage_check(tree, &hard, &cat->lin, &h);
+		v->approvable = !h.blocked;
+	}
 	json_decref(tree);
 }
 
@@ -373,14 +387,18 @@ static bool policy_checks_statements(const struct policy *p)
 	return p->read_only || p->block || p->nfunctions || p->nmasks;
 }
 
-/* The verdict as the hook's answer; a block also tells the client why. */
+/* The verdict as the hook's answer; a block also tells the client why.  A
+ * statement an approver may allow is held (PGW_LATER) instead. */
 static enum pgw_decision verdict_decision(struct redact *r, int policy, struct pgw_request *req,
-					  const struct guard_verdict *v)
+					  const struct guard_verdict *v, const char *sql)
 {
 	char msg[300];
 
 	if (!v->blocked)
 		return PGW_CONTINUE;
+	if (v->approvable)
+		return approvals_ask(r->approvals, host->request_session(req), req, sql, v->reason,
+				     r->set->policies[policy].name);
 	snprintf(msg, sizeof(msg), "pgwarden: blocked by policy \"%s\": %s", r->set->policies[policy].name,
 		 v->reason);
 	host->request_error(req, "42501", msg);
@@ -430,8 +448,10 @@ static void catalog_done(void *arg, const struct pgw_query_result *res)
 			decide(r, p->policy, cat, p->sql, &v);
 		else
 			catalog_unavailable(cat, &v);
-		host->request_complete(p->req, host->request_session(p->req) ? verdict_decision(r, p->policy, p->req, &v)
-								       : PGW_BLOCK);
+		enum pgw_decision d = host->request_session(p->req) ? verdict_decision(r, p->policy, p->req, &v, p->sql)
+								    : PGW_BLOCK;
+		if (d != PGW_LATER)	/* held for an approval: answered from there */
+			host->request_complete(p->req, d);
 		free(p->sql);
 		free(p);
 	}
@@ -446,7 +466,7 @@ static enum pgw_decision wait_for_catalog(struct redact *r, struct pgw_session *
 
 	if (cat->state == CATALOG_FAILED && time(NULL) - cat->failed_at < CATALOG_RETRY_SECONDS) {
 		catalog_unavailable(cat, &v);
-		return verdict_decision(r, policy, req, &v);
+		return verdict_decision(r, policy, req, &v, sql);
 	}
 	if (cat->state != CATALOG_LOADING) {
 		catalog_reset(cat);
@@ -458,7 +478,7 @@ static enum pgw_decision wait_for_catalog(struct redact *r, struct pgw_session *
 			cat->failed_at = (int64_t)time(NULL);
 			snprintf(cat->error, sizeof(cat->error), "no pool for database %s", cat->database);
 			catalog_unavailable(cat, &v);
-			return verdict_decision(r, policy, req, &v);
+			return verdict_decision(r, policy, req, &v, sql);
 		}
 	}
 	p = calloc(1, sizeof(*p));
@@ -489,7 +509,7 @@ static enum pgw_decision on_statement(struct pgw_plugin *self, struct pgw_sessio
 			return wait_for_catalog(r, s, req, cat, rs->policy, stmt->sql);
 	}
 	decide(r, rs->policy, cat, stmt->sql, &v);
-	return verdict_decision(r, rs->policy, req, &v);
+	return verdict_decision(r, rs->policy, req, &v, stmt->sql);
 }
 
 /* ---------------- results ---------------- */
@@ -609,14 +629,45 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 
 /* ---------------- life cycle ---------------- */
 
+/* ---------------- approvals in the admin console ---------------- */
+
+static void show_approvals(struct pgw_plugin *self, struct pgw_show *out)
+{
+	struct redact *r = host->get_private(self);
+
+	approvals_show(r->approvals, out);
+}
+
+static void command_approve(struct pgw_plugin *self, struct pgw_command *cmd, const char *args)
+{
+	struct redact *r = host->get_private(self);
+
+	approvals_approve(r->approvals, cmd, args);
+}
+
+static void command_deny(struct pgw_plugin *self, struct pgw_command *cmd, const char *args)
+{
+	struct redact *r = host->get_private(self);
+
+	approvals_deny(r->approvals, cmd, args);
+}
+
 static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n)
 {
 	struct redact *r = host->get_private(self);
 	uint8_t key[MASK_HASH_KEY_LEN] = { 0 };
 	struct policy_set *set = load_policy(self, config, n, key);
+	char err[200];
 
 	if (!set)
 		return -1;
+	if (!approvals_configure(r->approvals, find_key(config, n, "approvers"), find_key(config, n, "approval_timeout"),
+				 err, sizeof(err))) {
+		host->set_error(self, "%s", err);
+		policy_set_free(set);
+		OPENSSL_cleanse(key, sizeof(key));
+		return -1;
+	}
 	install(r, set, config, n, key);
 	OPENSSL_cleanse(key, sizeof(key));
 	host->log(self, PGW_LOG_INFO, "policy %s loaded: %d policies", r->version, set->n);
@@ -627,6 +678,7 @@ static void on_unload(struct pgw_plugin *self)
 {
 	struct redact *r = host->get_private(self);
 
+	approvals_free(r->approvals);
 	free_mask_hits(r);
 	policy_set_free(r->set);
 	free(r->sessions);
@@ -669,13 +721,24 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	uint8_t key[MASK_HASH_KEY_LEN] = { 0 };
 	struct policy_set *set;
 	struct redact *r;
+	struct approvals *approvals;
+	char err[200];
 
 	host = h;
 	set = load_policy(self, config, n, key);
 	if (!set)
 		return -1;
+	approvals = approvals_new(self, host, find_key(config, n, "approvers"), find_key(config, n, "approval_timeout"),
+				  err, sizeof(err));
+	if (!approvals) {
+		host->set_error(self, "%s", err);
+		policy_set_free(set);
+		OPENSSL_cleanse(key, sizeof(key));
+		return -1;
+	}
 	r = calloc(1, sizeof(*r));
 	r->self = self;
+	r->approvals = approvals;
 	r->cache = calloc(1, sizeof(*r->cache));
 	r->shapes = calloc(1, sizeof(*r->shapes));
 	install(r, set, config, n, key);
@@ -683,7 +746,10 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	host->set_private(self, r);
 	r->counter_checked = host->counter_register(self, "checked");
 	r->counter_blocked = host->counter_register(self, "blocked");
-	if (host->show_register(self, "redact", columns, 4, show_redact) < 0 || host->register_hooks(self, &hooks) < 0)
+	if (host->show_register(self, "redact", columns, 4, show_redact) < 0 ||
+	    host->show_register(self, "approvals", approvals_columns, APPROVALS_NCOLUMNS, show_approvals) < 0 ||
+	    host->command_register(self, "approve", command_approve) < 0 ||
+	    host->command_register(self, "deny", command_deny) < 0 || host->register_hooks(self, &hooks) < 0)
 		return -1;
 	return 0;
 }

@@ -19,6 +19,7 @@ struct guard_verdict {
 	char reason[160];		/* "DELETE without WHERE", "function pg_read_file", "read_only: INSERT" */
 	bool uses_literals;		/* the verdict read a constant (set_config('role', ...)): not the
 					 * same for every statement of this normalized text */
+	bool approvable;		/* blocked only by guardrails the policy lets an approver allow */
 };
 
 void guard_check(const json_t *tree, const struct policy *p, struct guard_verdict *v);

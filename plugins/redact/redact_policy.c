@@ -40,9 +40,10 @@ static const char *const method_names[] = { "null", "fixed", "partial", "hash", 
 #define NMETHODS ((int)(sizeof(method_names) / sizeof(method_names[0])))
 
 /* The plain keys of a section, each allowed once (mask lines are apart). */
-enum key { KEY_GROUPS, KEY_USERS, KEY_READ_ONLY, KEY_BLOCK, KEY_FUNCTIONS, KEY_DENY_PREDICATES, NKEYS };
+enum key { KEY_GROUPS, KEY_USERS, KEY_READ_ONLY, KEY_BLOCK, KEY_FUNCTIONS, KEY_DENY_PREDICATES, KEY_APPROVE,
+	   NKEYS };
 static const char *const key_names[NKEYS] = {
-	"groups", "users", "read_only", "block", "block_functions", "deny_predicates_on_masked",
+	"groups", "users", "read_only", "block", "block_functions", "deny_predicates_on_masked", "approve",
 };
 
 struct parser {
@@ -197,7 +198,8 @@ static bool parse_bool(struct parser *p, const char *key, const char *value, boo
 	return fail(p, "%s must be on or off, not \"%.64s\"", key, value);
 }
 
-static bool parse_block(struct parser *p, char *value)
+/* block = and approve =: guardrail names, "all" or "none". */
+static bool parse_guardrails(struct parser *p, const char *key, char *value, unsigned *out)
 {
 	unsigned block = 0;
 	int items = 0, i;
@@ -207,7 +209,7 @@ static bool parse_block(struct parser *p, char *value)
 	while ((item = next_item(&value))) {
 		items++;
 		if (!*item)
-			return fail(p, "empty guardrail name in block");
+			return fail(p, "empty guardrail name in %s", key);
 		if (strcasecmp(item, "none") == 0) {
 			none = true;
 			continue;
@@ -219,13 +221,13 @@ static bool parse_block(struct parser *p, char *value)
 		for (i = 0; i < NGUARDS && strcasecmp(item, guard_names[i]) != 0; i++)
 			;
 		if (i == NGUARDS)
-			return fail(p, "unknown guardrail \"%.64s\" in block", item);
+			return fail(p, "unknown guardrail \"%.64s\" in %s", item, key);
 		block |= 1u << i;
 	}
 	/* "none, drop" is most likely a half-finished edit: refuse to guess */
 	if (none && items > 1)
-		return fail(p, "block = none cannot be combined with other guardrails");
-	p->cur->block = block;
+		return fail(p, "%s = none cannot be combined with other guardrails", key);
+	*out = block;
 	return true;
 }
 
@@ -271,7 +273,9 @@ static bool parse_key(struct parser *p, const char *key, char *value)
 	case KEY_READ_ONLY:
 		return parse_bool(p, key_names[k], value, &pol->read_only);
 	case KEY_BLOCK:
-		return parse_block(p, value);
+		return parse_guardrails(p, key_names[k], value, &pol->block);
+	case KEY_APPROVE:
+		return parse_guardrails(p, key_names[k], value, &pol->approve);
 	case KEY_FUNCTIONS:
 		return parse_functions(p, value);
 	default:
@@ -587,9 +591,12 @@ struct policy_set *policy_parse(const char *text, size_t len, char *err, size_t 
 	}
 	if (!finish_section(&p))
 		goto bad;
-	for (int i = 0; i < p.set->n; i++)
+	for (int i = 0; i < p.set->n; i++) {
+		/* what needs an approval is refused without one */
+		p.set->policies[i].block |= p.set->policies[i].approve;
 		if (is_default(&p.set->policies[i]))
 			p.set->fallback = &p.set->policies[i];
+	}
 	if (!p.set->fallback) {
 		fail(&p, "no [policy default] section");
 		goto bad;

@@ -60,7 +60,8 @@ struct policy {
 	char **users; int nusers;
 	bool read_only;
 	bool deny_predicates_on_masked;
-	unsigned block;			/* enum guardrail bits */
+	unsigned block;			/* enum guardrail bits: refused (approve's included) */
+	unsigned approve;		/* enum guardrail bits: held until an approver says yes */
 	char **functions; int nfunctions;	/* globs, lowercase */
 	struct mask_rule *masks; int nmasks;
 	int line;			/* the section header's line */

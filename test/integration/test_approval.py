@@ -1,0 +1,206 @@
+"""Just-in-time approval (the redact policy's approve = guardrails): a risky
+statement is held — nothing reaches PostgreSQL — until an approver answers
+in the admin console, the timeout passes or the client gives up."""
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from conftest import PASSWORDS, wait_for
+from test_redact import guarded  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.pgwarden_only
+
+POLICY = """\
+[policy default]
+block = drop, truncate
+approve = delete_without_where, update_without_where
+"""
+
+APPROVERS = "approvers = postgres, md5user\napproval_timeout = {timeout}\n"
+
+
+def start(guarded, timeout=30, settings=None):  # noqa: F811
+    ini = {"admin_users": "postgres, md5user"}
+    ini.update(settings or {})
+    return guarded(POLICY, settings=ini, extra=APPROVERS.format(timeout=timeout))
+
+
+class Held:
+    """A statement run in a thread; .result or .error once it ends."""
+
+    def __init__(self, p, sql, user="appuser"):
+        self.conn = p.connect(user=user, password=PASSWORDS[user])
+        self.result = self.error = None
+        self.thread = threading.Thread(target=self._run, args=(sql,))
+        self.thread.start()
+
+    def _run(self, sql):
+        try:
+            cur = self.conn.execute(sql)
+            self.result = cur.statusmessage
+        except psycopg.Error as e:
+            self.error = e
+
+    def wait(self, timeout=10):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the statement is still held"
+        return self
+
+    def close(self):
+        self.conn.close()
+
+
+def pending(p):
+    return p.admin_rows("SHOW APPROVALS")
+
+
+def wait_pending(p, n=1):
+    wait_for(lambda: len(pending(p)) >= n, what=f"{n} approval request(s)")
+    return pending(p)
+
+
+def console(p, command, user="postgres"):
+    with p.connect(db="pgbouncer", user=user, password=PASSWORDS.get(user)) as adm:
+        return adm.execute(command).statusmessage
+
+
+def console_error(p, command, user="postgres"):
+    with p.connect(db="pgbouncer", user=user, password=PASSWORDS.get(user)) as adm:
+        with pytest.raises(psycopg.Error) as ei:
+            adm.execute(command)
+        return ei.value
+
+
+def row_count(pg):
+    with pg.connect("appdb") as c:
+        return c.execute("SELECT count(*) FROM rd_t").fetchone()[0]
+
+
+def test_held_until_approved_then_runs(guarded, pg):  # noqa: F811
+    p = start(guarded)
+    h = Held(p, "DELETE FROM rd_t")
+    (req,) = wait_pending(p)
+    assert req["identity"] == "appuser" and req["database"] == "appdb"
+    assert req["statement"] == "DELETE FROM rd_t" and req["rule"] == "DELETE without WHERE"
+    assert req["fingerprint"] and req["policy"] == "default"
+    time.sleep(0.3)
+    assert row_count(pg) == 5, "nothing may reach PostgreSQL before the approval"
+    assert h.thread.is_alive()
+    assert console(p, f"APPROVE {req['id']}") == "APPROVE"
+    assert h.wait().result == "DELETE 5"
+    assert row_count(pg) == 0
+    assert pending(p) == []
+    h.close()
+
+
+def test_deny_gives_the_reason(guarded, pg):  # noqa: F811
+    p = start(guarded)
+    h = Held(p, "UPDATE rd_t SET v = 'x'")
+    (req,) = wait_pending(p)
+    assert console(p, f"DENY {req['id']} not during business hours") == "DENY"
+    err = h.wait().error
+    assert isinstance(err, psycopg.errors.InsufficientPrivilege)
+    assert str(err) == "pgwarden: denied by approver postgres: not during business hours"
+    assert h.conn.execute("SELECT count(*) FROM rd_t WHERE v = 'x'").fetchone()[0] == 0
+    h.close()
+
+
+def test_timeout(guarded):  # noqa: F811
+    p = start(guarded, timeout=1)
+    h = Held(p, "DELETE FROM rd_t")
+    err = h.wait(timeout=10).error
+    assert isinstance(err, psycopg.errors.QueryCanceled), err
+    assert "approval timed out after 1 s" in str(err)
+    assert pending(p) == []
+    assert h.conn.execute("SELECT 1").fetchone() == (1,)
+    h.close()
+
+
+def test_cancel_withdraws_the_request(guarded, pg):  # noqa: F811
+    p = start(guarded)
+    h = Held(p, "DELETE FROM rd_t")
+    (req,) = wait_pending(p)
+    h.conn.cancel()
+    err = h.wait().error
+    assert isinstance(err, psycopg.errors.QueryCanceled), err
+    assert pending(p) == []
+    assert console_error(p, f"APPROVE {req['id']}").sqlstate == "42704"
+    assert row_count(pg) == 5
+    h.close()
+
+
+def test_self_approval_and_non_approvers_refused(guarded, pg):  # noqa: F811
+    p = start(guarded, settings={"admin_users": "postgres, md5user, appuser"})
+    h = Held(p, "DELETE FROM rd_t", user="md5user")
+    (req,) = wait_pending(p)
+    err = console_error(p, f"APPROVE {req['id']}", user="md5user")
+    assert (err.sqlstate, str(err)) == ("42501", "an identity cannot approve its own request")
+    err = console_error(p, f"APPROVE {req['id']}", user="appuser")
+    assert err.sqlstate == "42501" and "not an approver" in str(err)
+    assert console_error(p, "APPROVE x").sqlstate == "22023"
+    assert console_error(p, f"APPROVE {req['id']} FOR ever").sqlstate == "22023"
+    assert h.thread.is_alive() and row_count(pg) == 5
+    assert console(p, f"APPROVE {req['id']}") == "APPROVE"
+    assert h.wait().result == "DELETE 5"
+    h.close()
+
+
+def test_grant_for_an_interval_is_reused_then_expires(guarded, pg):  # noqa: F811
+    p = start(guarded)
+    h = Held(p, "UPDATE rd_t SET v = 'a'")
+    (req,) = wait_pending(p)
+    assert console(p, f"APPROVE {req['id']} FOR 2s") == "APPROVE"
+    assert h.wait().result == "UPDATE 5"
+    # the same statement shape (other literal) runs without asking while the grant lasts
+    assert h.conn.execute("UPDATE rd_t SET v = 'b'").statusmessage == "UPDATE 5"
+    time.sleep(2.5)
+    h2 = Held(p, "UPDATE rd_t SET v = 'c'")
+    (req2,) = wait_pending(p)
+    assert req2["id"] != req["id"]
+    assert console(p, f"DENY {req2['id']}") == "DENY"
+    assert isinstance(h2.wait().error, psycopg.errors.InsufficientPrivilege)
+    h.close()
+    h2.close()
+
+
+def test_blocked_parts_are_not_approvable(guarded, pg):  # noqa: F811
+    """A statement with an approvable and a refused part is refused."""
+    p = start(guarded)
+    with p.connect() as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as ei:
+            c.execute("DELETE FROM rd_t; DROP TABLE rd_t")
+        assert "DELETE without WHERE" in str(ei.value) or "DROP" in str(ei.value)
+    assert pending(p) == []
+    assert row_count(pg) == 5
+
+
+def test_many_held_statements_do_not_stall_others(guarded):  # noqa: F811
+    p = start(guarded, settings={"pool_mode": "transaction", "default_pool_size": "2"})
+    held = [Held(p, "DELETE FROM rd_t") for _ in range(8)]
+    reqs = wait_pending(p, 8)
+    with p.connect() as c:
+        for i in range(20):
+            assert c.execute("SELECT %s::int", (i,)).fetchone() == (i,)
+    for r in reqs:
+        console(p, f"DENY {r['id']}")
+    for h in held:
+        assert isinstance(h.wait().error, psycopg.errors.InsufficientPrivilege)
+        h.close()
+
+
+def test_bad_approval_timeout_is_refused(guarded):  # noqa: F811
+    from conftest import PoolerFailed
+    with pytest.raises(PoolerFailed):
+        guarded(POLICY, extra="approval_timeout = soon\n")
+
+
+def test_shutdown_with_held_statements(guarded):  # noqa: F811
+    p = start(guarded)
+    h = Held(p, "DELETE FROM rd_t")
+    wait_pending(p)
+    p.stop()
+    assert h.wait().error is not None
+    h.close()
