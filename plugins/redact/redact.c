@@ -126,7 +126,8 @@ static int check_keys(struct pgw_plugin *self, const struct pgw_kv *kv, int n)
 {
 	for (int i = 0; i < n; i++) {
 		if (strcmp(kv[i].key, "path") && strcmp(kv[i].key, "policy_file") && strcmp(kv[i].key, "hash_key_file") &&
-		    strcmp(kv[i].key, "approvers") && strcmp(kv[i].key, "approval_timeout")) {
+		    strcmp(kv[i].key, "approvers") && strcmp(kv[i].key, "approval_timeout") &&
+		    strcmp(kv[i].key, "notify_url") && strcmp(kv[i].key, "notify_ca_file")) {
 			host->set_error(self, "%s: unknown key", kv[i].key);
 			return -1;
 		}
@@ -631,6 +632,14 @@ static void show_redact(struct pgw_plugin *self, struct pgw_show *out)
 
 /* ---------------- approvals in the admin console ---------------- */
 
+static void approval_config_of(const struct pgw_kv *config, int n, struct approval_config *out)
+{
+	out->approvers = find_key(config, n, "approvers");
+	out->timeout = find_key(config, n, "approval_timeout");
+	out->notify_url = find_key(config, n, "notify_url");
+	out->notify_ca_file = find_key(config, n, "notify_ca_file");
+}
+
 static void show_approvals(struct pgw_plugin *self, struct pgw_show *out)
 {
 	struct redact *r = host->get_private(self);
@@ -661,8 +670,10 @@ static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n
 
 	if (!set)
 		return -1;
-	if (!approvals_configure(r->approvals, find_key(config, n, "approvers"), find_key(config, n, "approval_timeout"),
-				 err, sizeof(err))) {
+	struct approval_config acfg;
+
+	approval_config_of(config, n, &acfg);
+	if (!approvals_configure(r->approvals, &acfg, err, sizeof(err))) {
 		host->set_error(self, "%s", err);
 		policy_set_free(set);
 		OPENSSL_cleanse(key, sizeof(key));
@@ -722,14 +733,15 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	struct policy_set *set;
 	struct redact *r;
 	struct approvals *approvals;
+	struct approval_config acfg;
 	char err[200];
 
 	host = h;
 	set = load_policy(self, config, n, key);
 	if (!set)
 		return -1;
-	approvals = approvals_new(self, host, find_key(config, n, "approvers"), find_key(config, n, "approval_timeout"),
-				  err, sizeof(err));
+	approval_config_of(config, n, &acfg);
+	approvals = approvals_new(self, host, &acfg, err, sizeof(err));
 	if (!approvals) {
 		host->set_error(self, "%s", err);
 		policy_set_free(set);

@@ -9,7 +9,9 @@
  * the request, and the entry is swept when next looked at).
  */
 #include "redact_approval.h"
+#include "redact_notify.h"
 
+#include <jansson.h>
 #include <ctype.h>
 #include <inttypes.h>
 #include <pg_query.h>
@@ -55,6 +57,7 @@ struct approvals {
 	int napprovers;
 	int timeout_s;
 	int counter_held, counter_approved, counter_denied, counter_timed_out;
+	struct notifier *notifier;	/* the webhook, if configured */
 };
 
 /* ---------------- configuration ---------------- */
@@ -87,8 +90,9 @@ static void set_approvers(struct approvals *a, const char *list)
 	}
 }
 
-bool approvals_configure(struct approvals *a, const char *approvers, const char *t, char *err, size_t errlen)
+bool approvals_configure(struct approvals *a, const struct approval_config *cfg, char *err, size_t errlen)
 {
+	const char *t = cfg->timeout;
 	long timeout = DEFAULT_TIMEOUT_S;
 
 	if (t) {
@@ -99,19 +103,23 @@ bool approvals_configure(struct approvals *a, const char *approvers, const char 
 			return false;
 		}
 	}
+	if (!notifier_configure(a->notifier, cfg->notify_url, cfg->notify_ca_file, err, errlen))
+		return false;
 	a->timeout_s = (int)timeout;
-	set_approvers(a, approvers);
+	set_approvers(a, cfg->approvers);
 	return true;
 }
 
-struct approvals *approvals_new(struct pgw_plugin *self, const struct pgw_host *host, const char *approvers,
-				const char *timeout, char *err, size_t errlen)
+struct approvals *approvals_new(struct pgw_plugin *self, const struct pgw_host *host,
+				const struct approval_config *cfg, char *err, size_t errlen)
 {
 	struct approvals *a = calloc(1, sizeof(*a));
 
 	a->self = self;
 	a->host = host;
-	if (!approvals_configure(a, approvers, timeout, err, errlen)) {
+	a->notifier = notifier_new(self, host);
+	if (!approvals_configure(a, cfg, err, errlen)) {
+		notifier_free(a->notifier);
 		free(a);
 		return NULL;
 	}
@@ -218,6 +226,30 @@ static bool granted(struct approvals *a, const char *identity, const char *finge
 	return false;
 }
 
+/* The webhook's body: the request, and the commands that answer it. */
+static void announce(struct approvals *a, const struct held *h)
+{
+	char id[24], at[32], approve[40], deny[40];
+	struct tm tm;
+	json_t *body;
+	char *text;
+
+	snprintf(id, sizeof(id), "%" PRIu64, h->id);
+	gmtime_r(&h->requested_at, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(approve, sizeof(approve), "APPROVE %s", id);
+	snprintf(deny, sizeof(deny), "DENY %s", id);
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i}", "id", id, "requested_at", at,
+			 "identity", h->identity, "database", h->database, "statement", h->sql, "fingerprint",
+			 h->fingerprint, "rule", h->rule, "policy", h->policy, "approve", approve, "deny", deny,
+			 "timeout_s", a->timeout_s);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (text)
+		notifier_send(a->notifier, text);
+	free(text);
+	json_decref(body);
+}
+
 enum pgw_decision approvals_ask(struct approvals *a, struct pgw_session *s, struct pgw_request *req,
 				const char *sql, const char *rule, const char *policy)
 {
@@ -248,6 +280,7 @@ enum pgw_decision approvals_ask(struct approvals *a, struct pgw_session *s, stru
 	host->counter_add(a->self, a->counter_held, 1);
 	host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 ": %s by %s in %s (%s)", h->id, rule,
 		  h->identity, h->database, h->fingerprint);
+	announce(a, h);
 	return PGW_LATER;
 }
 
@@ -416,5 +449,6 @@ void approvals_free(struct approvals *a)
 		free(g);
 	}
 	free_approvers(a);
+	notifier_free(a->notifier);
 	free(a);
 }

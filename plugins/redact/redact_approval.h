@@ -14,13 +14,19 @@
 
 struct approvals;
 
-/* The values of [plugin.redact]'s approvers (console users, comma
- * separated; NULL: none) and approval_timeout (seconds; NULL: 300).  NULL
- * with err set on a bad value. */
-struct approvals *approvals_new(struct pgw_plugin *self, const struct pgw_host *host, const char *approvers,
-				const char *timeout, char *err, size_t errlen);
+/* The values of [plugin.redact]'s keys (NULL: not given). */
+struct approval_config {
+	const char *approvers;		/* console users, comma separated (none) */
+	const char *timeout;		/* approval_timeout, seconds (300) */
+	const char *notify_url;		/* webhook, https:// (none) */
+	const char *notify_ca_file;	/* its CA (the system's) */
+};
+
+/* NULL with err set on a bad value. */
+struct approvals *approvals_new(struct pgw_plugin *self, const struct pgw_host *host,
+				const struct approval_config *cfg, char *err, size_t errlen);
 /* RELOAD: new values; held statements and grants stay.  false: refused (err). */
-bool approvals_configure(struct approvals *a, const char *approvers, const char *timeout, char *err, size_t errlen);
+bool approvals_configure(struct approvals *a, const struct approval_config *cfg, char *err, size_t errlen);
 /* SHOW APPROVALS (its columns), APPROVE id [FOR interval], DENY id [reason]. */
 #define APPROVALS_NCOLUMNS 9
 extern const char *const approvals_columns[APPROVALS_NCOLUMNS];

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from conftest import PASSWORDS, wait_for
+from test_tls import certs  # noqa: F401 - the fixture
 from test_redact import guarded  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.pgwarden_only
@@ -204,3 +205,65 @@ def test_shutdown_with_held_statements(guarded):  # noqa: F811
     p.stop()
     assert h.wait().error is not None
     h.close()
+
+
+class Hook:
+    """A local HTTPS webhook: records POSTed JSON; the first `fail` get 500."""
+
+    def __init__(self, certs, fail=0):
+        import http.server
+        import json
+        import ssl
+        self.bodies, self.fail = [], fail
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                if hook.fail > 0:
+                    hook.fail -= 1
+                    self.send_error(500)
+                    return
+                hook.bodies.append(json.loads(data))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://localhost:{self.server.server_address[1]}/approvals"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhook_announces_requests_and_retries(guarded, certs):  # noqa: F811
+    hook = Hook(certs, fail=1)
+    try:
+        extra = APPROVERS.format(timeout=30) + f"notify_url = {hook.url}\nnotify_ca_file = {certs / 'ca.crt'}\n"
+        p = guarded(POLICY, settings={"admin_users": "postgres"}, extra=extra)
+        h = Held(p, "DELETE FROM rd_t")
+        (req,) = wait_pending(p)
+        wait_for(lambda: hook.bodies, timeout=10, what="the webhook POST (after one retry)")
+        body = hook.bodies[0]
+        assert body["id"] == req["id"] and body["statement"] == "DELETE FROM rd_t"
+        assert body["identity"] == "appuser" and body["rule"] == "DELETE without WHERE"
+        assert body["approve"] == f"APPROVE {req['id']}" and body["deny"] == f"DENY {req['id']}"
+        assert "attempt 1 failed" in p.log_text()
+        console(p, body["deny"])
+        assert h.wait().error is not None
+        h.close()
+    finally:
+        hook.stop()
+
+
+def test_webhook_must_be_https(guarded):  # noqa: F811
+    from conftest import PoolerFailed
+    with pytest.raises(PoolerFailed):
+        guarded(POLICY, extra="notify_url = http://localhost:9/x\n")
