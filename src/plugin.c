@@ -290,6 +290,11 @@ static void host_request_error(struct pgw_request *req, const char *sqlstate, co
 	replace_owned(req->observing ? &req->veto_message : &req->message, message);
 }
 
+static void host_request_note(struct pgw_request *req, const char *note)
+{
+	replace_owned(&req->note, note);
+}
+
 static void host_request_map_login(struct pgw_request *req, const char *server_user, const char *database)
 {
 	replace_owned(&req->map_user, server_user);
@@ -504,6 +509,7 @@ static const struct pgw_host host = {
 	.request_session = host_request_session,
 	.request_rewrite = host_request_rewrite,
 	.request_error = host_request_error,
+	.request_note = host_request_note,
 	.request_map_login = host_request_map_login,
 	.request_complete = plugin_request_complete,
 	.timer_start = host_timer_start,

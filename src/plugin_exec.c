@@ -28,6 +28,7 @@ struct named {
 	char *name;
 	char *sql;			/* the text the server got (after rewrites) */
 	char *original_sql;		/* the client's text when a plugin rewrote it, else NULL */
+	char *note;			/* the decision's request_note(), else NULL */
 	/* portal only: the Bind's parameters */
 	char *statement_name;
 	uint8_t *bind_copy;		/* Bind body the params point into */
@@ -66,6 +67,7 @@ static void named_free(struct named *n)
 	free(n->name);
 	free(n->sql);
 	free(n->original_sql);
+	free(n->note);
 	free(n->statement_name);
 	free(n->bind_copy);
 	free(n->params);
@@ -178,7 +180,7 @@ static void push_entry(struct exec_state *ex, uint8_t type, struct named *what)
 	ex->tail = e;
 }
 
-static struct named *named_sql(const char *name, const char *sql, const char *original)
+static struct named *named_sql(const char *name, const char *sql, const char *original, const char *note)
 {
 	struct named *n = xcalloc(1, sizeof(*n));
 
@@ -186,6 +188,8 @@ static struct named *named_sql(const char *name, const char *sql, const char *or
 	n->sql = xstrdup(sql);
 	if (original && strcmp(original, sql) != 0)
 		n->original_sql = xstrdup(original);
+	if (note)
+		n->note = xstrdup(note);
 	return n;
 }
 
@@ -197,13 +201,14 @@ static struct named *execution_of(struct exec_state *ex, const char *portal_name
 	struct named *n;
 
 	if (!portal)
-		return named_sql(portal_name, "", NULL);
+		return named_sql(portal_name, "", NULL, NULL);
 	stmt = *find_named(&ex->statements, portal->statement_name);
 	n = xcalloc(1, sizeof(*n));
 	n->name = xstrdup(portal_name);
 	n->statement_name = xstrdup(portal->statement_name);
 	n->sql = xstrdup(stmt ? stmt->sql : "");
 	n->original_sql = stmt && stmt->original_sql ? xstrdup(stmt->original_sql) : NULL;
+	n->note = stmt && stmt->note ? xstrdup(stmt->note) : NULL;
 	copy_params(n, portal);
 	return n;
 }
@@ -222,9 +227,10 @@ void plugin_exec_portal_statement(struct pgw_session *s, const char *portal_name
 
 /* ---------------- the client's messages ---------------- */
 
-/* Query/Parse text: the client's, and what the server gets instead. */
+/* Query/Parse text: the client's, what the server gets instead, and the
+ * note of the decision. */
 static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt, const char **sql,
-			    const char **original)
+			    const char **original, const char **note)
 {
 	struct pgw_session *s = client->plug;
 	struct pktreader r;
@@ -238,13 +244,14 @@ static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt,
 	*sql = *original;
 	if (client->stmt_decided && s->req && s->req->rewritten)
 		*sql = s->req->sql;
+	*note = client->stmt_decided && s->req ? s->req->note : NULL;
 }
 
 void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 {
 	struct exec_state *ex = exec_of(client->plug);
 	struct pktreader r;
-	const char *name, *sql, *original;
+	const char *name, *sql, *original, *note;
 
 	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
 	/* Without result hooks only the statements and portals are kept (for
@@ -253,13 +260,13 @@ void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 		return;
 	switch (pkt->hdr.type) {
 	case 'Q':
-		statement_texts(client, pkt, &sql, &original);
-		push_entry(ex, 'Q', named_sql("", sql, original));
+		statement_texts(client, pkt, &sql, &original, &note);
+		push_entry(ex, 'Q', named_sql("", sql, original, note));
 		break;
 	case 'P':
-		statement_texts(client, pkt, &sql, &original);
+		statement_texts(client, pkt, &sql, &original, &note);
 		if (pkt_get_string(&r, &name))
-			put_named(&ex->statements, named_sql(name, sql, original));
+			put_named(&ex->statements, named_sql(name, sql, original, note));
 		break;
 	case 'B': {
 		struct named *portal = xcalloc(1, sizeof(*portal));
@@ -308,6 +315,7 @@ void plugin_exec_describe(struct pgw_session *s, struct pgw_result *r)
 		return;
 	r->sql = e->what->sql;
 	r->original_sql = e->what->original_sql;
+	r->decision_note = e->what->note;
 	r->statement_name = e->type == 'E' ? e->what->statement_name : NULL;
 	r->statement_index = e->statements_done;
 	r->nparams = e->what->nparams;

@@ -70,6 +70,7 @@ static void request_free(struct pgw_request *req)
 	free(req->map_db);
 	free(req->message);
 	free(req->original_sql);
+	free(req->note);
 	free(req->veto_message);
 	free(req);
 }
@@ -281,6 +282,7 @@ static void outcome_of(const struct pgw_request *req, struct pgw_statement_outco
 		.decided_by = req->decided_by,
 		.sqlstate = blocked ? req->sqlstate : NULL,
 		.message = blocked ? req->message : NULL,
+		.note = req->note,
 	};
 }
 

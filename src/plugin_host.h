@@ -108,6 +108,7 @@ struct pgw_request {
 	char *message;
 	const char *decided_by;		/* plugin that answered ALLOW/BLOCK */
 	char *original_sql;		/* statement: the client's text, once rewritten */
+	char *note;			/* request_note() */
 	/* statement_decided hooks, after the chain */
 	bool observing;			/* request_error() now fills veto_* */
 	int observer;			/* the plugin being shown the outcome */

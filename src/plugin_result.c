@@ -362,6 +362,7 @@ void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const ch
 		plugin_exec_describe(s, &result);
 	} else if (s->req) {
 		result.sql = s->req->original_sql ? s->req->original_sql : s->req->sql;
+		result.decision_note = s->req->note;
 		result.statement_name = s->req->source == PGW_STMT_PARSE ? s->req->stmt_name : NULL;
 	}
 	result.severity = "ERROR";

@@ -165,6 +165,8 @@ struct pgw_result {
 	int nparams;			/* Execute: the Bind's parameters, as sent */
 	const struct pgw_field *params;
 	const int16_t *param_formats;	/* per parameter: 0 text, 1 binary */
+	/* Appended (check size): */
+	const char *decision_note;	/* host->request_note() of the statement's decision; NULL: none */
 };
 
 /* What the statement chain decided (statement_decided). */
@@ -178,6 +180,8 @@ struct pgw_statement_outcome {
 	const char *decided_by;		/* the plugin that answered ALLOW/BLOCK; NULL: nobody objected */
 	const char *sqlstate;		/* BLOCK: what the client gets */
 	const char *message;
+	/* Appended (check size): */
+	const char *note;		/* host->request_note(), NULL: none */
 };
 
 struct pgw_auth_info {
@@ -476,6 +480,14 @@ struct pgw_host {
 	void (*command_done)(struct pgw_command *cmd, const char *tag, const char *notice);
 	/* Failure: ErrorResponse sqlstate, message. */
 	void (*command_error)(struct pgw_command *cmd, const char *sqlstate, const char *message);
+
+	/*
+	 * A line about how a statement was decided (e.g. "approved by bob,
+	 * request 3"), copied; the last one stands.  statement_decided hooks
+	 * see it as outcome->note, result hooks as result->decision_note (the
+	 * audit plugin records it).  Before the request is completed.
+	 */
+	void (*request_note)(struct pgw_request *req, const char *note);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -428,6 +428,7 @@ static void record_statement(struct pgw_plugin *self, struct pgw_session *s, con
 	put_string_field(r, "error", res->message);
 	put_string_field(r, "decision", decision);
 	put_string_field(r, "decided_by", res->blocked_by && res->blocked_by[0] ? res->blocked_by : NULL);
+	put_string_field(r, "decision_note", res->decision_note);
 	put_event(a, "statement", res->sql);
 	if (as)
 		forget_result(as);

@@ -220,5 +220,6 @@ const char audit_schema_sql[] =
 	"         json_extract(record, '$.sqlstate') AS sqlstate,\n"
 	"         json_extract(record, '$.error') AS error,\n"
 	"         json_extract(record, '$.decision') AS decision,\n"
-	"         json_extract(record, '$.decided_by') AS decided_by\n"
+	"         json_extract(record, '$.decided_by') AS decided_by,\n"
+	"         json_extract(record, '$.decision_note') AS decision_note\n"
 	"  FROM events WHERE kind = 'statement';\n";

@@ -45,6 +45,7 @@ struct grant {
 	char *identity;
 	char *fingerprint;
 	time_t expires_at;
+	char note[160];		/* for the statements it lets through */
 };
 
 struct approvals {
@@ -154,14 +155,17 @@ static void unlink_held(struct approvals *a, struct held *h)
 	}
 }
 
-/* The statement's answer; the entry goes.  sqlstate NULL: it runs. */
-static void finish(struct held *h, const char *sqlstate, const char *message)
+/* The statement's answer; the entry goes.  sqlstate NULL: it runs.  note:
+ * for the audit record (NULL: none). */
+static void finish(struct held *h, const char *sqlstate, const char *message, const char *note)
 {
 	struct approvals *a = h->owner;
 
 	if (h->timer)
 		a->host->timer_cancel(h->timer);
 	unlink_held(a, h);
+	if (note)
+		a->host->request_note(h->req, note);
 	if (sqlstate)
 		a->host->request_error(h->req, sqlstate, message);
 	a->host->request_complete(h->req, sqlstate ? PGW_BLOCK : PGW_CONTINUE);
@@ -172,14 +176,15 @@ static void timed_out(void *arg)
 {
 	struct held *h = arg;
 	struct approvals *a = h->owner;
-	char msg[128];
+	char msg[128], note[80];
 
 	h->timer = NULL;	/* a fired timer is freed */
 	snprintf(msg, sizeof(msg), "pgwarden: approval timed out after %d s (request %" PRIu64 ")", a->timeout_s,
 		 h->id);
 	a->host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 " timed out", h->id);
 	a->host->counter_add(a->self, a->counter_timed_out, 1);
-	finish(h, "57014", msg);
+	snprintf(note, sizeof(note), "approval timed out (approval request %" PRIu64 ")", h->id);
+	finish(h, "57014", msg, note);
 }
 
 /* Requests whose client went away (cancel, disconnect): nothing to ask. */
@@ -191,7 +196,7 @@ static void sweep_withdrawn(struct approvals *a)
 		next = h->next;
 		if (!a->host->request_session(h->req)) {
 			a->host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 " withdrawn", h->id);
-			finish(h, "57014", "withdrawn");
+			finish(h, "57014", "withdrawn", NULL);
 		}
 	}
 }
@@ -205,7 +210,7 @@ static char *fingerprint_of(const char *sql)
 	return out;
 }
 
-static bool granted(struct approvals *a, const char *identity, const char *fingerprint)
+static const struct grant *granted(struct approvals *a, const char *identity, const char *fingerprint)
 {
 	time_t now = time(NULL);
 	struct grant **at = &a->grants;
@@ -220,10 +225,10 @@ static bool granted(struct approvals *a, const char *identity, const char *finge
 			continue;
 		}
 		if (strcmp(g->identity, identity) == 0 && strcmp(g->fingerprint, fingerprint) == 0)
-			return true;
+			return g;
 		at = &g->next;
 	}
-	return false;
+	return NULL;
 }
 
 /* The webhook's body: the request, and the commands that answer it. */
@@ -257,8 +262,10 @@ enum pgw_decision approvals_ask(struct approvals *a, struct pgw_session *s, stru
 	const char *subject = host->identity_subject(s);
 	struct held *h;
 	char *fingerprint = fingerprint_of(sql);
+	const struct grant *g = granted(a, subject ? subject : host->session_user(s), fingerprint);
 
-	if (granted(a, subject ? subject : host->session_user(s), fingerprint)) {
+	if (g) {
+		host->request_note(req, g->note);
 		free(fingerprint);
 		return PGW_CONTINUE;
 	}
@@ -393,7 +400,7 @@ void approvals_approve(struct approvals *a, struct pgw_command *cmd, const char 
 {
 	struct held *h = find_held(a, &args, cmd);
 	long grant_s = 0;
-	char notice[160] = "";
+	char notice[160] = "", note[160];
 
 	if (!h || !may_answer(a, h, cmd))
 		return;
@@ -407,6 +414,8 @@ void approvals_approve(struct approvals *a, struct pgw_command *cmd, const char 
 		g->identity = strdup(h->identity);
 		g->fingerprint = strdup(h->fingerprint);
 		g->expires_at = time(NULL) + grant_s;
+		snprintf(g->note, sizeof(g->note), "allowed by a %ld s grant of %.60s (approval request %" PRIu64 ")",
+			 grant_s, a->host->command_user(cmd), h->id);
 		g->next = a->grants;
 		a->grants = g;
 		snprintf(notice, sizeof(notice), "%s may run this statement again for %ld s without asking",
@@ -415,14 +424,16 @@ void approvals_approve(struct approvals *a, struct pgw_command *cmd, const char 
 	a->host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 " approved by %s%s", h->id,
 		     a->host->command_user(cmd), grant_s ? " with a grant" : "");
 	a->host->counter_add(a->self, a->counter_approved, 1);
-	finish(h, NULL, NULL);
+	snprintf(note, sizeof(note), "approved by %.60s (approval request %" PRIu64 "%s)", a->host->command_user(cmd),
+		 h->id, grant_s ? ", with a grant" : "");
+	finish(h, NULL, NULL, note);
 	a->host->command_done(cmd, "APPROVE", notice[0] ? notice : NULL);
 }
 
 void approvals_deny(struct approvals *a, struct pgw_command *cmd, const char *args)
 {
 	struct held *h = find_held(a, &args, cmd);
-	char msg[400];
+	char msg[400], note[160];
 
 	if (!h || !may_answer(a, h, cmd))
 		return;
@@ -431,7 +442,8 @@ void approvals_deny(struct approvals *a, struct pgw_command *cmd, const char *ar
 	a->host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 " denied by %s", h->id,
 		     a->host->command_user(cmd));
 	a->host->counter_add(a->self, a->counter_denied, 1);
-	finish(h, "42501", msg);
+	snprintf(note, sizeof(note), "denied by %.60s (approval request %" PRIu64 ")", a->host->command_user(cmd), h->id);
+	finish(h, "42501", msg, note);
 	a->host->command_done(cmd, "DENY", NULL);
 }
 
@@ -440,7 +452,7 @@ void approvals_free(struct approvals *a)
 	if (!a)
 		return;
 	while (a->held)
-		finish(a->held, "57014", "pgwarden: approval withdrawn (the plugin was unloaded)");
+		finish(a->held, "57014", "pgwarden: approval withdrawn (the plugin was unloaded)", NULL);
 	while (a->grants) {
 		struct grant *g = a->grants;
 		a->grants = g->next;

@@ -267,3 +267,28 @@ def test_webhook_must_be_https(guarded):  # noqa: F811
     from conftest import PoolerFailed
     with pytest.raises(PoolerFailed):
         guarded(POLICY, extra="notify_url = http://localhost:9/x\n")
+
+
+def test_audit_records_who_decided(guarded):  # noqa: F811
+    from test_audit import new_audit
+    audit = new_audit()
+    p = guarded(POLICY, settings={"admin_users": "postgres", "plugins": "redact, audit"},
+                extra=APPROVERS.format(timeout=30) + audit.ini_section)
+    h = Held(p, "UPDATE rd_t SET v = 'x'")
+    (req,) = wait_pending(p)
+    console(p, f"APPROVE {req['id']} FOR 1h")
+    assert h.wait().result == "UPDATE 5"
+    h.conn.execute("UPDATE rd_t SET v = 'y'")  # under the grant
+    h2 = Held(p, "DELETE FROM rd_t")
+    (req2,) = wait_pending(p)
+    console(p, f"DENY {req2['id']} no")
+    h2.wait()
+    rows = audit.statements(count=3, where="sql LIKE 'UPDATE%' OR sql LIKE 'DELETE%'")
+    notes = [(r["sql"], r["decision"], r["decision_note"]) for r in rows]
+    assert notes == [
+        ("UPDATE rd_t SET v = 'x'", "allowed", f"approved by postgres (approval request {req['id']}, with a grant)"),
+        ("UPDATE rd_t SET v = 'y'", "allowed", f"allowed by a 3600 s grant of postgres (approval request {req['id']})"),
+        ("DELETE FROM rd_t", "blocked", f"denied by postgres (approval request {req2['id']})"),
+    ], notes
+    h.close()
+    h2.close()
