@@ -311,6 +311,31 @@ static void unparsed(struct guard_verdict *v, const char *why, const char *detai
 		 detail[0] ? ")" : "");
 }
 
+/* approve_tables / approve_fingerprints: an otherwise allowed statement is
+ * held for an approver. */
+static void approval_by_rule(const struct policy *p, const json_t *tree, const char *sql, struct guard_verdict *v)
+{
+	const char *table = approval_table(tree, p);
+	char what[120] = "";
+
+	if (table) {
+		snprintf(what, sizeof(what), "table %s", table);
+	} else if (p->napprove_fingerprints) {
+		PgQueryFingerprintResult fp = pg_query_fingerprint(sql);
+		for (int i = 0; !fp.error && fp.fingerprint_str && i < p->napprove_fingerprints; i++) {
+			if (strcmp(fp.fingerprint_str, p->approve_fingerprints[i]) == 0)
+				snprintf(what, sizeof(what), "fingerprint %s", fp.fingerprint_str);
+		}
+		pg_query_free_fingerprint_result(fp);
+	}
+	if (!what[0])
+		return;
+	v->blocked = true;
+	v->approvable = true;
+	v->guardrail = 0;
+	snprintf(v->reason, sizeof(v->reason), "needs approval: %s", what);
+}
+
 /* Walk the parse tree of sql: guardrails, then where masked values go. */
 static void analyse(const struct policy *p, const struct db_catalog *cat, const char *sql, struct guard_verdict *v)
 {
@@ -336,6 +361,8 @@ static void analyse(const struct policy *p, const struct db_catalog *cat, const 
 			lineage_check(tree, &hard, &cat->lin, &h);
 		v->approvable = !h.blocked;
 	}
+	if (!v->blocked)
+		approval_by_rule(p, tree, sql, v);
 	json_decref(tree);
 }
 

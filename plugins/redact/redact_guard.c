@@ -267,3 +267,49 @@ void guard_check(const json_t *tree, const struct policy *p, struct guard_verdic
 	memset(v, 0, sizeof(*v));
 	visit(&w, json_object_get(tree, "stmts"), true);
 }
+
+static bool range_var_matches(const json_t *rv, const char *entry)
+{
+	const char *schema = str_field(rv, "schemaname");
+	const char *rel = str_field(rv, "relname");
+	const char *dot = strchr(entry, '.');
+
+	if (!rel)
+		return false;
+	if (!dot)
+		return strcasecmp(rel, entry) == 0;
+	if (strcasecmp(rel, dot + 1) != 0)
+		return false;
+	return !schema || (strlen(schema) == (size_t)(dot - entry) && strncasecmp(schema, entry, (size_t)(dot - entry)) == 0);
+}
+
+static const char *find_approval_table(const json_t *v, const struct policy *p)
+{
+	const char *key, *hit;
+	const json_t *child;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, child) {
+			if ((hit = find_approval_table(child, p)))
+				return hit;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, key, child) {
+			if (strcmp(key, "RangeVar") == 0) {
+				for (int k = 0; k < p->napprove_tables; k++) {
+					if (range_var_matches(child, p->approve_tables[k]))
+						return p->approve_tables[k];
+				}
+			}
+			if ((hit = find_approval_table(child, p)))
+				return hit;
+		}
+	}
+	return NULL;
+}
+
+const char *approval_table(const json_t *tree, const struct policy *p)
+{
+	return p->napprove_tables ? find_approval_table(tree, p) : NULL;
+}

@@ -24,6 +24,10 @@ struct guard_verdict {
 
 void guard_check(const json_t *tree, const struct policy *p, struct guard_verdict *v);
 
+/* The policy's approve_tables entry the statement uses (any RangeVar: read,
+ * write, DDL; an unqualified name matches an entry in any schema), or NULL. */
+const char *approval_table(const json_t *tree, const struct policy *p);
+
 /* Parse-tree reading shared with redact_lineage.c. */
 /* The text of a String node ({"String": {"sval": ...}}); NULL if it is none. */
 const char *tree_string(const json_t *node);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,10 @@ static const char *const method_names[] = { "null", "fixed", "partial", "hash", 
 
 /* The plain keys of a section, each allowed once (mask lines are apart). */
 enum key { KEY_GROUPS, KEY_USERS, KEY_READ_ONLY, KEY_BLOCK, KEY_FUNCTIONS, KEY_DENY_PREDICATES, KEY_APPROVE,
-	   NKEYS };
+	   KEY_APPROVE_TABLES, KEY_APPROVE_FINGERPRINTS, NKEYS };
 static const char *const key_names[NKEYS] = {
 	"groups", "users", "read_only", "block", "block_functions", "deny_predicates_on_masked", "approve",
+	"approve_tables", "approve_fingerprints",
 };
 
 struct parser {
@@ -170,19 +172,29 @@ static bool is_default(const struct policy *pol)
 
 /* ------------------------------------------------------------ plain keys */
 
-static bool parse_names(struct parser *p, const char *key, char *value, char ***list, int *n)
+/* A comma-separated list; lowercase: names compared as PostgreSQL folds them. */
+static bool parse_list(struct parser *p, const char *key, char *value, char ***list, int *n, bool lowercase)
 {
 	char *item;
 
-	if (is_default(p->cur))
-		return fail(p, "[policy default] cannot have %s: it is for sessions no other policy matches", key);
 	while ((item = next_item(&value))) {
+		if (lowercase) {
+			for (char *c = item; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+		}
 		if (!*item)
 			return fail(p, "empty name in %s", key);
 		if (!push(p, list, n, item))
 			return false;
 	}
 	return true;
+}
+
+static bool parse_names(struct parser *p, const char *key, char *value, char ***list, int *n)
+{
+	if (is_default(p->cur))
+		return fail(p, "[policy default] cannot have %s: it is for sessions no other policy matches", key);
+	return parse_list(p, key, value, list, n, false);
 }
 
 static bool parse_bool(struct parser *p, const char *key, const char *value, bool *out)
@@ -276,6 +288,10 @@ static bool parse_key(struct parser *p, const char *key, char *value)
 		return parse_guardrails(p, key_names[k], value, &pol->block);
 	case KEY_APPROVE:
 		return parse_guardrails(p, key_names[k], value, &pol->approve);
+	case KEY_APPROVE_TABLES:
+		return parse_list(p, key_names[k], value, &pol->approve_tables, &pol->napprove_tables, true);
+	case KEY_APPROVE_FINGERPRINTS:
+		return parse_list(p, key_names[k], value, &pol->approve_fingerprints, &pol->napprove_fingerprints, true);
 	case KEY_FUNCTIONS:
 		return parse_functions(p, value);
 	default:
@@ -654,6 +670,8 @@ void policy_set_free(struct policy_set *set)
 		free_list(pol->groups, pol->ngroups);
 		free_list(pol->users, pol->nusers);
 		free_list(pol->functions, pol->nfunctions);
+		free_list(pol->approve_tables, pol->napprove_tables);
+		free_list(pol->approve_fingerprints, pol->napprove_fingerprints);
 		for (int j = 0; j < pol->nmasks; j++)
 			free_mask(&pol->masks[j]);
 		free(pol->masks);

@@ -62,6 +62,8 @@ struct policy {
 	bool deny_predicates_on_masked;
 	unsigned block;			/* enum guardrail bits: refused (approve's included) */
 	unsigned approve;		/* enum guardrail bits: held until an approver says yes */
+	char **approve_tables; int napprove_tables;	/* [schema.]table, lowercase: any use is held */
+	char **approve_fingerprints; int napprove_fingerprints;	/* pg_query_fingerprint hex: held */
 	char **functions; int nfunctions;	/* globs, lowercase */
 	struct mask_rule *masks; int nmasks;
 	int line;			/* the section header's line */

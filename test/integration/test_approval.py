@@ -292,3 +292,37 @@ def test_audit_records_who_decided(guarded):  # noqa: F811
     ], notes
     h.close()
     h2.close()
+
+
+def test_approval_by_table_and_by_fingerprint(guarded, pg):  # noqa: F811
+    with pg.connect("appdb") as c:
+        c.execute("DROP TABLE IF EXISTS rd_secret")
+        c.execute("CREATE TABLE rd_secret (id int, salary int)")
+        c.execute("INSERT INTO rd_secret VALUES (1, 100)")
+        c.execute("GRANT ALL ON rd_secret TO PUBLIC")
+    try:
+        by_table = "[policy default]\nblock = drop\napprove_tables = public.rd_secret\n"
+        p = guarded(by_table, settings={"admin_users": "postgres"}, extra=APPROVERS.format(timeout=30))
+        with p.connect() as c:  # other tables run freely
+            assert c.execute("SELECT count(*) FROM rd_t WHERE id > %s", (1,)).fetchone() == (4,)
+        h = Held(p, "SELECT salary FROM rd_secret WHERE id = 1")
+        (req,) = wait_pending(p)
+        assert req["rule"] == "needs approval: table public.rd_secret"
+        console(p, f"APPROVE {req['id']}")
+        assert h.wait().result == "SELECT 1"
+        h.close()
+        # by fingerprint: this statement shape (any literal), not the table
+        (p.dir / "policy.ini").write_text(
+            f"[policy default]\nblock = drop\napprove_fingerprints = {req['fingerprint']}\n")
+        p.reload()
+        with p.connect() as c:
+            assert c.execute("SELECT id FROM rd_secret").fetchone() == (1,)
+        h = Held(p, "SELECT salary FROM rd_secret WHERE id = 7")
+        (req2,) = wait_pending(p)
+        assert req2["rule"] == f"needs approval: fingerprint {req['fingerprint']}"
+        console(p, f"DENY {req2['id']}")
+        assert isinstance(h.wait().error, psycopg.errors.InsufficientPrivilege)
+        h.close()
+    finally:
+        with pg.connect("appdb") as c:
+            c.execute("DROP TABLE IF EXISTS rd_secret")

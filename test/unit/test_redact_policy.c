@@ -218,6 +218,28 @@ static void test_block_words(void **state)
 	expect_error(DEFAULT "block = all, none\n", 2, "none cannot be combined");
 }
 
+static void test_approve_keys(void **state)
+{
+	struct policy_set *set = parse(DEFAULT "block = drop\napprove = delete_without_where\n"
+				       "approve_tables = Public.Payroll, secrets\napprove_fingerprints = 9F3A0C1D22B7E611\n");
+	const struct policy *p = set->fallback;
+
+	(void)state;
+	assert_int_equal(p->approve, GUARD_DELETE_WITHOUT_WHERE);
+	/* what needs an approval is refused without one */
+	assert_int_equal(p->block, GUARD_DROP | GUARD_DELETE_WITHOUT_WHERE);
+	assert_int_equal(p->napprove_tables, 2);
+	assert_string_equal(p->approve_tables[0], "public.payroll");
+	assert_string_equal(p->approve_tables[1], "secrets");
+	assert_int_equal(p->napprove_fingerprints, 1);
+	assert_string_equal(p->approve_fingerprints[0], "9f3a0c1d22b7e611");
+	policy_set_free(set);
+
+	expect_error(DEFAULT "approve = delete\n", 2, "unknown guardrail \"delete\" in approve");
+	expect_error(DEFAULT "approve = none, drop\n", 2, "approve = none cannot be combined");
+	expect_error(DEFAULT "approve_tables = a,,b\n", 2, "empty name in approve_tables");
+}
+
 static void test_booleans(void **state)
 {
 	static const struct {
@@ -684,6 +706,7 @@ int main(void)
 		cmocka_unit_test(test_guardrail_names),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_block_words),
+		cmocka_unit_test(test_approve_keys),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_case_insensitive),
 		cmocka_unit_test(test_quoted_identifiers),
