@@ -326,3 +326,17 @@ def test_approval_by_table_and_by_fingerprint(guarded, pg):  # noqa: F811
     finally:
         with pg.connect("appdb") as c:
             c.execute("DROP TABLE IF EXISTS rd_secret")
+
+
+def test_audit_records_a_timeout(guarded):  # noqa: F811
+    from test_audit import new_audit
+    audit = new_audit()
+    p = guarded(POLICY, settings={"admin_users": "postgres", "plugins": "redact, audit"},
+                extra=APPROVERS.format(timeout=1) + audit.ini_section)
+    h = Held(p, "DELETE FROM rd_t")
+    (req,) = wait_pending(p)
+    assert isinstance(h.wait().error, psycopg.errors.QueryCanceled)
+    (row,) = audit.statements(count=1, where="sql LIKE 'DELETE%'")
+    assert (row["decision"], row["sqlstate"], row["decision_note"]) == \
+        ("blocked", "57014", f"approval timed out (approval request {req['id']})")
+    h.close()
