@@ -4,8 +4,8 @@
 # logins (plugins/oidc, with a local throwaway "identity provider" key),
 # masks and guardrails (plugins/redact) and the audit log (plugins/audit) —
 # log in as an agent with a minted token, show its masked columns, a blocked
-# DROP and the audit trail, then wait until Ctrl-C, which tears everything
-# down.
+# DROP, a DELETE held for an approver, and the audit trail, then wait until
+# Ctrl-C, which tears everything down.
 #
 #   bash test/demo.sh                      # interactive: waits for Ctrl-C
 #   DEMO_NONINTERACTIVE=1 bash test/demo.sh  # exit right after the proof query
@@ -130,7 +130,7 @@ listen_port = $PGW_PORT
 unix_socket_dir = $DEMO_DIR
 auth_type = scram-sha-256
 auth_file = $DEMO_DIR/userlist.txt
-admin_users = demo
+admin_users = demo, approver
 pool_mode = transaction
 default_pool_size = 5
 max_client_conn = 100
@@ -150,6 +150,8 @@ rule.10 = groups=analysts -> role=demo databases=demo
 path = $BIN/redact.so
 policy_file = $DEMO_DIR/policy.ini
 hash_key_file = $DEMO_DIR/mask.key
+approvers = approver
+approval_timeout = 60
 
 [plugin.audit]
 path = $BIN/audit.so
@@ -164,14 +166,16 @@ read_only = on
 mask public.customers.ssn = partial 4
 mask public.customers.email = email
 
-; everyone else: no DROP, no DELETE without WHERE, ...
+; everyone else: no DROP, ...; a DELETE without WHERE waits for an approver
 [policy default]
 block = all
+approve = delete_without_where
 EOF
 "$PY" -c 'import secrets; print(secrets.token_hex(32))' >"$DEMO_DIR/mask.key"
 chown postgres:postgres "$DEMO_DIR/policy.ini" "$DEMO_DIR/mask.key"
 chmod 600 "$DEMO_DIR/mask.key"
-printf '"demo" "%s"\n' "$DEMO_PASSWORD" >"$DEMO_DIR/userlist.txt"
+APPROVER_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_hex(8))')
+printf '"demo" "%s"\n"approver" "%s"\n' "$DEMO_PASSWORD" "$APPROVER_PASSWORD" >"$DEMO_DIR/userlist.txt"
 chmod 600 "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
 chown postgres:postgres "$DEMO_DIR/userlist.txt" "$DEMO_DIR/pgwarden.ini"
 # Like PgBouncer, pgwarden refuses to run as root: run it as postgres
@@ -218,6 +222,20 @@ PGPASSWORD="$(cut -d. -f1,2 "$DEMO_DIR/agent.jwt").c2lnbmF0dXJl" "$PGBIN/psql" -
 step "a destructive statement, blocked by the redact guardrails before it reaches PostgreSQL"
 "$PGBIN/psql" -X "$CONNSTR" -c "DROP TABLE greetings" || true
 
+step "a DELETE without WHERE is held for an approver, who answers in the admin console"
+APPROVER_CONNSTR="host=127.0.0.1 port=$PGW_PORT dbname=pgbouncer user=approver password=$APPROVER_PASSWORD"
+"$PGBIN/psql" -X "$CONNSTR" -c "DELETE FROM greetings" &
+HELD_PID=$!
+REQUEST=""
+for _ in $(seq 100); do
+  REQUEST=$("$PGBIN/psql" -X -At "$APPROVER_CONNSTR" -c "SHOW APPROVALS" | cut -d'|' -f1 | head -1)
+  [ -n "$REQUEST" ] && break
+  sleep 0.1
+done
+"$PGBIN/psql" -X "$APPROVER_CONNSTR" -c "SHOW APPROVALS"
+"$PGBIN/psql" -X "$APPROVER_CONNSTR" -c "DENY $REQUEST not during the demo"
+wait "$HELD_PID" || true
+
 step "the audit trail (plugins/audit, read with pgwarden-audit)"
 sleep 0.3   # the writer thread commits within milliseconds
 "$PY" - "$DEMO_DIR/audit.db" <<'PYEOF'
@@ -243,9 +261,14 @@ As the agent, with its token (over the unix socket; TCP would need TLS):
 
     PGPASSWORD=\$(cat $DEMO_DIR/agent.jwt) psql "$AGENT_CONNSTR"
 
-Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, SHOW PLUGINS, SHOW AUDIT, SHOW OIDC, ...):
+Admin console (SHOW POOLS, SHOW CLIENTS, SHOW STATS, SHOW PLUGINS, SHOW AUDIT, SHOW OIDC,
+SHOW APPROVALS, ...):
 
     psql "host=127.0.0.1 port=$PGW_PORT dbname=pgbouncer user=demo password=$DEMO_PASSWORD"
+
+Held statements (a DELETE without WHERE as user demo) are approved by user approver:
+
+    psql "$APPROVER_CONNSTR"      # then SHOW APPROVALS; APPROVE <id>; or DENY <id> <reason>;
 
 Audit log (every statement, hash-chained):
 
