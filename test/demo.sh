@@ -243,10 +243,11 @@ import sqlite3, sys
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 # who: the token's subject for agents, the login user for people
 for row in db.execute("SELECT coalesce(s.subject, s.pooler_user), st.kind, st.decision, "
-                      "coalesce(st.command_tag, st.sqlstate), st.rows_returned, st.sql "
+                      "coalesce(st.command_tag, st.sqlstate), st.rows_returned, st.sql, "
+                      "coalesce('  [' || st.decision_note || ']', '') "
                       "FROM statements st JOIN sessions s ON s.id = st.session_id AND s.run = st.run "
                       "ORDER BY st.id"):
-    print("  %-15s %-7s %-8s %-10s rows=%-3s %s" % row)
+    print("  %-15s %-7s %-8s %-10s rows=%-3s %s%s" % row)
 PYEOF
 ./pgwarden-audit verify "$DEMO_DIR/audit.db" --key "$DEMO_DIR/audit.key" --allow-open
 
