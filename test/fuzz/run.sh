@@ -4,7 +4,8 @@
 # the work directory printed at the end (crash-*), to be kept as a test.
 #
 #   test/fuzz/run.sh                  # every harness, 30 s each
-#   FUZZ_SECONDS=600 test/fuzz/run.sh sql_shape
+#   FUZZ_SECONDS=600 test/fuzz/run.sh sql_shape   # one harness, 10 minutes
+# Each harness NAME has test/fuzz/fuzz_NAME.c, corpus/NAME/ and NAME.dict.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,19 +21,20 @@ build() {  # build <name> <sources...> -- <libs...>
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do srcs+=("$ROOT/$1"); shift; done
   [ $# -gt 0 ] && shift
   libs=("$@")
-  "$CC" "${FLAGS[@]}" -I"$ROOT/plugins/common" -o "$OUT/fuzz_$name" "${srcs[@]}" "${libs[@]}"
+  "$CC" "${FLAGS[@]}" -I"$ROOT/plugins/common" -I"$ROOT/plugins/redact" -o "$OUT/fuzz_$name" "${srcs[@]}" "${libs[@]}"
 }
 
 build sql_shape test/fuzz/fuzz_sql_shape.c plugins/common/sql_shape.c -- -lpg_query
+build redact_policy test/fuzz/fuzz_redact_policy.c plugins/redact/redact_policy.c --
 
-harnesses=("${@:-sql_shape}")
+if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=(sql_shape redact_policy); fi
 ran=0
 for h in "${harnesses[@]}"; do
   work=$(mktemp -d "${TMPDIR:-/tmp}/pgwarden-fuzz-$h.XXXXXX")
   mkdir -p "$work/corpus"
   echo "fuzz: $h for ${SECONDS_EACH}s (work dir $work)"
   if ! (cd "$work" && "$OUT/fuzz_$h" -max_total_time="$SECONDS_EACH" -max_len=2048 \
-          -dict="$ROOT/test/fuzz/sql.dict" -print_final_stats=1 \
+          -dict="$ROOT/test/fuzz/$h.dict" -print_final_stats=1 \
           "$work/corpus" "$ROOT/test/fuzz/corpus/$h" > "$work/log" 2>&1); then
     tail -30 "$work/log"
     echo "fuzz: $h FAILED - reproducer in $work" >&2
