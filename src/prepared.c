@@ -564,6 +564,23 @@ static void answer_error(struct pgsocket *client, struct pgsocket *server, uint8
 	state_of(client)->skip_till_sync = true;
 }
 
+/*
+ * A Parse (of e->stmt) or a Close of a statement, made by pgwarden and sent
+ * under name, with e queued for its answer.
+ */
+static void send_to_server(struct pgsocket *server, const struct ps_entry *e, const char *name)
+{
+	pktbuf_begin(&scratch, e->msg);
+	if (e->msg == 'C')
+		pktbuf_put_u8(&scratch, 'S');
+	pktbuf_put_string(&scratch, name);
+	if (e->msg == 'P')
+		pktbuf_put_bytes(&scratch, e->stmt->body, e->stmt->body_len);
+	pktbuf_end(&scratch);
+	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
+	queue_push(server, e);
+}
+
 /* Close the server's least recently used statement when it is full. */
 static void make_room(struct pgsocket *server)
 {
@@ -581,12 +598,7 @@ static void make_room(struct pgsocket *server)
 		 * entry undone at once (a skipped pipeline) puts it back */
 		held_remove(ps, h);
 		server_name(st, name);
-		pktbuf_begin(&scratch, 'C');
-		pktbuf_put_u8(&scratch, 'S');
-		pktbuf_put_string(&scratch, name);
-		pktbuf_end(&scratch);
-		sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
-		queue_push(server, &e);
+		send_to_server(server, &e, name);
 		stmt_unref(st);
 	}
 }
@@ -596,19 +608,14 @@ static void make_room(struct pgsocket *server)
 static void prepare_on_server(struct pgsocket *server, struct ps_stmt *st, enum entry_kind kind,
 			      const char *client_name)
 {
-	struct ps_entry e = { .msg = 'P', .kind = (uint8_t)kind, .stmt = st, .text = (char *)client_name };
+	struct ps_entry e = { .msg = 'P', .kind = (uint8_t)kind, .stmt = st, .text = (char *)client_name,
+			      .undo = UNDO_HELD_ADDED | (client_name ? UNDO_NAME_ADDED : 0) };
 	char name[SERVER_NAME_LEN];
 
 	make_room(server);
 	server_name(st, name);
-	pktbuf_begin(&scratch, 'P');
-	pktbuf_put_string(&scratch, name);
-	pktbuf_put_bytes(&scratch, st->body, st->body_len);
-	pktbuf_end(&scratch);
-	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
-	held_add(server->ps, st);
-	e.undo = UNDO_HELD_ADDED | (client_name ? UNDO_NAME_ADDED : 0);
-	queue_push(server, &e);
+	held_add(server->ps, st);	/* before the entry: a skipped one undoes it */
+	send_to_server(server, &e, name);
 	server->pool->stats.ps_server_parse_count++;
 }
 
@@ -631,22 +638,6 @@ static struct ps_stmt *statement_for(struct pgsocket *client, struct pgsocket *s
 	return pn->stmt;
 }
 
-/* Send a Parse or Close of a statement the answer to which is ours. */
-static void send_own(struct pgsocket *server, uint8_t msg, const char *name, const struct ps_stmt *body_of)
-{
-	struct ps_entry e = { .msg = msg, .kind = ENTRY_SKIP };
-
-	pktbuf_begin(&scratch, msg);
-	if (msg == 'C')
-		pktbuf_put_u8(&scratch, 'S');
-	pktbuf_put_string(&scratch, name);
-	if (body_of)
-		pktbuf_put_bytes(&scratch, body_of->body, body_of->body_len);
-	pktbuf_end(&scratch);
-	sbuf_send_for(&server->link->sbuf, &server->sbuf, &scratch);
-	queue_push(server, &e);
-}
-
 /*
  * A Parse of a name the client already uses.  PostgreSQL parses and
  * analyses the text before it looks at the name, so a syntax error or an
@@ -658,9 +649,11 @@ static void refuse_duplicate(struct pgsocket *client, struct pgsocket *server, c
 			     const uint8_t *body, uint32_t body_len)
 {
 	struct ps_stmt *check = stmt_ref(stmt_get(body, body_len));
+	struct ps_entry parse = { .msg = 'P', .kind = ENTRY_SKIP, .stmt = check };
+	struct ps_entry close = { .msg = 'C', .kind = ENTRY_SKIP };
 
-	send_own(server, 'P', "PGWARDEN_CHECK", check);
-	send_own(server, 'C', "PGWARDEN_CHECK", NULL);
+	send_to_server(server, &parse, "PGWARDEN_CHECK");
+	send_to_server(server, &close, "PGWARDEN_CHECK");
 	stmt_unref(check);
 	answer_error(client, server, 'P', "42P05", name, "already exists");
 }

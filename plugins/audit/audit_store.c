@@ -246,7 +246,7 @@ static const struct analysis *analyse_cached(struct audit_store *st, const char 
 {
 	struct analysis *exact = slot(st->analyses, sql), *found;
 	char shape[ANALYSIS_MAX_SHAPE + 1];
-	bool has_shape = sql_shape_key(sql, shape, sizeof(shape));
+	bool has_shape;
 	PgQueryNormalizeResult norm;
 	struct json_text built = { 0 };
 	const char *fields = NULL;
@@ -255,6 +255,7 @@ static const struct analysis *analyse_cached(struct audit_store *st, const char 
 
 	if (exact->sql && strcmp(exact->sql, sql) == 0)
 		return exact;
+	has_shape = sql_shape_key(sql, shape, sizeof(shape));
 	if (has_shape) {
 		found = slot(st->by_shape, shape);
 		if (found->sql && strcmp(found->sql, shape) == 0)

@@ -46,25 +46,34 @@ static const char *str_field(const json_t *node, const char *key)
 	return json_string_value(json_object_get(node, key));
 }
 
-/* Any node of this type below (or at) v? */
-static bool contains_node(const json_t *v, const char *type)
+/* The first node of this type below (or at) v that match accepts (NULL:
+ * any), or NULL. */
+static const json_t *find_node(const json_t *v, const char *type, bool (*match)(const json_t *node, void *arg),
+			       void *arg)
 {
 	const char *key;
-	const json_t *child;
+	const json_t *child, *hit;
 	size_t i;
 
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, child) {
-			if (contains_node(child, type))
-				return true;
+			if ((hit = find_node(child, type, match, arg)))
+				return hit;
 		}
 	} else if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, key, child) {
-			if (strcmp(key, type) == 0 || contains_node(child, type))
-				return true;
+			if (strcmp(key, type) == 0 && (!match || match(child, arg)))
+				return child;
+			if ((hit = find_node(child, type, match, arg)))
+				return hit;
 		}
 	}
-	return false;
+	return NULL;
+}
+
+static bool contains_node(const json_t *v, const char *type)
+{
+	return find_node(v, type, NULL, NULL) != NULL;
 }
 
 /* No WHERE, or one that reads no column ("WHERE true", "WHERE 1 = 1"):
@@ -283,33 +292,29 @@ static bool range_var_matches(const json_t *rv, const char *entry)
 	return !schema || (strlen(schema) == (size_t)(dot - entry) && strncasecmp(schema, entry, (size_t)(dot - entry)) == 0);
 }
 
-static const char *find_approval_table(const json_t *v, const struct policy *p)
-{
-	const char *key, *hit;
-	const json_t *child;
-	size_t i;
+struct table_match {
+	const struct policy *p;
+	const char *entry;	/* the approve_tables entry found */
+};
 
-	if (json_is_array(v)) {
-		json_array_foreach(v, i, child) {
-			if ((hit = find_approval_table(child, p)))
-				return hit;
-		}
-	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, child) {
-			if (strcmp(key, "RangeVar") == 0) {
-				for (int k = 0; k < p->napprove_tables; k++) {
-					if (range_var_matches(child, p->approve_tables[k]))
-						return p->approve_tables[k];
-				}
-			}
-			if ((hit = find_approval_table(child, p)))
-				return hit;
+static bool is_approval_table(const json_t *rv, void *arg)
+{
+	struct table_match *m = arg;
+
+	for (int k = 0; k < m->p->napprove_tables; k++) {
+		if (range_var_matches(rv, m->p->approve_tables[k])) {
+			m->entry = m->p->approve_tables[k];
+			return true;
 		}
 	}
-	return NULL;
+	return false;
 }
 
 const char *approval_table(const json_t *tree, const struct policy *p)
 {
-	return p->napprove_tables ? find_approval_table(tree, p) : NULL;
+	struct table_match m = { p, NULL };
+
+	if (p->napprove_tables)
+		find_node(tree, "RangeVar", is_approval_table, &m);
+	return m.entry;
 }
