@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from conftest import PASSWORDS, wait_for
-from test_tls import certs  # noqa: F401 - the fixture
+from test_tls import certs, start_https_server  # noqa: F401 - the fixture
 from test_redact import guarded  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.pgwarden_only
@@ -213,7 +213,6 @@ class Hook:
     def __init__(self, certs, fail=0):
         import http.server
         import json
-        import ssl
         self.bodies, self.fail = [], fail
         hook = self
 
@@ -231,12 +230,8 @@ class Hook:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server = start_https_server(certs, Handler)
         self.url = f"https://localhost:{self.server.server_address[1]}/approvals"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()
@@ -269,11 +264,17 @@ def test_webhook_must_be_https(guarded):  # noqa: F811
         guarded(POLICY, extra="notify_url = http://localhost:9/x\n")
 
 
-def test_audit_records_who_decided(guarded):  # noqa: F811
+def start_audited(guarded, timeout):  # noqa: F811
+    """pgwarden with the redact policy and the audit plugin after it."""
     from test_audit import new_audit
     audit = new_audit()
     p = guarded(POLICY, settings={"admin_users": "postgres", "plugins": "redact, audit"},
-                extra=APPROVERS.format(timeout=30) + audit.ini_section)
+                extra=APPROVERS.format(timeout=timeout) + audit.ini_section)
+    return p, audit
+
+
+def test_audit_records_who_decided(guarded):  # noqa: F811
+    p, audit = start_audited(guarded, timeout=30)
     h = Held(p, "UPDATE rd_t SET v = 'x'")
     (req,) = wait_pending(p)
     console(p, f"APPROVE {req['id']} FOR 1h")
@@ -329,10 +330,7 @@ def test_approval_by_table_and_by_fingerprint(guarded, pg):  # noqa: F811
 
 
 def test_audit_records_a_timeout(guarded):  # noqa: F811
-    from test_audit import new_audit
-    audit = new_audit()
-    p = guarded(POLICY, settings={"admin_users": "postgres", "plugins": "redact, audit"},
-                extra=APPROVERS.format(timeout=1) + audit.ini_section)
+    p, audit = start_audited(guarded, timeout=1)
     h = Held(p, "DELETE FROM rd_t")
     (req,) = wait_pending(p)
     assert isinstance(h.wait().error, psycopg.errors.QueryCanceled)

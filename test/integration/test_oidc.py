@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import ssl
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,7 +26,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from conftest import TARGET_BIN
 from pgproto import RawConn, ServerError
-from test_tls import certs, tls_settings  # noqa: F401 - the certs fixture is used here too
+from test_tls import certs, start_https_server, tls_settings  # noqa: F401 - the certs fixture is used here too
 
 pytestmark = pytest.mark.pgwarden_only
 
@@ -416,13 +414,8 @@ class IdP:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.server = start_https_server(certs, Handler)
         self.issuer = f"https://localhost:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
 
     def stop(self):
         self.server.shutdown()

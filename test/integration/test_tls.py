@@ -64,6 +64,18 @@ def certs():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def start_https_server(certs, handler):
+    """An HTTPS server on 127.0.0.1 (certs' localhost certificate) running
+    handler in a daemon thread; stop it with shutdown() and server_close()."""
+    import http.server
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def tls_settings(certs, mode="require", **extra):
     s = {"client_tls_sslmode": mode,
          "client_tls_key_file": str(certs / "server.key"),
