@@ -3,6 +3,7 @@
  * (plugins/redact/redact_policy.c): any bytes give a policy set or an error
  * message with a line number, never a crash, a leak or a read past the input.
  */
+/* fuzz-build: plugins/redact/redact_policy.c -- */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

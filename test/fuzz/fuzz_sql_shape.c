@@ -7,6 +7,7 @@
  *
  *   test/fuzz/run.sh            (builds and runs every harness)
  */
+/* fuzz-build: plugins/common/sql_shape.c -- -lpg_query */
 #include <pg_query.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -5,7 +5,8 @@
 #
 #   test/fuzz/run.sh                  # every harness, 30 s each
 #   FUZZ_SECONDS=600 test/fuzz/run.sh sql_shape   # one harness, 10 minutes
-# Each harness NAME has test/fuzz/fuzz_NAME.c, corpus/NAME/ and NAME.dict.
+# Each harness NAME has test/fuzz/fuzz_NAME.c, corpus/NAME/ (seeds, and every
+# reproducer of a past finding: replayed on each run) and NAME.dict.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,26 +16,38 @@ CC=${FUZZ_CC:-clang}
 FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 mkdir -p "$OUT"
 
-build() {  # build <name> <sources...> -- <libs...>
-  local name=$1; shift
-  local srcs=() libs=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do srcs+=("$ROOT/$1"); shift; done
-  [ $# -gt 0 ] && shift
-  libs=("$@")
-  "$CC" "${FLAGS[@]}" -I"$ROOT/plugins/common" -I"$ROOT/plugins/redact" -o "$OUT/fuzz_$name" "${srcs[@]}" "${libs[@]}"
+# Each harness names what it links in one line of its source:
+#   /* fuzz-build: SOURCES... -- LIBS... */
+# (SOURCES relative to the tree; LIBS as given to the compiler, pkg-config
+# output included via $(...) is not expanded - list the flags).
+build() {  # build <name>
+  local name=$1 line srcs=() libs=() in_libs=0 word
+  line=$(sed -n 's|^/\* fuzz-build: \(.*\) \*/$|\1|p' "$ROOT/test/fuzz/fuzz_$name.c" | head -1)
+  for word in $line; do
+    if [ "$word" = "--" ]; then in_libs=1
+    elif [ $in_libs = 1 ]; then libs+=("$word")
+    else srcs+=("$ROOT/$word"); fi
+  done
+  "$CC" "${FLAGS[@]}" -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/plugins/common" \
+    -I"$ROOT/plugins/redact" -I"$ROOT/plugins/oidc" -I"$ROOT/plugins/audit" \
+    -o "$OUT/fuzz_$name" "$ROOT/test/fuzz/fuzz_$name.c" "${srcs[@]}" "${libs[@]}"
 }
 
-build sql_shape test/fuzz/fuzz_sql_shape.c plugins/common/sql_shape.c -- -lpg_query
-build redact_policy test/fuzz/fuzz_redact_policy.c plugins/redact/redact_policy.c --
+all=()
+for f in "$ROOT"/test/fuzz/fuzz_*.c; do
+  n=$(basename "$f" .c); all+=("${n#fuzz_}")
+done
+if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
+for h in "${harnesses[@]}"; do build "$h"; done
 
-if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=(sql_shape redact_policy); fi
 ran=0
 for h in "${harnesses[@]}"; do
   work=$(mktemp -d "${TMPDIR:-/tmp}/pgwarden-fuzz-$h.XXXXXX")
   mkdir -p "$work/corpus"
   echo "fuzz: $h for ${SECONDS_EACH}s (work dir $work)"
-  if ! (cd "$work" && "$OUT/fuzz_$h" -max_total_time="$SECONDS_EACH" -max_len=2048 \
-          -dict="$ROOT/test/fuzz/$h.dict" -print_final_stats=1 \
+  dict=(); [ -f "$ROOT/test/fuzz/$h.dict" ] && dict=(-dict="$ROOT/test/fuzz/$h.dict")
+  if ! (cd "$work" && "$OUT/fuzz_$h" -max_total_time="$SECONDS_EACH" -max_len="${FUZZ_MAX_LEN:-2048}" \
+          "${dict[@]}" -print_final_stats=1 \
           "$work/corpus" "$ROOT/test/fuzz/corpus/$h" > "$work/log" 2>&1); then
     tail -30 "$work/log"
     echo "fuzz: $h FAILED - reproducer in $work" >&2
