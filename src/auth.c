@@ -300,11 +300,9 @@ static bool check_plain_password(const char *secret, const char *user, const cha
 /* The password message's string; NULL after disconnecting the client. */
 static const char *read_password(struct pgsocket *client, const uint8_t *body, size_t len)
 {
-	struct pktreader r;
 	const char *password;
 
-	pktreader_init(&r, body, len);
-	if (!pkt_get_string(&r, &password)) {
+	if (!pkt_read_password(body, len, &password)) {
 		disconnect_client(client, true, "bad packet");
 		return NULL;
 	}
@@ -436,16 +434,13 @@ static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
 
 static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t *body, size_t len)
 {
-	struct pktreader r;
 	const char *mech;
 	uint32_t data_len;
 	const uint8_t *data;
 	char *server_first = NULL;
 	const char *err = NULL;
 
-	pktreader_init(&r, body, len);
-	if (!pkt_get_string(&r, &mech) || !pkt_get_u32(&r, &data_len) ||
-	    data_len > pkt_remaining(&r) || !pkt_get_bytes(&r, data_len, &data)) {
+	if (!pkt_read_sasl_initial(body, len, &mech, &data, &data_len)) {
 		disconnect_client(client, true, "bad packet");
 		return SBUF_CLOSED;
 	}
@@ -581,30 +576,17 @@ static bool start_server_scram(struct pgsocket *server, const char *secret, cons
 	return true;
 }
 
-static bool offers_scram(const uint8_t *mechs, size_t len)
-{
-	struct pktreader r;
-	const char *m;
-	pktreader_init(&r, mechs, len);
-	while (pkt_get_string(&r, &m) && m[0])
-		if (strcmp(m, SCRAM_MECHANISM) == 0)
-			return true;
-	return false;
-}
-
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len)
 {
 	struct pguser *user = server->login_user;
 	const char *secret = user->secret ? user->secret : "";
 	const char *err = NULL;
-	struct pktreader r;
+	const uint8_t *rest;
+	size_t rest_len;
 	uint32_t code;
 
-	pktreader_init(&r, body, len);
-	if (!pkt_get_u32(&r, &code))
+	if (!pkt_read_auth_request(body, len, &code, &rest, &rest_len))
 		return server_auth_fail(server, "server login failed: bad auth packet");
-	const uint8_t *rest = body + 4;
-	size_t rest_len = len - 4;
 
 	switch (code) {
 	case AUTH_REQ_PASSWORD:
@@ -621,7 +603,7 @@ bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len
 		return true;
 	}
 	case AUTH_REQ_SASL:
-		if (!offers_scram(rest, rest_len))
+		if (!pkt_sasl_offers(rest, rest_len, SCRAM_MECHANISM))
 			return server_auth_fail(server, "server login failed: none of the server's SASL authentication mechanisms are supported");
 		return start_server_scram(server, secret, user);
 	case AUTH_REQ_SASL_CONT: {

@@ -14,8 +14,6 @@
 #define MAX_LOGIN_PKT (64 * 1024)
 /* The longest Query/Parse a statement plugin can be shown; longer ones are refused. */
 #define MAX_PLUGIN_STATEMENT (64 * 1024 * 1024)
-/* PostgreSQL's own limit for the startup packet. */
-#define MAX_STARTUP_PKT 10000
 
 /* ---------------- welcome ---------------- */
 
@@ -116,12 +114,9 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 	const char *name, *value;
 	const char *user = NULL, *dbname = NULL;
 	size_t params_start = r->pos;
+	enum pkt_param_result res;
 
-	while (pkt_get_string(r, &name) && name[0]) {
-		if (!pkt_get_string(r, &value)) {
-			disconnect_client(client, true, "bad packet");
-			return false;
-		}
+	while ((res = pkt_next_param(r, &name, &value)) == PKT_PARAM) {
 		if (strcmp(name, "user") == 0) {
 			user = value;
 		} else if (strcmp(name, "database") == 0) {
@@ -136,7 +131,7 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 			return false;
 		}
 	}
-	if (!r->ok) {
+	if (res == PKT_PARAM_BAD) {
 		disconnect_client(client, true, "bad packet");
 		return false;
 	}
@@ -230,69 +225,47 @@ static bool answer_ssl_request(struct pgsocket *client, bool gss)
 
 static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt *pkt)
 {
-	struct pktreader r;
-	uint32_t code;
+	struct pkt_startup msg;
+	const char *err;
 
-	if (pkt->hdr.len > MAX_STARTUP_PKT) {
+	if (pkt->hdr.len > PKT_MAX_STARTUP) {
 		disconnect_client(client, true, "bad packet header");
 		return SBUF_CLOSED;
 	}
 	if (!pkt->complete)
 		return SBUF_NEED_FULL;
-	pktreader_init(&r, pkt->data + 4, pkt->hdr.len - 4);
-	pkt_get_u32(&r, &code);
+	err = pkt_read_startup(pkt->data, pkt->hdr.len, &msg);
 	sbuf_skip(&client->sbuf, pkt);
+	if (err) {
+		disconnect_client(client, true, "%s", err);
+		return SBUF_CLOSED;
+	}
 
-	switch (code) {
-	case PKT_SSL_REQUEST:
-	case PKT_GSSENC_REQUEST:
-		if (pkt->hdr.len != 8) {
-			disconnect_client(client, true, "bad packet");
-			return SBUF_CLOSED;
-		}
-		if (!answer_ssl_request(client, code == PKT_GSSENC_REQUEST))
+	switch (msg.kind) {
+	case PKT_STARTUP_SSL:
+	case PKT_STARTUP_GSSENC:
+		if (!answer_ssl_request(client, msg.kind == PKT_STARTUP_GSSENC))
 			return SBUF_CLOSED;
 		return SBUF_DONE;
-	case PKT_CANCEL_REQUEST: {
-		const uint8_t *key;
-		if (pkt->hdr.len == 16 && pkt_get_bytes(&r, CANCEL_KEY_LEN, &key)) {
-			memcpy(client->cancel_key, key, CANCEL_KEY_LEN);
+	case PKT_STARTUP_CANCEL:
+		if (msg.cancel_key) {
+			memcpy(client->cancel_key, msg.cancel_key, CANCEL_KEY_LEN);
 			forward_cancel_request(client);
 		}
 		client->state = CL_CANCEL;	/* closes without a log line */
 		disconnect_client(client, false, "cancel request");
 		return SBUF_CLOSED;
-	}
-	default:
+	case PKT_STARTUP_V3:
 		break;
 	}
-	if (code >> 16 == 2) {
-		disconnect_client(client, true, "old V2 protocol not supported");
-		return SBUF_CLOSED;
-	}
-	if (code >> 16 != 3) {
-		disconnect_client(client, true, "bad packet header");
-		return SBUF_CLOSED;
-	}
 	client->sbuf.startup_phase = false;
-	if (!read_startup_params(client, &r))
+	if (!read_startup_params(client, &msg.params))
 		return SBUF_CLOSED;
 	start_login(client);
 	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
 }
 
 /* ---------------- after login ---------------- */
-
-static bool is_known_frontend_type(uint8_t type)
-{
-	switch (type) {
-	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'S': case 'H':
-	case 'C': case 'd': case 'c': case 'f': case 'F': case 'X':
-		return true;
-	default:
-		return false;
-	}
-}
 
 /* Bring the server's session parameters in line with this client's. */
 static bool sync_server_vars(struct pgsocket *client, struct pgsocket *server)
@@ -329,7 +302,7 @@ static enum sbuf_result handle_query_pkt(struct pgsocket *client, struct sbuf_pk
 {
 	uint8_t type = pkt->hdr.type;
 
-	if (!is_known_frontend_type(type)) {
+	if (!pkt_frontend_type_known(type)) {
 		disconnect_client(client, true, "unknown pkt from client: %u/0x%x", type, type);
 		return SBUF_CLOSED;
 	}

@@ -287,3 +287,247 @@ const char *pkt_parse_error_severity(const uint8_t *body, size_t len)
 	}
 	return severity;
 }
+
+/* ---------------- the messages pgwarden reads ---------------- */
+
+const char *pkt_read_startup(const uint8_t *msg, size_t len, struct pkt_startup *out)
+{
+	struct pktreader r;
+	const uint8_t *length_word;
+	uint32_t code;
+
+	memset(out, 0, sizeof(*out));
+	pktreader_init(&r, msg, len);
+	if (!pkt_get_bytes(&r, 4, &length_word) || !pkt_get_u32(&r, &code))
+		return "bad packet header";
+	switch (code) {
+	case PKT_SSL_REQUEST:
+	case PKT_GSSENC_REQUEST:
+		out->kind = code == PKT_SSL_REQUEST ? PKT_STARTUP_SSL : PKT_STARTUP_GSSENC;
+		return len == 8 ? NULL : "bad packet";
+	case PKT_CANCEL_REQUEST:
+		/* a malformed one is not answered either: no error text */
+		out->kind = PKT_STARTUP_CANCEL;
+		if (len == 8 + PKT_CANCEL_KEY_LEN)
+			pkt_get_bytes(&r, PKT_CANCEL_KEY_LEN, &out->cancel_key);
+		return NULL;
+	default:
+		break;
+	}
+	if (code >> 16 == 2)
+		return "old V2 protocol not supported";
+	if (code >> 16 != 3)
+		return "bad packet header";
+	out->kind = PKT_STARTUP_V3;
+	out->params = r;
+	return NULL;
+}
+
+enum pkt_param_result pkt_next_param(struct pktreader *r, const char **name, const char **value)
+{
+	if (!pkt_get_string(r, name))
+		return PKT_PARAM_BAD;
+	if (!(*name)[0])
+		return PKT_PARAM_END;
+	return pkt_get_string(r, value) ? PKT_PARAM : PKT_PARAM_BAD;
+}
+
+bool pkt_frontend_type_known(uint8_t type)
+{
+	switch (type) {
+	case 'Q': case 'P': case 'B': case 'D': case 'E': case 'S': case 'H':
+	case 'C': case 'd': case 'c': case 'f': case 'F': case 'X':
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool pkt_read_names(const uint8_t *p, size_t len, int count, const char **names, size_t *end)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, p, len);
+	for (int i = 0; i < count; i++) {
+		if (!pkt_get_string(&r, &names[i]))
+			return false;
+	}
+	*end = r.pos;
+	return true;
+}
+
+bool pkt_read_statement(uint8_t type, const uint8_t *body, size_t len, const char **name, const char **sql,
+			size_t *rest_off)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	*name = "";
+	if (type == 'P' && !pkt_get_string(&r, name))
+		return false;
+	if (!pkt_get_string(&r, sql))
+		return false;
+	*rest_off = r.pos;
+	return true;
+}
+
+bool pkt_read_bind(const uint8_t *body, size_t len, struct pkt_bind *b)
+{
+	struct pktreader r;
+	const uint8_t *skip;
+	uint32_t skip_len;
+	uint16_t nresults;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_string(&r, &b->portal) || !pkt_get_string(&r, &b->statement) ||
+	    !pkt_get_u16(&r, &b->nformats) || !pkt_get_bytes(&r, 2u * b->nformats, &b->formats) ||
+	    !pkt_get_u16(&r, &b->nparams))
+		return false;
+	/* PostgreSQL's rule: no format code, one for all, or one each */
+	if (b->nformats > 1 && b->nformats != b->nparams)
+		return false;
+	b->params = r;
+	for (int i = 0; i < b->nparams; i++) {
+		if (!pkt_get_column(&r, &skip, &skip_len))
+			return false;
+	}
+	/* the result column format codes end the message */
+	if (!pkt_get_u16(&r, &nresults) || !pkt_get_bytes(&r, 2u * nresults, &skip))
+		return false;
+	return pkt_remaining(&r) == 0;
+}
+
+bool pkt_bind_next_param(struct pkt_bind *b, const uint8_t **data, uint32_t *len)
+{
+	return pkt_get_column(&b->params, data, len);
+}
+
+int16_t pkt_bind_param_format(const struct pkt_bind *b, int i)
+{
+	if (b->nformats == 0 || i < 0 || (b->nformats > 1 && i >= b->nformats))
+		return 0;
+	return (int16_t)read_be16(b->formats + 2 * (b->nformats == 1 ? 0 : i));
+}
+
+bool pkt_read_target(const uint8_t *body, size_t len, uint8_t *kind, const char **name)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_u8(&r, kind) || (*kind != 'S' && *kind != 'P') || !pkt_get_string(&r, name))
+		return false;
+	return pkt_remaining(&r) == 0;
+}
+
+bool pkt_read_password(const uint8_t *body, size_t len, const char **password)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	return pkt_get_string(&r, password) && pkt_remaining(&r) == 0;
+}
+
+bool pkt_read_sasl_initial(const uint8_t *body, size_t len, const char **mech, const uint8_t **data,
+			   uint32_t *data_len)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	/* a length of -1 (no initial response) is too long here: SCRAM needs one */
+	if (!pkt_get_string(&r, mech) || !pkt_get_u32(&r, data_len) || !pkt_get_bytes(&r, *data_len, data))
+		return false;
+	return pkt_remaining(&r) == 0;
+}
+
+bool pkt_read_auth_request(const uint8_t *body, size_t len, uint32_t *code, const uint8_t **rest,
+			   size_t *rest_len)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	if (!pkt_get_u32(&r, code))
+		return false;
+	*rest = body + r.pos;
+	*rest_len = pkt_remaining(&r);
+	return true;
+}
+
+bool pkt_sasl_offers(const uint8_t *mechs, size_t len, const char *mech)
+{
+	struct pktreader r;
+	const char *m;
+
+	pktreader_init(&r, mechs, len);
+	while (pkt_get_string(&r, &m) && m[0]) {
+		if (strcmp(m, mech) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool pkt_read_param_status(const uint8_t *body, size_t len, const char **name, const char **value)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	return pkt_get_string(&r, name) && pkt_get_string(&r, value) && pkt_remaining(&r) == 0;
+}
+
+bool pkt_read_backend_key(const uint8_t *body, size_t len, const uint8_t **key)
+{
+	if (len < PKT_CANCEL_KEY_LEN)
+		return false;
+	*key = body;
+	return true;
+}
+
+char pkt_read_ready(const uint8_t *body, size_t len)
+{
+	return len ? (char)body[0] : 'I';
+}
+
+bool pkt_read_column(struct pktreader *r, struct pkt_column *c)
+{
+	uint16_t attnum, typlen, format;
+	uint32_t typmod;
+
+	if (!pkt_get_string(r, &c->name) || !pkt_get_u32(r, &c->table_oid) || !pkt_get_u16(r, &attnum) ||
+	    !pkt_get_u32(r, &c->type_oid) || !pkt_get_u16(r, &typlen) || !pkt_get_u32(r, &typmod) ||
+	    !pkt_get_u16(r, &format))
+		return false;
+	c->attnum = (int16_t)attnum;
+	c->typlen = (int16_t)typlen;
+	c->typmod = (int32_t)typmod;
+	c->format = (int16_t)format;
+	return true;
+}
+
+bool pkt_read_command_tag(const uint8_t *body, size_t len, const char **tag)
+{
+	struct pktreader r;
+
+	pktreader_init(&r, body, len);
+	return pkt_get_string(&r, tag);
+}
+
+uint64_t pkt_tag_rows(const char *tag)
+{
+	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "MERGE ",
+					       "FETCH ", "MOVE ", "COPY " };
+	const char *last;
+
+	for (size_t i = 0; i < ARRAY_SIZE(counted); i++) {
+		if (strncmp(tag, counted[i], strlen(counted[i])) != 0)
+			continue;
+		last = strrchr(tag, ' ');
+		return strtoull(last + 1, NULL, 10);
+	}
+	return 0;
+}
+
+bool pkt_tag_is(const uint8_t *body, size_t len, const char *want)
+{
+	size_t n = strlen(want);
+
+	return len >= n + 1 && memcmp(body, want, n + 1) == 0;
+}

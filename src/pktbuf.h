@@ -113,4 +113,100 @@ enum pkt_header_result pkt_parse_header(const uint8_t *buf, size_t avail, bool s
 void pkt_parse_error_fields(const uint8_t *body, size_t len, const char **sqlstate, const char **msg);
 const char *pkt_parse_error_severity(const uint8_t *body, size_t len);
 
+/*
+ * The messages pgwarden reads, one body at a time (after the header).
+ * Pure functions, shared by the protocol handlers and the fuzz harnesses:
+ * every pointer they hand out lies inside the body and every string ends
+ * inside it; a malformed message gives false (or an error text).
+ */
+
+/* PostgreSQL's own limit for a startup-phase message. */
+#define PKT_MAX_STARTUP		10000
+#define PKT_CANCEL_KEY_LEN	8
+
+enum pkt_startup_kind {
+	PKT_STARTUP_V3,		/* params: the name/value pairs */
+	PKT_STARTUP_SSL,
+	PKT_STARTUP_GSSENC,
+	PKT_STARTUP_CANCEL,	/* cancel_key: NULL unless the request has its 16 bytes */
+};
+
+struct pkt_startup {
+	enum pkt_startup_kind kind;
+	const uint8_t *cancel_key;
+	struct pktreader params;
+};
+
+/* A startup-phase message, msg/len whole (its length word included):
+ * NULL, or why it is refused. */
+const char *pkt_read_startup(const uint8_t *msg, size_t len, struct pkt_startup *out);
+
+enum pkt_param_result {
+	PKT_PARAM,		/* *name, *value set */
+	PKT_PARAM_END,		/* the empty name that ends the list */
+	PKT_PARAM_BAD,
+};
+enum pkt_param_result pkt_next_param(struct pktreader *r, const char **name, const char **value);
+
+/* The message types a client may send once logged in. */
+bool pkt_frontend_type_known(uint8_t type);
+
+/* count NUL-terminated names at the start of p/len (a message may be only
+ * partly buffered); *end: where the bytes after them start. */
+bool pkt_read_names(const uint8_t *p, size_t len, int count, const char **names, size_t *end);
+
+/* Query ('Q': *name is "") or Parse ('P'); *rest_off: where a Parse's
+ * parameter types start. */
+bool pkt_read_statement(uint8_t type, const uint8_t *body, size_t len, const char **name, const char **sql,
+			size_t *rest_off);
+
+/* Bind, checked whole: the parameters are then read with pkt_bind_next_param. */
+struct pkt_bind {
+	const char *portal;
+	const char *statement;
+	uint16_t nformats;	/* 0: all text, 1: one for all, else one per parameter */
+	const uint8_t *formats;
+	uint16_t nparams;
+	struct pktreader params;
+};
+bool pkt_read_bind(const uint8_t *body, size_t len, struct pkt_bind *b);
+/* The next parameter: *data NULL (and *len 0) for SQL NULL. */
+bool pkt_bind_next_param(struct pkt_bind *b, const uint8_t **data, uint32_t *len);
+int16_t pkt_bind_param_format(const struct pkt_bind *b, int i);
+
+/* Describe or Close: 'S' (statement) or 'P' (portal), then the name. */
+bool pkt_read_target(const uint8_t *body, size_t len, uint8_t *kind, const char **name);
+/* PasswordMessage: one string, filling the message. */
+bool pkt_read_password(const uint8_t *body, size_t len, const char **password);
+bool pkt_read_sasl_initial(const uint8_t *body, size_t len, const char **mech, const uint8_t **data,
+			   uint32_t *data_len);
+
+/* Backend messages. */
+bool pkt_read_auth_request(const uint8_t *body, size_t len, uint32_t *code, const uint8_t **rest,
+			   size_t *rest_len);
+/* An AuthenticationSASL's mechanism list names mech. */
+bool pkt_sasl_offers(const uint8_t *mechs, size_t len, const char *mech);
+bool pkt_read_param_status(const uint8_t *body, size_t len, const char **name, const char **value);
+bool pkt_read_backend_key(const uint8_t *body, size_t len, const uint8_t **key);
+/* ReadyForQuery's transaction state ('I' when missing). */
+char pkt_read_ready(const uint8_t *body, size_t len);
+
+/* One RowDescription column (after the int16 count). */
+struct pkt_column {
+	const char *name;
+	uint32_t table_oid;
+	int16_t attnum;
+	uint32_t type_oid;
+	int16_t typlen;
+	int32_t typmod;
+	int16_t format;
+};
+bool pkt_read_column(struct pktreader *r, struct pkt_column *c);
+
+/* CommandComplete's tag, its row count ("INSERT 0 5": 5), and whether the
+ * raw body is the tag want. */
+bool pkt_read_command_tag(const uint8_t *body, size_t len, const char **tag);
+uint64_t pkt_tag_rows(const char *tag);
+bool pkt_tag_is(const uint8_t *body, size_t len, const char *want);
+
 #endif

@@ -131,40 +131,29 @@ static void copy_params(struct named *dst, const struct named *portal)
 static bool parse_bind(struct named *portal, const struct sbuf_pkt *pkt)
 {
 	uint32_t len = pkt->hdr.len - 5;
-	struct pktreader r;
-	const char *pname, *sname;
-	uint16_t nformats, nparams;
+	struct pkt_bind b;
 
 	portal->bind_copy = xmalloc(len ? len : 1);
 	memcpy(portal->bind_copy, pkt->data + 5, len);
 	portal->bind_len = len;
-	pktreader_init(&r, portal->bind_copy, len);
-	if (!pkt_get_string(&r, &pname) || !pkt_get_string(&r, &sname) || !pkt_get_u16(&r, &nformats))
+	/* a malformed Bind is refused by the server: no portal */
+	if (!pkt_read_bind(portal->bind_copy, len, &b))
 		return false;
-	portal->name = xstrdup(pname);
-	portal->statement_name = xstrdup(sname);
-	uint16_t *formats = xcalloc(nformats + 1u, sizeof(*formats));
-	for (int i = 0; i < nformats; i++)
-		pkt_get_u16(&r, &formats[i]);
-	if (!pkt_get_u16(&r, &nparams)) {
-		free(formats);
-		return false;
-	}
-	portal->nparams = nparams;
-	portal->params = xcalloc(nparams + 1u, sizeof(*portal->params));
-	portal->param_formats = xcalloc(nparams + 1u, sizeof(*portal->param_formats));
-	for (int i = 0; i < nparams; i++) {
+	portal->name = xstrdup(b.portal);
+	portal->statement_name = xstrdup(b.statement);
+	portal->nparams = b.nparams;
+	portal->params = xcalloc(b.nparams + 1u, sizeof(*portal->params));
+	portal->param_formats = xcalloc(b.nparams + 1u, sizeof(*portal->param_formats));
+	for (int i = 0; i < b.nparams; i++) {
+		const uint8_t *data;
 		uint32_t plen;
-		/* one format for all, or one each (PostgreSQL's rule) */
-		portal->param_formats[i] = (int16_t)(nformats == 1 ? formats[0] : nformats ? formats[i % nformats] : 0);
-		if (!pkt_get_u32(&r, &plen))
-			break;
-		portal->params[i].len = (int32_t)plen;
-		if ((int32_t)plen >= 0 && !pkt_get_bytes(&r, plen, &portal->params[i].data))
-			break;
+
+		pkt_bind_next_param(&b, &data, &plen);	/* checked by pkt_read_bind */
+		portal->params[i].data = data;
+		portal->params[i].len = data ? (int32_t)plen : -1;
+		portal->param_formats[i] = pkt_bind_param_format(&b, i);
 	}
-	free(formats);
-	return r.ok;
+	return true;
 }
 
 static void push_entry(struct exec_state *ex, uint8_t type, struct named *what)
@@ -229,18 +218,16 @@ void plugin_exec_portal_statement(struct pgw_session *s, const char *portal_name
 
 /* Query/Parse text: the client's, what the server gets instead, and the
  * note of the decision. */
-static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt, const char **sql,
-			    const char **original, const char **note)
+static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt, const char **name,
+			    const char **sql, const char **original, const char **note)
 {
 	struct pgw_session *s = client->plug;
-	struct pktreader r;
-	const char *name = "";
+	size_t rest_off;
 
-	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
-	if (pkt->hdr.type == 'P')
-		pkt_get_string(&r, &name);
-	if (!pkt_get_string(&r, original))
+	if (!pkt_read_statement(pkt->hdr.type, pkt->data + 5, pkt->hdr.len - 5, name, original, &rest_off)) {
+		*name = NULL;
 		*original = "";
+	}
 	*sql = *original;
 	if (client->stmt_decided && s->req && s->req->rewritten)
 		*sql = s->req->sql;
@@ -250,22 +237,22 @@ static void statement_texts(struct pgsocket *client, const struct sbuf_pkt *pkt,
 void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 {
 	struct exec_state *ex = exec_of(client->plug);
-	struct pktreader r;
+	const uint8_t *body = pkt->data + 5;
+	size_t len = pkt->hdr.len - 5;
 	const char *name, *sql, *original, *note;
 
-	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
 	/* Without result hooks only the statements and portals are kept (for
 	 * statement_decided's view of an Execute); nothing reads the queue. */
 	if (!plugin_has(PLUGIN_HOOK_RESULT) && strchr("QESF", pkt->hdr.type))
 		return;
 	switch (pkt->hdr.type) {
 	case 'Q':
-		statement_texts(client, pkt, &sql, &original, &note);
+		statement_texts(client, pkt, &name, &sql, &original, &note);
 		push_entry(ex, 'Q', named_sql("", sql, original, note));
 		break;
 	case 'P':
-		statement_texts(client, pkt, &sql, &original, &note);
-		if (pkt_get_string(&r, &name))
+		statement_texts(client, pkt, &name, &sql, &original, &note);
+		if (name)
 			put_named(&ex->statements, named_sql(name, sql, original, note));
 		break;
 	case 'B': {
@@ -276,17 +263,21 @@ void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 			named_free(portal);
 		break;
 	}
-	case 'E':
-		if (pkt_get_string(&r, &name))
+	case 'E': {
+		/* even a malformed Execute is answered (by an error): the
+		 * portal name is enough to queue it */
+		size_t end;
+		if (pkt_read_names(body, len, 1, &name, &end))
 			push_entry(ex, 'E', execution_of(ex, name));
 		break;
+	}
 	case 'S':
 	case 'F':	/* FunctionCall: answered, then ReadyForQuery */
 		push_entry(ex, pkt->hdr.type, NULL);
 		break;
 	case 'C': {
 		uint8_t what;
-		if (pkt_get_u8(&r, &what) && pkt_get_string(&r, &name))
+		if (pkt_read_target(body, len, &what, &name))
 			remove_named(what == 'S' ? &ex->statements : &ex->portals, name);
 		break;
 	}

@@ -390,15 +390,9 @@ void plugin_request_complete(struct pgw_request *req, enum pgw_decision d)
 /* Query: the SQL.  Parse: name, SQL and where the parameter types start. */
 static bool read_statement(const struct sbuf_pkt *pkt, const char **name, const char **sql, size_t *rest_off)
 {
-	struct pktreader r;
-
-	pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
-	*name = "";
-	if (pkt->hdr.type == 'P' && !pkt_get_string(&r, name))
+	if (!pkt_read_statement(pkt->hdr.type, pkt->data + 5, pkt->hdr.len - 5, name, sql, rest_off))
 		return false;
-	if (!pkt_get_string(&r, sql))
-		return false;
-	*rest_off = 5 + r.pos;
+	*rest_off += 5;
 	return true;
 }
 

@@ -121,8 +121,7 @@ static void take_description(struct plugin_query *q, const uint8_t *body, size_t
 {
 	struct pktreader r;
 	uint16_t n;
-	const char *name;
-	const uint8_t *rest;
+	struct pkt_column col;
 
 	clear_rows(q);
 	pktreader_init(&r, body, len);
@@ -130,9 +129,9 @@ static void take_description(struct plugin_query *q, const uint8_t *body, size_t
 		return set_error(q, "08P01", "bad RowDescription");
 	q->names = xcalloc(n ? n : 1, sizeof(char *));
 	for (int i = 0; i < n; i++) {
-		if (!pkt_get_string(&r, &name) || !pkt_get_bytes(&r, 18, &rest))
+		if (!pkt_read_column(&r, &col))
 			return set_error(q, "08P01", "bad RowDescription");
-		q->names[q->ncolumns++] = xstrdup(name);
+		q->names[q->ncolumns++] = xstrdup(col.name);
 	}
 }
 

@@ -64,19 +64,17 @@ static void reserve_columns(struct result_state *res, int n, uint32_t body_len)
 
 static bool read_column(struct pktreader *r, struct pgw_column *c, bool describing_statement)
 {
-	uint32_t table_oid, type_oid, typmod;
-	uint16_t attnum, typlen, format;
+	struct pkt_column col;
 
-	if (!pkt_get_string(r, &c->name) || !pkt_get_u32(r, &table_oid) || !pkt_get_u16(r, &attnum) ||
-	    !pkt_get_u32(r, &type_oid) || !pkt_get_u16(r, &typlen) || !pkt_get_u32(r, &typmod) ||
-	    !pkt_get_u16(r, &format))
+	if (!pkt_read_column(r, &col))
 		return false;
-	c->table_oid = table_oid;
-	c->column_attnum = (int16_t)attnum;
-	c->type_oid = type_oid;
-	c->type_size = (int16_t)typlen;
-	c->type_modifier = (int32_t)typmod;
-	c->format = describing_statement ? -1 : (int16_t)format;
+	c->name = col.name;
+	c->table_oid = col.table_oid;
+	c->column_attnum = col.attnum;
+	c->type_oid = col.type_oid;
+	c->type_size = col.typlen;
+	c->type_modifier = col.typmod;
+	c->format = describing_statement ? -1 : col.format;
 	return true;
 }
 
@@ -147,12 +145,10 @@ static bool parse_data_row(struct result_state *res, const struct sbuf_pkt *pkt,
 	grow_fields(res, n);
 	for (int i = 0; i < n; i++) {
 		uint32_t len;
-		if (!pkt_get_u32(&r, &len))
+		/* -1 is NULL; any other negative length is malformed */
+		if (!pkt_get_column(&r, &res->fields[i].data, &len))
 			return false;
-		res->fields[i].len = (int32_t)len;
-		res->fields[i].data = NULL;
-		if ((int32_t)len >= 0 && !pkt_get_bytes(&r, len, &res->fields[i].data))
-			return false;
+		res->fields[i].len = res->fields[i].data ? (int32_t)len : -1;
 	}
 	*nfields = n;
 	return pkt_remaining(&r) == 0;
@@ -265,22 +261,6 @@ static enum row_outcome handle_data_row(struct pgsocket *server, struct pgsocket
 
 /* ---------------- CommandComplete and ErrorResponse ---------------- */
 
-/* The row count at the end of a tag such as "INSERT 0 5" or "SELECT 3". */
-static uint64_t tag_rows(const char *tag)
-{
-	static const char *const counted[] = { "SELECT ", "INSERT ", "UPDATE ", "DELETE ", "MERGE ",
-					       "FETCH ", "MOVE ", "COPY " };
-	const char *last;
-
-	for (size_t i = 0; i < ARRAY_SIZE(counted); i++) {
-		if (strncmp(tag, counted[i], strlen(counted[i])) != 0)
-			continue;
-		last = strrchr(tag, ' ');
-		return strtoull(last + 1, NULL, 10);
-	}
-	return 0;
-}
-
 static void finish_result(struct result_state *res, struct pgw_result *r, usec_t now)
 {
 	r->size = sizeof(*r);
@@ -313,21 +293,18 @@ static void run_result_hooks(struct pgw_session *s, const struct pgw_result *r, 
 
 static void handle_command_complete(struct pgw_session *s, const struct sbuf_pkt *pkt)
 {
-	struct pktreader r;
 	const char *tag = "";
 	usec_t now = get_time_usec();
 	struct pgw_result result = { 0 };
 
-	if (pkt->hdr.type == 'C') {	/* else EmptyQueryResponse: no tag */
-		pktreader_init(&r, pkt->data + 5, pkt->hdr.len - 5);
-		if (!pkt_get_string(&r, &tag))
-			tag = "";
-	}
+	/* else EmptyQueryResponse: no tag */
+	if (pkt->hdr.type == 'C' && !pkt_read_command_tag(pkt->data + 5, pkt->hdr.len - 5, &tag))
+		tag = "";
 	s->res.bytes_sent += pkt->hdr.len;
 	finish_result(&s->res, &result, now);
 	plugin_exec_describe(s, &result);
 	result.command_tag = tag;
-	result.rows = tag_rows(tag);
+	result.rows = pkt_tag_rows(tag);
 	run_result_hooks(s, &result, false);
 	plugin_exec_answered(s, pkt->hdr.type);
 	next_result(&s->res, now);

@@ -443,16 +443,9 @@ void prepared_reply_hold(struct ps_state *ps)
 	ps->reply_matched = true;
 }
 
-static bool tag_is(const uint8_t *tag, size_t len, const char *want)
-{
-	size_t n = strlen(want);
-
-	return len >= n + 1 && memcmp(tag, want, n + 1) == 0;
-}
-
 void prepared_command_done(struct pgsocket *server, const uint8_t *tag, size_t len, bool from_client)
 {
-	if (!tag_is(tag, len, "DISCARD ALL") && !tag_is(tag, len, "DEALLOCATE ALL"))
+	if (!pkt_tag_is(tag, len, "DISCARD ALL") && !pkt_tag_is(tag, len, "DEALLOCATE ALL"))
 		return;
 	held_clear(state_of(server));
 	if (from_client && server->link && server->link->ps)
@@ -469,26 +462,18 @@ bool prepared_tracks(const struct pgsocket *client)
 }
 
 /*
- * The names at the start of a Bind (portal, statement: skip 0) or of a
- * Describe / Close (skip 1: 'S' or 'P' first): false when the buffered
- * part of the message does not hold them whole.  *end: where the bytes
- * after them start, from the message start.
+ * The names at the start of a Bind (portal, statement): false when the
+ * buffered part of the message does not hold them whole.  *end: where the
+ * bytes after them start, from the message start.
  */
-static bool read_names(const struct sbuf_pkt *pkt, uint32_t skip, int count, const char **names, uint32_t *end)
+static bool read_bind_names(const struct sbuf_pkt *pkt, const char *names[2], uint32_t *end)
 {
-	uint32_t pos = pkt->hdr.hdr_len + skip;
+	size_t len;
 
-	for (int i = 0; i < count; i++) {
-		const uint8_t *nul;
-		if (pos >= pkt->avail)
-			return false;
-		nul = memchr(pkt->data + pos, 0, pkt->avail - pos);
-		if (!nul)
-			return false;
-		names[i] = (const char *)pkt->data + pos;
-		pos = (uint32_t)(nul - pkt->data) + 1;
-	}
-	*end = pos;
+	if (pkt->avail < pkt->hdr.hdr_len ||
+	    !pkt_read_names(pkt->data + pkt->hdr.hdr_len, pkt->avail - pkt->hdr.hdr_len, 2, names, &len))
+		return false;
+	*end = pkt->hdr.hdr_len + (uint32_t)len;
 	return true;
 }
 
@@ -505,7 +490,7 @@ static bool have_enough(const struct sbuf_pkt *pkt)
 	case 'P': case 'D': case 'C':
 		return false;
 	case 'B':
-		return read_names(pkt, 0, 2, names, &end);
+		return read_bind_names(pkt, names, &end);
 	default:
 		return true;
 	}
@@ -729,7 +714,7 @@ static bool client_bind(struct pgsocket *client, struct pgsocket *server, struct
 	uint32_t rest_at;
 	struct ps_stmt *st;
 
-	if (!read_names(pkt, 0, 2, names, &rest_at) || !names[1][0])
+	if (!read_bind_names(pkt, names, &rest_at) || !names[1][0])
 		return false;
 	server->pool->stats.ps_bind_count++;
 	st = statement_for(client, server, 'B', names[1]);
@@ -744,19 +729,19 @@ static bool client_bind(struct pgsocket *client, struct pgsocket *server, struct
 /* Describe or Close of a statement (not a portal): 'S', then its name. */
 static bool client_describe_or_close(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt)
 {
-	const char *names[1];
-	uint32_t end;
+	const char *name;
+	uint8_t kind;
 	struct ps_stmt *st;
 
-	if (pkt->hdr.len < pkt->hdr.hdr_len + 2 || pkt->data[pkt->hdr.hdr_len] != 'S' ||
-	    !read_names(pkt, 1, 1, names, &end) || end != pkt->hdr.len || !names[0][0])
+	if (!pkt_read_target(pkt->data + pkt->hdr.hdr_len, pkt->hdr.len - pkt->hdr.hdr_len, &kind, &name) ||
+	    kind != 'S' || !name[0])
 		return false;
 	if (pkt->hdr.type == 'C') {
 		sbuf_skip(&client->sbuf, pkt);
-		client_close(client, server, names[0]);
+		client_close(client, server, name);
 		return true;
 	}
-	st = statement_for(client, server, 'D', names[0]);
+	st = statement_for(client, server, 'D', name);
 	if (!st) {
 		sbuf_skip(&client->sbuf, pkt);
 		return true;
@@ -769,13 +754,13 @@ static bool client_describe_or_close(struct pgsocket *client, struct pgsocket *s
 static bool client_parse_msg(struct pgsocket *client, struct pgsocket *server, struct sbuf_pkt *pkt,
 			     const uint8_t *msg, uint32_t msg_len)
 {
-	const char *name = (const char *)msg + 5;
-	size_t name_len = strnlen(name, msg_len - 5);
+	const char *name;
+	size_t end;
 
-	if (name_len == msg_len - 5 || !name[0])
+	if (!pkt_read_names(msg + 5, msg_len - 5, 1, &name, &end) || !name[0])
 		return false;	/* unnamed, or not a string: PostgreSQL will say so */
 	sbuf_skip(&client->sbuf, pkt);
-	client_parse(client, server, name, msg + 5 + name_len + 1, msg_len - 5 - (uint32_t)name_len - 1);
+	client_parse(client, server, name, msg + 5 + end, msg_len - 5 - (uint32_t)end);
 	return true;
 }
 

@@ -316,11 +316,9 @@ static void run_connect_query(struct pgsocket *server)
 
 static void remember_param(struct pgsocket *server, const uint8_t *body, size_t len, bool at_login)
 {
-	struct pktreader r;
 	const char *name, *value;
 
-	pktreader_init(&r, body, len);
-	if (!pkt_get_string(&r, &name) || !pkt_get_string(&r, &value))
+	if (!pkt_read_param_status(body, len, &name, &value))
 		return;
 	varcache_set(&server->vars, name, value);
 	if (server->link)
@@ -352,10 +350,12 @@ static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pk
 	case 'S':
 		remember_param(server, body, len, true);
 		break;
-	case 'K':
-		if (len >= CANCEL_KEY_LEN)
-			memcpy(server->cancel_key, body, CANCEL_KEY_LEN);
+	case 'K': {
+		const uint8_t *key;
+		if (pkt_read_backend_key(body, len, &key))
+			memcpy(server->cancel_key, key, CANCEL_KEY_LEN);
 		break;
+	}
 	case 'E':
 		sbuf_skip(&server->sbuf, pkt);
 		if (server->exec_on_connect) {
@@ -369,7 +369,7 @@ static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pk
 	case 'N':
 		break;
 	case 'Z':
-		server->tx_state = len ? (char)body[0] : 'I';
+		server->tx_state = pkt_read_ready(body, len);
 		sbuf_skip(&server->sbuf, pkt);
 		if (server->exec_on_connect) {
 			server->exec_on_connect = false;
@@ -448,7 +448,7 @@ static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_
 	if (pkt->hdr.type == 'C' && server->ps)
 		prepared_command_done(server, body, len, false);	/* server_reset_query */
 	if (pkt->hdr.type == 'Z') {
-		server->tx_state = len ? (char)body[0] : 'I';
+		server->tx_state = pkt_read_ready(body, len);
 		internal_query_done(server);
 	}
 	return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
@@ -475,7 +475,7 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 {
 	struct pgsocket *client = server->link;
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
-	char tx_state = pkt->hdr.len > 5 ? (char)body[0] : 'I';
+	char tx_state = pkt_read_ready(body, pkt->hdr.len - pkt->hdr.hdr_len);
 
 	server->tx_state = tx_state;
 	if (server->expect_rfq > 0)
@@ -541,7 +541,7 @@ static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket 
 			return plugin_query_server_msg(server, client, pkt->hdr.type, body, len);
 		return auth_query_server_msg(server, client, pkt->hdr.type, body, len);
 	}
-	server->tx_state = len ? (char)body[0] : 'I';
+	server->tx_state = pkt_read_ready(body, len);
 	server->ready = true;
 	release_server(server);
 	if (client->pquery)

@@ -137,6 +137,71 @@ static void test_reader_columns(void **state)
 	assert_false(pkt_get_column(&r, &val, &len));
 }
 
+/* A DataRow length below -1 is malformed, not NULL. */
+static void test_reader_negative_column(void **state)
+{
+	const uint8_t col[] = { 0xff, 0xff, 0xff, 0xfe, 'x' };
+	struct pktreader r;
+	const uint8_t *val;
+	uint32_t len;
+
+	pktreader_init(&r, col, sizeof(col));
+	assert_false(pkt_get_column(&r, &val, &len));
+}
+
+static void test_read_startup(void **state)
+{
+	const uint8_t ssl[] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	const uint8_t ssl_long[] = { 0, 0, 0, 9, 0x04, 0xd2, 0x16, 0x2f, 0 };
+	const uint8_t cancel[] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint8_t v2[] = { 0, 0, 0, 9, 0, 2, 0, 0, 0 };
+	const uint8_t v3[] = { 0, 0, 0, 17, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'b', 'o', 'b', 0 };
+	struct pkt_startup st;
+	const char *name, *value;
+
+	assert_null(pkt_read_startup(ssl, sizeof(ssl), &st));
+	assert_int_equal(st.kind, PKT_STARTUP_SSL);
+	assert_string_equal(pkt_read_startup(ssl_long, sizeof(ssl_long), &st), "bad packet");
+	assert_null(pkt_read_startup(cancel, sizeof(cancel), &st));
+	assert_int_equal(st.kind, PKT_STARTUP_CANCEL);
+	assert_ptr_equal(st.cancel_key, cancel + 8);
+	assert_null(pkt_read_startup(cancel, sizeof(cancel) - 1, &st));
+	assert_null(st.cancel_key);
+	assert_string_equal(pkt_read_startup(v2, sizeof(v2), &st), "old V2 protocol not supported");
+	/* the parameter list lacks its terminator */
+	assert_null(pkt_read_startup(v3, sizeof(v3), &st));
+	assert_int_equal(st.kind, PKT_STARTUP_V3);
+	assert_int_equal(pkt_next_param(&st.params, &name, &value), PKT_PARAM);
+	assert_string_equal(name, "user");
+	assert_string_equal(value, "bob");
+	assert_int_equal(pkt_next_param(&st.params, &name, &value), PKT_PARAM_BAD);
+}
+
+static void test_read_bind(void **state)
+{
+	/* portal "", statement "s", one format (binary) for two parameters:
+	 * 'ab' and NULL; no result formats */
+	const uint8_t bind[] = { 0, 's', 0, 0, 1, 0, 1, 0, 2, 0, 0, 0, 2, 'a', 'b', 0xff, 0xff, 0xff, 0xff, 0, 0 };
+	uint8_t bad[sizeof(bind)];
+	struct pkt_bind b;
+	const uint8_t *data;
+	uint32_t len;
+
+	assert_true(pkt_read_bind(bind, sizeof(bind), &b));
+	assert_string_equal(b.statement, "s");
+	assert_int_equal(b.nparams, 2);
+	assert_int_equal(pkt_bind_param_format(&b, 1), 1);
+	assert_true(pkt_bind_next_param(&b, &data, &len));
+	assert_memory_equal(data, "ab", 2);
+	assert_true(pkt_bind_next_param(&b, &data, &len));
+	assert_null(data);
+	/* no result format count, or a length of -2: refused */
+	assert_false(pkt_read_bind(bind, sizeof(bind) - 2, &b));
+	memcpy(bad, bind, sizeof(bad));
+	bad[18] = 0xfe;
+	assert_false(pkt_read_bind(bad, sizeof(bad), &b));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +213,9 @@ int main(void)
 		cmocka_unit_test(test_header_bad_lengths),
 		cmocka_unit_test(test_reader_bounds),
 		cmocka_unit_test(test_reader_truncated_int),
+		cmocka_unit_test(test_reader_negative_column),
+		cmocka_unit_test(test_read_startup),
+		cmocka_unit_test(test_read_bind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
