@@ -328,6 +328,13 @@ void plugin_exec_answered(struct pgw_session *s, uint8_t msg_type)
 		e->statements_done++;
 }
 
+bool plugin_exec_in_flight(const struct pgw_session *s)
+{
+	const struct exec_entry *e = s->exec ? s->exec->head : NULL;
+
+	return e && e->what && (e->type == 'Q' || e->type == 'E');
+}
+
 /* ReadyForQuery: the Query, or everything up to the Sync, is done. */
 void plugin_exec_ready(struct pgw_session *s)
 {

@@ -693,6 +693,8 @@ void plugin_session_end(struct pgsocket *client, const char *reason)
 {
 	struct pgw_session *s = client->plug;
 
+	if (s->started)
+		plugin_result_abandoned(s, reason);
 	for (int i = 0; s->started && i < plugin_count(); i++) {
 		struct pgw_plugin *p = plugin_at(i);
 		if (p->hooks.session_end) {

@@ -238,6 +238,9 @@ void plugin_result_ready(struct pgsocket *client, bool idle);
 /* pgwarden answered a blocked statement: itself, or by swapping the error
  * of a stand-in (via_server).  The error hooks see it. */
 void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const char *message, bool via_server);
+/* The session ends (reason) with a statement still running on the server:
+ * the error hooks see it fail, so that no executed statement goes unseen. */
+void plugin_result_abandoned(struct pgw_session *s, const char *reason);
 void plugin_result_free(struct pgw_session *s);
 /* The row behind a struct pgw_row handed to data_row. */
 void plugin_row_set_field(struct pgw_row *row, int i, const void *data, int32_t len);
@@ -277,6 +280,8 @@ void plugin_exec_portal_statement(struct pgw_session *s, const char *portal_name
 				  const char **sql);
 void plugin_exec_describe(struct pgw_session *s, struct pgw_result *r);
 void plugin_exec_answered(struct pgw_session *s, uint8_t msg_type);
+/* A Query or Execute went to the server and its answer has not come. */
+bool plugin_exec_in_flight(const struct pgw_session *s);
 void plugin_exec_ready(struct pgw_session *s);
 void plugin_exec_free(struct pgw_session *s);
 

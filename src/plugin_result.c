@@ -354,6 +354,21 @@ void plugin_result_blocked(struct pgw_session *s, const char *sqlstate, const ch
 	next_result(&s->res, now);
 }
 
+void plugin_result_abandoned(struct pgw_session *s, const char *reason)
+{
+	struct pgw_result result = { 0 };
+
+	/* held: the hooks have seen this answer already */
+	if (!plugin_has(PLUGIN_HOOK_RESULT) || s->res.held || !plugin_exec_in_flight(s))
+		return;
+	finish_result(&s->res, &result, get_time_usec());
+	plugin_exec_describe(s, &result);
+	result.severity = "FATAL";
+	result.sqlstate = "08006";	/* connection_failure: no answer will come */
+	result.message = reason && reason[0] ? reason : "connection closed";
+	run_result_hooks(s, &result, true);
+}
+
 /* ---------------- the server's messages ---------------- */
 
 /* Whole messages for the hooks: the buffer may grow up to the limit. */

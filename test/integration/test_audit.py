@@ -219,6 +219,10 @@ def test_client_vanishing_mid_result_ends_its_session(audited):
     raw.close()  # no Terminate, result not read: the socket just goes
     s = a.wait_rows("SELECT * FROM sessions WHERE end_reason IS NOT NULL")[0]
     assert s["end_reason"].startswith("client") and s["end_reason"] != "client close request", s
+    # the statement it abandoned is recorded as failed, with what it was sent
+    st = a.statements()[0]
+    assert st["sql"].startswith("SELECT repeat('x', 1000)") and st["sqlstate"] == "08006", st
+    assert st["error"] == s["end_reason"] and st["rows_returned"] > 0, st
 
 
 def test_show_audit_in_the_console(audited):
