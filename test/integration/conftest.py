@@ -220,6 +220,10 @@ log_disconnections = on
             "host all plainuser 127.0.0.1/32 password\n"
             "host all all 127.0.0.1/32 trust\n")
         chown_postgres(self.data)
+        self.run_postmaster()
+        self.setup_roles()
+
+    def run_postmaster(self):
         # The postmaster runs in the foreground as our child (not via pg_ctl),
         # so that it dies with us even if pytest is killed.
         self.proc = popen_tied([PG_BIN / "postgres", "-D", self.data], self.logfile)
@@ -234,7 +238,15 @@ log_disconnections = on
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"postgres did not start:\n{self.logfile.read_text()}")
                 time.sleep(0.1)
-        self.setup_roles()
+
+    def crash(self):
+        """pg_ctl stop -m immediate: every backend dies at once, no checkpoint."""
+        run_as_postgres([PG_BIN / "pg_ctl", "stop", "-D", self.data, "-m", "immediate", "-w"])
+        self.proc.wait(timeout=30)
+
+    def restart(self):
+        """Start the postmaster again after crash() (it runs crash recovery)."""
+        self.run_postmaster()
 
     def setup_roles(self):
         with self.connect("postgres") as c:

@@ -58,9 +58,13 @@ def message(mtype, body=b""):
 
 
 class RawConn:
-    def __init__(self, host, port, timeout=5.0):
+    def __init__(self, host, port, timeout=5.0, rcvbuf=None):
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.socket()
+        if rcvbuf:  # before connect(): the window is agreed in the handshake
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         self.buf = b""
         self.params = {}
         self.backend_key = None
