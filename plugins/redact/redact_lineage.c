@@ -339,6 +339,8 @@ static void check_select(struct scope *sc, const json_t *sel)
 	if (json_object_get(sel, "intoClause"))
 		return block(sc, "SELECT INTO copies a table with masked columns", "");
 	forbid_refs(sc, json_object_get(sel, "withClause"), "a CTE");
+	/* VALUES ((SELECT ssn ...)): its output columns have no origin either */
+	forbid_refs(sc, json_object_get(sel, "valuesLists"), "a VALUES list");
 	json_array_foreach(json_object_get(sel, "targetList"), i, target)
 		check_target(sc, target);
 	check_from(sc, json_object_get(sel, "fromClause"));

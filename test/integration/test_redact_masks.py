@@ -144,6 +144,7 @@ BYPASSES = [
     "SELECT ssn FROM rd_people UNION SELECT 'x'",
     "SELECT ssn FROM rd_people UNION ALL SELECT ssn FROM rd_people",
     "SELECT (SELECT ssn FROM rd_people LIMIT 1)",
+    "VALUES ((SELECT ssn FROM rd_people LIMIT 1))",
     "SELECT * FROM rd_people p1 NATURAL FULL JOIN rd_people p2",
     "SELECT * FROM rd_people p1 FULL JOIN rd_people p2 USING (ssn)",
     "SELECT * FROM rd_people_v",

@@ -88,6 +88,8 @@ static void test_ways_out_are_blocked(void **state)
 	assert_blocked("WITH c AS (SELECT ssn FROM users) SELECT * FROM c", "a CTE");
 	assert_blocked("SELECT ssn FROM users UNION SELECT 'x'", "a set operation");
 	assert_blocked("SELECT (SELECT ssn FROM users LIMIT 1)", "masked column: ssn");
+	assert_blocked("VALUES ((SELECT ssn FROM users LIMIT 1))", "a VALUES list uses masked column: ssn");
+	assert_blocked("VALUES (1), ((SELECT u FROM users u))", "a VALUES list uses a whole row of: u");
 	assert_blocked("SELECT * FROM users a NATURAL JOIN users b", "NATURAL or USING join");
 	assert_blocked("COPY users TO STDOUT", "copies a table");
 	assert_blocked("CREATE TABLE t AS SELECT * FROM users", "copies a table");
