@@ -1376,22 +1376,60 @@ bool config_list_contains(const char *list, const char *word)
 }
 
 /*
+ * Does key hold the same value in both configs?  The stored values are
+ * compared, not their text: a formatted value may be cut by its buffer.
+ */
+static bool same_value(const struct config *a, const struct config *b, const struct config_key *key)
+{
+	const void *fa = (const char *)a + key->offset;
+	const void *fb = (const char *)b + key->offset;
+	const char *sa, *sb;
+
+	switch (key->type) {
+	case CF_STR:
+		sa = *(char *const *)fa;
+		sb = *(char *const *)fb;
+		return strcmp(sa ? sa : "", sb ? sb : "") == 0;
+	case CF_TIME:
+		return *(const usec_t *)fa == *(const usec_t *)fb;
+	case CF_INT:
+	case CF_LOOKUP_POOL_MODE:
+	case CF_LOOKUP_AUTH_TYPE:
+		return *(const int *)fa == *(const int *)fb;
+	}
+	return false;
+}
+
+static void copy_value(struct config *dst, const struct config *src, const struct config_key *key)
+{
+	void *fd = (char *)dst + key->offset;
+	const void *fs = (const char *)src + key->offset;
+
+	switch (key->type) {
+	case CF_STR:
+		replace_str(fd, *(char *const *)fs ? *(char *const *)fs : "");
+		break;
+	case CF_TIME:
+		*(usec_t *)fd = *(const usec_t *)fs;
+		break;
+	case CF_INT:
+	case CF_LOOKUP_POOL_MODE:
+	case CF_LOOKUP_AUTH_TYPE:
+		*(int *)fd = *(const int *)fs;
+		break;
+	}
+}
+
+/*
  * On reload, settings PgBouncer marks "no reload" keep the value the process
  * started with (listen sockets, pkt_buf, ...); changing them needs a restart.
  */
 void config_keep_startup_values(struct config *newcf, const struct config *oldcf)
 {
-	char value[1024], err[256];
-
 	for (const struct config_key *k = config_keys; k->name; k++) {
-		if (k->reloadable)
-			continue;
-		config_format_value(oldcf, k, value, sizeof(value));
-		char newvalue[1024];
-		config_format_value(newcf, k, newvalue, sizeof(newvalue));
-		if (strcmp(value, newvalue) == 0)
+		if (k->reloadable || same_value(newcf, oldcf, k))
 			continue;
 		log_warning("setting %s cannot be changed by a reload; restart to apply it", k->name);
-		config_set_value(newcf, k, value, err, sizeof(err));
+		copy_value(newcf, oldcf, k);
 	}
 }

@@ -916,6 +916,48 @@ static void test_set_value(void **state)
 	config_free(cf);
 }
 
+/* "listen_addr = aaa...a<last>" with a value of len characters. */
+static char *long_listen_addr(const char *head, size_t len, char last)
+{
+	char *text = malloc(strlen(head) + len + 32);
+	size_t n = strlen(head);
+
+	strcpy(text, head);
+	strcpy(text + n, "listen_addr = ");
+	n += strlen("listen_addr = ");
+	memset(text + n, 'a', len - 1);
+	text[n + len - 1] = last;
+	strcpy(text + n + len, "\n");
+	return text;
+}
+
+/*
+ * A reload keeps the settings that need a restart, and keeps them whole:
+ * values once went through a 1 KB text buffer, so a longer listen_addr was
+ * cut short, or could change when the difference lay past the cut.
+ */
+static void test_keep_startup_values(void **state)
+{
+	char *old_text = long_listen_addr("[pgbouncer]\nlisten_port = 7000\ndefault_pool_size = 5\n", 2000, 'a');
+	char *new_text = long_listen_addr("[pgbouncer]\nlisten_port = 7001\ndefault_pool_size = 9\n", 2000, 'b');
+	struct config *oldcf = load_ok(old_text), *newcf = load_ok(new_text);
+
+	config_keep_startup_values(newcf, oldcf);
+	assert_int_equal(newcf->listen_port, 7000);
+	assert_string_equal(newcf->listen_addr, oldcf->listen_addr);
+	assert_int_equal(newcf->default_pool_size, 9);	/* reloadable: the new value */
+	config_free(newcf);
+
+	/* the other way round: a short value replaced by the long one */
+	newcf = load_ok("[pgbouncer]\nlisten_addr = 127.0.0.1\n");
+	config_keep_startup_values(newcf, oldcf);
+	assert_string_equal(newcf->listen_addr, oldcf->listen_addr);
+	config_free(newcf);
+	config_free(oldcf);
+	free(old_text);
+	free(new_text);
+}
+
 /*
  * Robustness: long lines, junk, random bytes.  The only requirement is a
  * clean result (config or error) and no memory error under ASan.
@@ -1045,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_format_value),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_set_value),
+		cmocka_unit_test(test_keep_startup_values),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_fuzz_connstr),
