@@ -84,12 +84,16 @@ const char *oidc_token_string(const struct oidc_token *t, const char *claim)
 	return s ? s : "";
 }
 
+/* A number beyond this many seconds (the year 9999) is no time: converting
+ * a larger real is undefined, and exp + clock_skew must not overflow. */
+#define MAX_TIME 253402300799LL
+
 int64_t oidc_token_int(const struct oidc_token *t, const char *claim)
 {
 	const json_t *v = t->claims ? json_object_get(t->claims, claim) : NULL;
-	if (json_is_integer(v))
+	if (json_is_integer(v) && json_integer_value(v) >= -MAX_TIME && json_integer_value(v) <= MAX_TIME)
 		return json_integer_value(v);
-	if (json_is_real(v))
+	if (json_is_real(v) && json_real_value(v) >= -MAX_TIME && json_real_value(v) <= MAX_TIME)
 		return (int64_t)json_real_value(v);
 	return 0;
 }

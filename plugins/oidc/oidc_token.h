@@ -49,6 +49,9 @@ int oidc_token_check_claims(const struct oidc_token *t, const struct oidc_claim_
 
 /* A claim as text for logs and identity ("" when absent or not a string). */
 const char *oidc_token_string(const struct oidc_token *t, const char *claim);
+/* A claim as a whole number of seconds: 0 when absent, not a number, or
+ * beyond the year 9999 either way (so that sums of times cannot overflow;
+ * a NumericDate of 0 is refused). */
 int64_t oidc_token_int(const struct oidc_token *t, const char *claim);
 
 #endif
