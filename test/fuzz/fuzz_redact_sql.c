@@ -106,6 +106,11 @@ static struct pgw_kv config[2];
 
 /* ---------------- the plugin ---------------- */
 
+static void remove_policy(void)
+{
+	unlink(policy_path);
+}
+
 static void start_plugin(void)
 {
 	int fd;
@@ -115,6 +120,7 @@ static void start_plugin(void)
 	if (fd < 0 || write(fd, policy_text, strlen(policy_text)) != (ssize_t)strlen(policy_text))
 		abort();
 	close(fd);
+	atexit(remove_policy);	/* read again at each input's RELOAD */
 	config[0] = (struct pgw_kv){ "path", "redact.so" };
 	config[1] = (struct pgw_kv){ "policy_file", policy_path };
 	if (pgwarden_plugin_init(&fuzz_host_api, &fuzz_plugin, config, 2) != 0 || !fuzz_host.hooks.statement ||
