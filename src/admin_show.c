@@ -132,14 +132,13 @@ static void put_port(struct resultset *rs, const struct pgsocket *sk, const stru
 	rs_int(rs, port);
 }
 
-/* Servers' local address is not kept: ask the kernel. */
+/* The local address is not kept (memory per connection): ask the kernel. */
 static void local_address(const struct pgsocket *sk, struct sockaddr_storage *ss)
 {
 	socklen_t len = sizeof(*ss);
 
-	*ss = sk->local_addr;
-	if (ss->ss_family == AF_UNSPEC && sk->sbuf.fd >= 0 &&
-	    getsockname(sk->sbuf.fd, (struct sockaddr *)ss, &len) < 0)
+	memset(ss, 0, sizeof(*ss));
+	if (sk->sbuf.fd >= 0 && getsockname(sk->sbuf.fd, (struct sockaddr *)ss, &len) < 0)
 		memset(ss, 0, sizeof(*ss));
 }
 
@@ -205,7 +204,7 @@ static void sk_tls(struct resultset *rs, const void *p)
 		tls_describe(sk->sbuf.tls, desc, sizeof(desc));
 	rs_str(rs, desc);
 }
-static void sk_application_name(struct resultset *rs, const void *p) { rs_str(rs, SK(p)->vars.value[VAR_APPNAME]); }
+static void sk_application_name(struct resultset *rs, const void *p) { rs_str(rs, varcache_get(&SK(p)->vars, VAR_APPNAME)); }
 static void sk_replication(struct resultset *rs, const void *p UNUSED) { rs_str(rs, "none"); }
 static void sk_id(struct resultset *rs, const void *p) { rs_uint(rs, SK(p)->id); }
 static void sk_prepared_statements(struct resultset *rs, const void *p) { rs_int(rs, (int64_t)prepared_count(SK(p))); }

@@ -69,7 +69,7 @@ bool finish_client_login(struct pgsocket *client)
 	if (plugin_has(PLUGIN_HOOK_ANY) && !pool->db->is_admin)
 		plugin_session_start(client);
 	send_welcome(client);
-	client->sbuf.max_full_pkt = client->sbuf.ibuf_size;
+	client->sbuf.max_full_pkt = client->sbuf.ibuf_base;
 	/* A statement plugin sees whole Query/Parse messages; named Parse
 	 * messages are kept whole too (prepared.c). */
 	if (plugin_has(PLUGIN_HOOK_STATEMENT | PLUGIN_HOOK_RESULT) || cf->max_prepared_statements > 0)
@@ -91,8 +91,11 @@ static bool ignored_param(const char *name)
 static void append_client_host(struct pgsocket *client)
 {
 	char addr[80] = "unix";
-	char *app = client->vars.value[VAR_APPNAME];
-	size_t used = strlen(app);
+	char app[VAR_MAX_LEN];
+	size_t used;
+
+	strlcpy_safe(app, varcache_get(&client->vars, VAR_APPNAME), sizeof(app));
+	used = strlen(app);
 
 	if (client->remote_addr.ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)&client->remote_addr;
@@ -105,7 +108,8 @@ static void append_client_host(struct pgsocket *client)
 		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "[%s]:%d", ip, ntohs(in6->sin6_port));
 	}
-	snprintf(app + used, VAR_MAX_LEN - used, "%s%s", used ? " - " : "", addr);
+	snprintf(app + used, sizeof(app) - used, "%s%s", used ? " - " : "", addr);
+	varcache_set_id(&client->vars, VAR_APPNAME, app);
 }
 
 /* Returns false after disconnecting the client. */
@@ -149,8 +153,10 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 		disconnect_client(client, true, "too long db name: %s", dbname);
 		return false;
 	}
-	strlcpy_safe(client->user_name, user, sizeof(client->user_name));
-	strlcpy_safe(client->db_name, dbname, sizeof(client->db_name));
+	strpool_put(client->user_name);
+	strpool_put(client->db_name);
+	client->user_name = strpool_get(user, strlen(user));
+	client->db_name = strpool_get(dbname, strlen(dbname));
 	if (plugin_has(PLUGIN_HOOK_AUTH))
 		plugin_keep_startup_params(client, r->data + params_start, r->pos - params_start);
 	return true;
@@ -416,8 +422,6 @@ void accept_client(int fd, bool is_unix)
 
 	client->is_unix = is_unix;
 	getpeername(fd, (struct sockaddr *)&client->remote_addr, &len);
-	len = sizeof(client->local_addr);
-	getsockname(fd, (struct sockaddr *)&client->local_addr, &len);
 	client->peer_uid = -1;
 	if (is_unix) {
 		struct ucred cred;

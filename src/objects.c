@@ -183,7 +183,7 @@ static void apply_user_def(struct pguser *u)
 static void set_db_var(struct pgdatabase *db, enum var_id id, const char *value)
 {
 	if (value)
-		strlcpy_safe(db->startup_vars.value[id], value, VAR_MAX_LEN);
+		varcache_set_id(&db->startup_vars, id, value);
 }
 
 static void mark_list_close_needed(struct list_node *list)
@@ -255,7 +255,7 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 	replace_str(&db->auth_user, def->auth_user);
 	replace_str(&db->auth_query, def->auth_query);
 	replace_str(&db->auth_dbname, def->auth_dbname);
-	memset(&db->startup_vars, 0, sizeof(db->startup_vars));
+	varcache_clear(&db->startup_vars);
 	set_db_var(db, VAR_CLIENT_ENCODING, def->client_encoding);
 	set_db_var(db, VAR_DATESTYLE, def->datestyle);
 	set_db_var(db, VAR_TIMEZONE, def->timezone);
@@ -351,6 +351,8 @@ int pool_size_of(const struct pgpool *pool)
 struct pgsocket *socket_alloc(bool is_server)
 {
 	struct pgsocket *sk = xcalloc(1, sizeof(*sk));
+
+	sk->user_name = sk->db_name = "";
 	list_init(&sk->node);
 	sk->is_server = is_server;
 	sk->id = ++pooler.next_id;
@@ -592,6 +594,9 @@ static void free_socket(struct pgsocket *sk)
 	auth_query_free(sk);
 	plugin_query_free(sk);
 	prepared_free(sk);
+	varcache_clear(&sk->vars);
+	strpool_put(sk->user_name);
+	strpool_put(sk->db_name);
 	secure_zero(sk, sizeof(*sk));
 	free(sk);
 }

@@ -22,6 +22,7 @@
 #include "pktbuf.h"
 #include "scram.h"
 #include "dns.h"
+#include "strpool.h"
 #include "plugin_host.h"
 #include "prepared.h"
 
@@ -43,15 +44,22 @@ enum var_id {
 	VAR_APPNAME,
 	VAR_COUNT
 };
-#define VAR_MAX_LEN 128
+#define VAR_MAX_LEN 128		/* longer values are cut, as before interning */
 
+/* Values are interned: every connection with the same TimeZone points at one
+ * copy (thousands of clients share a handful of values), and equal values
+ * are equal pointers.  NULL: not set. */
 struct varcache {
-	char value[VAR_COUNT][VAR_MAX_LEN];
+	const char *value[VAR_COUNT];
 };
 
 int varcache_lookup(const char *name);		/* enum var_id, or -1 */
 const char *varcache_name(int id);
 bool varcache_set(struct varcache *vc, const char *name, const char *value);
+void varcache_set_id(struct varcache *vc, enum var_id id, const char *value);	/* NULL or "": unset */
+const char *varcache_get(const struct varcache *vc, enum var_id id);	/* "" when unset */
+void varcache_clear(struct varcache *vc);
+void varcache_copy(struct varcache *dst, const struct varcache *src);
 /* Build "SET a='x';SET b='y';" for what differs; false if nothing to do. */
 bool varcache_build_sync(const struct varcache *client, const struct varcache *server, struct pktbuf *pb);
 /* Fill in what the client did not set from the pool's defaults. */
@@ -206,24 +214,24 @@ struct pgsocket {
 	enum sock_state state;
 	uint64_t id;
 
-	bool is_server;
-	bool is_unix;
-	bool ready;			/* server: idle in ReadyForQuery */
-	bool close_needed;
-	bool admin_user;		/* client: admin console, full access */
-	bool stats_user;		/* client: admin console, SHOW only */
-	bool setting_vars;		/* server: our SET is running */
-	bool resetting;			/* server: reset query running */
-	bool checking;			/* server: check query running */
-	bool exec_on_connect;		/* server: connect_query running */
-	bool in_copy;			/* client: COPY IN in progress */
-	bool sent_terminate;
-	bool counted_client;		/* counted in pooler.client_count */
-	bool counted_in_pool;		/* counted in its db's and user's client_count */
-	bool auth_ok_sent;
-	bool stmt_decided;		/* client: a plugin decided the message at parse_pos */
-	bool skip_till_sync;		/* client: a Parse was blocked; skip up to Sync */
-	bool swap_server_error;		/* client: next server error is a block stand-in's */
+	bool is_server : 1;
+	bool is_unix : 1;
+	bool ready : 1;			/* server: idle in ReadyForQuery */
+	bool close_needed : 1;
+	bool admin_user : 1;		/* client: admin console, full access */
+	bool stats_user : 1;		/* client: admin console, SHOW only */
+	bool setting_vars : 1;		/* server: our SET is running */
+	bool resetting : 1;			/* server: reset query running */
+	bool checking : 1;			/* server: check query running */
+	bool exec_on_connect : 1;		/* server: connect_query running */
+	bool in_copy : 1;			/* client: COPY IN in progress */
+	bool sent_terminate : 1;
+	bool counted_client : 1;		/* counted in pooler.client_count */
+	bool counted_in_pool : 1;		/* counted in its db's and user's client_count */
+	bool auth_ok_sent : 1;
+	bool stmt_decided : 1;		/* client: a plugin decided the message at parse_pos */
+	bool skip_till_sync : 1;		/* client: a Parse was blocked; skip up to Sync */
+	bool swap_server_error : 1;		/* client: next server error is a block stand-in's */
 	struct pgw_session *plug;	/* client: plugin session, NULL without plugins */
 	struct ps_state *ps;		/* named prepared statements (prepared.c), NULL until used */
 	char tx_state;			/* 'I', 'T', 'E' from ReadyForQuery */
@@ -232,8 +240,7 @@ struct pgsocket {
 
 	uint8_t cancel_key[CANCEL_KEY_LEN];
 	char *tls_host;			/* server: the host name, for server_tls_sslmode = verify-full */
-	struct sockaddr_storage remote_addr;
-	struct sockaddr_storage local_addr;
+	struct sockaddr_storage remote_addr;	/* the local address is asked of the kernel (SHOW) */
 	int peer_pid;			/* unix socket peer */
 	int peer_uid;			/* unix socket peer, -1 for TCP */
 
@@ -245,9 +252,9 @@ struct pgsocket {
 
 	struct varcache vars;
 
-	/* client login */
-	char user_name[MAX_USERNAME];
-	char db_name[MAX_DBNAME];
+	/* client login: from the startup packet, interned (strpool.h), "" before */
+	const char *user_name;
+	const char *db_name;
 	enum auth_phase auth_phase;
 	uint8_t md5_salt[4];
 	struct scram_server *scram_srv;	/* client SCRAM in progress */
@@ -255,7 +262,7 @@ struct pgsocket {
 	struct plugin_query *pquery;	/* a socketless client running a plugin's server_query */
 	struct scram_client *scram_cli;	/* server login SCRAM in progress */
 	struct dns_request *dns_req;	/* server: address lookup in flight */
-	bool is_cancel_conn;		/* server: only carries a CancelRequest */
+	bool is_cancel_conn : 1;		/* server: only carries a CancelRequest */
 	uint8_t cancel_to_send[CANCEL_KEY_LEN];	/* its payload: the server's key */
 	struct pktbuf login_params;	/* server: ParameterStatus seen at login */
 };

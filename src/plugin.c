@@ -148,7 +148,7 @@ static const char *host_session_client_addr(const struct pgw_session *s)
 
 static const char *host_session_application_name(const struct pgw_session *s)
 {
-	return s->client->vars.value[VAR_APPNAME];
+	return varcache_get(&s->client->vars, VAR_APPNAME);
 }
 
 static void *host_session_get_data(const struct pgw_session *s, const struct pgw_plugin *self)

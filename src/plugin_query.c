@@ -218,8 +218,8 @@ int plugin_server_query(struct pgw_plugin *self, const char *database, const cha
 	client = socket_alloc(false);
 	client->pquery = q;
 	client->db = db;
-	strlcpy_safe(client->user_name, u->name, sizeof(client->user_name));
-	strlcpy_safe(client->db_name, db->name, sizeof(client->db_name));
+	client->user_name = strpool_get(u->name, strlen(u->name));
+	client->db_name = strpool_get(db->name, strlen(db->name));
 	client->sbuf.closed = true;	/* no socket: nothing is ever sent to it */
 	client->pool = get_pool(db, u);
 	client->state = CL_FREE;

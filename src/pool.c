@@ -435,6 +435,7 @@ static void free_pool(struct pgpool *pool)
 {
 	list_del(&pool->node);
 	pktbuf_free(&pool->welcome);
+	varcache_clear(&pool->server_defaults);
 	free(pool);
 }
 
@@ -467,6 +468,7 @@ static void free_database(struct pgdatabase *db)
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
+	varcache_clear(&db->startup_vars);
 	free(db);
 }
 

@@ -205,11 +205,49 @@ void sbuf_global_init(struct event_base *base)
 	sbuf_base = base;
 }
 
+/* ---------------- read buffers, held only while they hold bytes ---------------- */
+
+#define IBUF_CACHE_MAX 1024
+
+static struct {
+	void *free_list[IBUF_CACHE_MAX];	/* buffers of size `size` */
+	int count;
+	uint32_t size;			/* pkt_buf: every sbuf's ibuf_base */
+} ibuf_cache;
+
+static void ibuf_acquire(struct sbuf *sb)
+{
+	if (sb->ibuf)
+		return;
+	sb->ibuf_size = sb->ibuf_base;
+	if (ibuf_cache.count > 0 && ibuf_cache.size == sb->ibuf_size)
+		sb->ibuf = ibuf_cache.free_list[--ibuf_cache.count];
+	else
+		sb->ibuf = xmalloc(sb->ibuf_size);
+}
+
+static void ibuf_release(struct sbuf *sb)
+{
+	if (!sb->ibuf)
+		return;
+	if (ibuf_cache.count == 0)
+		ibuf_cache.size = sb->ibuf_base;
+	/* a buffer grown for a long message is not kept */
+	if (sb->ibuf_size == ibuf_cache.size && ibuf_cache.count < IBUF_CACHE_MAX)
+		ibuf_cache.free_list[ibuf_cache.count++] = sb->ibuf;
+	else
+		free(sb->ibuf);
+	sb->ibuf = NULL;
+	sb->ibuf_size = sb->ibuf_base;
+	sb->recv_pos = sb->parse_pos = 0;
+}
+
 void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize)
 {
 	memset(sb, 0, sizeof(*sb));
 	sb->fd = -1;
 	sb->handler = handler;
+	sb->ibuf_base = bufsize;
 	sb->ibuf_size = bufsize;
 	sb->max_full_pkt = bufsize;
 	sb->max_pkt_len = INT32_MAX;
@@ -218,9 +256,19 @@ void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize)
 static void attach_fd(struct sbuf *sb, int fd)
 {
 	sb->fd = fd;
-	sb->ibuf = xmalloc(sb->ibuf_size);
 	event_assign(&sb->ev_read, sbuf_base, fd, EV_READ | EV_PERSIST, sbuf_read_cb, sb);
-	event_assign(&sb->ev_write, sbuf_base, fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
+}
+
+/* Made the first time a connection must wait to write (connecting, a full
+ * socket): most clients never do, and an event is 128 bytes. */
+static struct event *write_event(struct sbuf *sb)
+{
+	if (!sb->ev_write) {
+		sb->ev_write = event_new(sbuf_base, sb->fd, EV_WRITE | EV_PERSIST, sbuf_write_cb, sb);
+		if (!sb->ev_write)
+			die("out of memory");
+	}
+	return sb->ev_write;
 }
 
 static bool read_wanted(const struct sbuf *sb)
@@ -269,9 +317,9 @@ static void set_write_interest(struct sbuf *sb, bool want)
 	if (want == sb->writing)
 		return;
 	if (want)
-		event_add(&sb->ev_write, NULL);
+		event_add(write_event(sb), NULL);
 	else
-		event_del(&sb->ev_write);
+		event_del(write_event(sb));
 	sb->writing = want;
 }
 
@@ -307,7 +355,7 @@ bool sbuf_connect(struct sbuf *sb, const struct sockaddr *sa, socklen_t salen)
 	}
 	set_write_interest(sb, true);
 	if (sb->send_failed)
-		event_active(&sb->ev_write, EV_WRITE, 0);
+		event_active(write_event(sb), EV_WRITE, 0);
 	return true;
 }
 
@@ -375,7 +423,10 @@ void sbuf_close(struct sbuf *sb)
 	if (sb->fd >= 0) {
 		/* event_del also drops a pending event_active. */
 		event_del(&sb->ev_read);
-		event_del(&sb->ev_write);
+		if (sb->ev_write) {
+			event_free(sb->ev_write);
+			sb->ev_write = NULL;
+		}
 		close(sb->fd);
 		sb->fd = -1;
 	}
@@ -394,8 +445,7 @@ void sbuf_close(struct sbuf *sb)
 		sb->blocked_on->blocked_src = NULL;
 		sb->blocked_on = NULL;
 	}
-	free(sb->ibuf);
-	sb->ibuf = NULL;
+	ibuf_release(sb);
 	free(sb->obuf);
 	sb->obuf = NULL;
 	sb->olen = sb->opos = sb->ocap = 0;
@@ -447,7 +497,7 @@ static void raw_send(struct sbuf *dst, const uint8_t *data, size_t len, struct s
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				dst->send_failed = true;
-				event_active(&dst->ev_write, EV_WRITE, 0);
+				event_active(write_event(dst), EV_WRITE, 0);
 				return;
 			}
 			n = 0;
@@ -638,8 +688,11 @@ static void compact(struct sbuf *sb)
 
 static void process_and_compact(struct sbuf *sb)
 {
-	if (process_buffer(sb))
+	if (process_buffer(sb)) {
 		compact(sb);
+		if (sb->recv_pos == 0)
+			ibuf_release(sb);
+	}
 	update_read_interest(sb);
 }
 
@@ -669,10 +722,14 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 		call_handler(sb, SBUF_EV_BAD_PKT, NULL);
 		return;
 	}
+	ibuf_acquire(sb);
 	ssize_t n = io_read(sb, sb->ibuf + sb->recv_pos, sb->ibuf_size - sb->recv_pos);
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			if (sb->recv_pos == 0)
+				ibuf_release(sb);
 			return;
+		}
 		call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
 		return;
 	}
@@ -752,7 +809,10 @@ static void sbuf_write_cb(evutil_socket_t fd, short what, void *arg)
 		sb->opos += (size_t)n;
 		sb->bytes_out += (uint64_t)n;
 	}
-	sb->opos = sb->olen = 0;
+	/* flushed: an idle connection keeps no output buffer */
+	free(sb->obuf);
+	sb->obuf = NULL;
+	sb->opos = sb->olen = sb->ocap = 0;
 	set_write_interest(sb, false);
 	release_blocked_source(sb);
 }

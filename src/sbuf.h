@@ -12,6 +12,10 @@
  *
  * Backpressure: when a destination cannot take everything at once, the
  * source stops reading until the destination has flushed.
+ *
+ * Buffers are held only while they hold bytes (as PgBouncer's iobufs): an
+ * idle connection has none, so 10,000 idle clients cost no 10,000 buffers.
+ * Emptied buffers of the usual size wait in a small free list for reuse.
  */
 #ifndef PGWARDEN_SBUF_H
 #define PGWARDEN_SBUF_H
@@ -56,26 +60,28 @@ typedef enum sbuf_result (*sbuf_handler_fn)(struct sbuf *sb, enum sbuf_event ev,
 
 struct sbuf {
 	int fd;
-	bool closed;
-	bool startup_phase;	/* next message has no type byte */
-	bool paused;		/* owner said stop */
-	bool waiting_dst;	/* backpressure: waiting for dst to flush */
-	bool continue_pending;
-	bool reading;		/* read event is added */
-	bool writing;		/* write event is added */
-	bool connecting;
-	bool send_failed;	/* reported from the loop, not from inside a send */
-	bool want_byte;		/* next input is a single byte, not a message */
-	bool tls_handshaking;
+	bool closed : 1;
+	bool startup_phase : 1;	/* next message has no type byte */
+	bool paused : 1;		/* owner said stop */
+	bool waiting_dst : 1;	/* backpressure: waiting for dst to flush */
+	bool continue_pending : 1;
+	bool reading : 1;		/* read event is added */
+	bool writing : 1;		/* write event is added */
+	bool connecting : 1;
+	bool send_failed : 1;	/* reported from the loop, not from inside a send */
+	bool want_byte : 1;		/* next input is a single byte, not a message */
+	bool tls_handshaking : 1;
 
 	SSL *tls;		/* NULL: plain socket */
 
 	struct event ev_read;
-	struct event ev_write;
+	struct event *ev_write;	/* NULL until the first wait to write */
 
-	/* input: [0, parse_pos) consumed, [parse_pos, recv_pos) unprocessed */
+	/* input: [0, parse_pos) consumed, [parse_pos, recv_pos) unprocessed;
+	 * NULL while empty */
 	uint8_t *ibuf;
 	uint32_t ibuf_size;
+	uint32_t ibuf_base;	/* the usual size (pkt_buf); ibuf_size may grow */
 	uint32_t max_full_pkt;	/* how far the buffer may grow for SBUF_NEED_FULL */
 	uint32_t parse_pos;
 	uint32_t recv_pos;

@@ -176,7 +176,7 @@ static void send_startup(struct pgsocket *server)
 	add_startup_param(&pb, "user", server->login_user->name);
 	add_startup_param(&pb, "database", db->dbname);
 	for (int i = 0; i < VAR_COUNT; i++)
-		add_startup_param(&pb, varcache_name(i), db->startup_vars.value[i]);
+		add_startup_param(&pb, varcache_name(i), varcache_get(&db->startup_vars, (enum var_id)i));
 	pktbuf_put_u8(&pb, 0);
 	pktbuf_end(&pb);
 	sbuf_send_pktbuf(&server->sbuf, &pb);
@@ -277,7 +277,7 @@ static void save_welcome(struct pgsocket *server)
 		return;
 	pktbuf_reset(&pool->welcome);
 	pktbuf_put_bytes(&pool->welcome, server->login_params.data, server->login_params.len);
-	pool->server_defaults = server->vars;
+	varcache_copy(&pool->server_defaults, &server->vars);
 	pool->welcome_ready = true;
 }
 

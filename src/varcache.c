@@ -5,6 +5,7 @@
  * varcache does.
  */
 #include "pgwarden.h"
+#include "strpool.h"
 
 #include <string.h>
 #include <strings.h>
@@ -32,13 +33,37 @@ const char *varcache_name(int id)
 	return var_names[id];
 }
 
+/* ---------------- a connection's values ---------------- */
+
+void varcache_set_id(struct varcache *vc, enum var_id id, const char *value)
+{
+	const char *old = vc->value[id];
+	size_t len = value ? strnlen(value, VAR_MAX_LEN - 1) : 0;
+
+	vc->value[id] = len ? strpool_get(value, len) : NULL;
+	strpool_put(old);
+}
+
 bool varcache_set(struct varcache *vc, const char *name, const char *value)
 {
 	int id = varcache_lookup(name);
 	if (id < 0)
 		return false;
-	strlcpy_safe(vc->value[id], value, VAR_MAX_LEN);
+	varcache_set_id(vc, (enum var_id)id, value);
 	return true;
+}
+
+const char *varcache_get(const struct varcache *vc, enum var_id id)
+{
+	return vc->value[id] ? vc->value[id] : "";
+}
+
+void varcache_clear(struct varcache *vc)
+{
+	for (int i = 0; i < VAR_COUNT; i++) {
+		strpool_put(vc->value[i]);
+		vc->value[i] = NULL;
+	}
 }
 
 /* SQL string literal, E'' form when a backslash is present. */
@@ -61,7 +86,7 @@ bool varcache_build_sync(const struct varcache *client, const struct varcache *s
 
 	for (int i = 0; i < VAR_COUNT; i++) {
 		const char *want = client->value[i];
-		if (!want[0] || strcmp(want, server->value[i]) == 0)
+		if (!want || want == server->value[i])	/* interned: same value, same pointer */
 			continue;
 		if (!started) {
 			pktbuf_begin(pb, 'Q');
@@ -83,13 +108,22 @@ bool varcache_build_sync(const struct varcache *client, const struct varcache *s
 void varcache_fill_unset(struct varcache *dst, const struct varcache *defaults)
 {
 	for (int i = 0; i < VAR_COUNT; i++)
-		if (!dst->value[i][0])
-			memcpy(dst->value[i], defaults->value[i], VAR_MAX_LEN);
+		if (!dst->value[i])
+			dst->value[i] = strpool_share(defaults->value[i]);
+}
+
+void varcache_copy(struct varcache *dst, const struct varcache *src)
+{
+	for (int i = 0; i < VAR_COUNT; i++) {
+		const char *old = dst->value[i];
+		dst->value[i] = strpool_share(src->value[i]);
+		strpool_put(old);
+	}
 }
 
 void varcache_send_all(const struct varcache *vc, struct pktbuf *pb)
 {
 	for (int i = 0; i < VAR_COUNT; i++)
-		if (vc->value[i][0])
+		if (vc->value[i])
 			pktbuf_param_status(pb, var_names[i], vc->value[i]);
 }
