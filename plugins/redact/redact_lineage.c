@@ -263,6 +263,23 @@ static const char *const predicate_keys[] = {
 	"limitCount", "limitOffset",
 };
 
+/* The SelectStmt fields checked above or by check_select itself; any other
+ * (a libpg_query upgrade may add some) must not refer to a masked column:
+ * what is not understood is refused, not passed. */
+static const char *const select_keys_checked[] = {
+	"op", "intoClause", "withClause", "valuesLists", "targetList", "fromClause",
+	"whereClause", "havingClause", "groupClause", "sortClause", "distinctClause", "windowClause",
+	"limitCount", "limitOffset", "limitOption", "groupDistinct", "all", "lockingClause",
+};
+
+static bool select_key_checked(const char *key)
+{
+	for (size_t k = 0; k < sizeof(select_keys_checked) / sizeof(char *); k++)
+		if (strcmp(key, select_keys_checked[k]) == 0)
+			return true;
+	return false;
+}
+
 /* A plain column (or *) of the SELECT list: PostgreSQL reports its origin,
  * so the result masking sees it.  A bare masked-table name is a whole row. */
 static void check_target(struct scope *sc, const json_t *target)
@@ -346,6 +363,12 @@ static void check_select(struct scope *sc, const json_t *sel)
 	check_from(sc, json_object_get(sel, "fromClause"));
 	for (size_t k = 0; sc->p->deny_predicates_on_masked && k < sizeof(predicate_keys) / sizeof(char *); k++)
 		forbid_refs(sc, json_object_get(sel, predicate_keys[k]), "a predicate");
+	/* lockingClause names relations only; the rest is unknown here */
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)sel, key, value)
+		if (!select_key_checked(key))
+			forbid_refs(sc, value, "a part of SELECT the checker does not know");
 }
 
 /* One statement, unwrapped from EXPLAIN / PREPARE / DECLARE. */
