@@ -12,7 +12,8 @@
  * string setting is set, every database and user has a unique non-empty
  * name and is found by its lookup, the "*" entry is only the fallback,
  * "pgbouncer" is never a database, ports and pool modes are in range,
- * every plugin in plugins= has its section with a path, and every
+ * every plugin in plugins= has its section with a path, the words of a
+ * list setting (admin_users...) are found by config_list_contains, and every
  * [pgbouncer] value as SHOW CONFIG formats it is accepted back by SET
  * (config_set_value) unchanged.  A reload keeps the settings that need a
  * restart (config_keep_startup_values), whatever their values.
@@ -94,6 +95,22 @@ static void check_listed_plugins(const struct config *cf)
 		const char *path = def ? config_plugin_value(def, "path") : NULL;
 
 		CHECK(path && path[0]);
+	}
+}
+
+/*
+ * The two readers of comma/space lists (admin_users, plugins...) agree:
+ * every word config_list_next() yields is one config_list_contains() finds.
+ */
+static void check_list(const char *list)
+{
+	static char word[4096];
+	const char *p = list;
+
+	while ((p = config_list_next(p, word, sizeof(word))) != NULL) {
+		CHECK(word[0] && !strpbrk(word, ", \t\r\n\v\f"));
+		if (strlen(word) + 1 < sizeof(word))
+			CHECK(config_list_contains(list, word));
 	}
 }
 
@@ -184,6 +201,11 @@ static void check_config(struct config *cf)
 	for (int i = 0; i < cf->n_plugin_defs; i++)
 		check_plugin(cf, &cf->plugin_defs[i]);
 	check_listed_plugins(cf);
+	check_list(cf->admin_users);
+	check_list(cf->stats_users);
+	check_list(cf->ignore_startup_parameters);
+	check_list(cf->track_extra_parameters);
+	check_list(cf->plugins);
 	CHECK(cf->pool_mode >= POOL_SESSION && cf->pool_mode <= POOL_STMT);
 	CHECK(cf->listen_port >= 1 && cf->listen_port <= 65535);
 	check_keys_round_trip(cf);
