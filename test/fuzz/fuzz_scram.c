@@ -21,7 +21,9 @@
  * client's final message, and then has learnt the RFC ClientKey; a client
  * accepts server-final exactly when it is the server's genuine one, and
  * never for a server-first it did not get from the server holding the
- * secret; calls out of order are refused.  Also scram_parse_secret() on
+ * secret; a client with the password accepts the same server-first as one
+ * with the keys (for small iteration counts); calls out of order are
+ * refused.  Also scram_parse_secret() on
  * message 1: a parsed secret formats to one that parses the same.
  */
 /* fuzz-build: src/scram.c src/util.c src/log.c -- -D_GNU_SOURCE -lcrypto */
@@ -222,6 +224,55 @@ static void server_side(struct msg first, struct msg raw_final, struct msg raw_v
 	scram_server_clear(&st);
 }
 
+/* The iteration count a server-first asks for: after its last ",i=" (0 if none or huge). */
+static long asked_iterations(struct msg m)
+{
+	long v = 0;
+	size_t i = m.len;
+
+	while (i >= 3 && memcmp(m.data + i - 3, ",i=", 3) != 0)
+		i--;
+	if (i < 3)
+		return 0;
+	for (; i < m.len && v < 1000000; i++) {
+		if (m.data[i] < '0' || m.data[i] > '9')
+			return 0;
+		v = v * 10 + (m.data[i] - '0');
+	}
+	return v;
+}
+
+/*
+ * The same server-first to a client with the password instead of the keys
+ * (only for few iterations: PBKDF2 is slow by design): accepted or refused
+ * alike, and the same answer up to the proof.
+ */
+static void check_password_client(struct msg m, const char *keyed_final)
+{
+	struct scram_client cl = { 0 };
+	const char *errmsg = NULL;
+	char *first, *final;
+
+	if (asked_iterations(m) > 64)
+		return;
+	cl.password = strdup("pencil");
+	cl.client_nonce = strdup(RFC_CLIENT_NONCE);
+	first = scram_client_first(&cl);
+	CHECK(first);
+	free(first);
+	final = scram_client_final(&cl, m.data, m.len, &errmsg);
+	CHECK(!final == !keyed_final);
+	if (final) {
+		size_t head = strstr(final, ",p=") - final;
+
+		CHECK(strncmp(final, keyed_final, head + 3) == 0);
+	} else {
+		check_refused(errmsg);
+	}
+	free(final);
+	scram_client_clear(&cl);
+}
+
 /* Messages 4 and 5: a server-first from nowhere, then any server-final. */
 static void client_side(struct msg raw_first, struct msg raw_verify)
 {
@@ -236,6 +287,7 @@ static void client_side(struct msg raw_first, struct msg raw_verify)
 	check_refused(errmsg);
 	errmsg = NULL;
 	final = scram_client_final(&cl, m.data, m.len, &errmsg);
+	check_password_client(m, final);
 	if (!final) {
 		check_refused(errmsg);
 	} else {
