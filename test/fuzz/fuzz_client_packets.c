@@ -32,7 +32,7 @@
  * For SCRAM the server nonce is set to the client's own so that an input can
  * reach the client-final parser past the nonce check.
  */
-/* fuzz-build: src/pktbuf.c src/scram.c src/util.c src/log.c -- -D_GNU_SOURCE -lcrypto */
+/* fuzz-build: src/pktbuf.c src/scram.c src/util.c src/log.c -- -lcrypto */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

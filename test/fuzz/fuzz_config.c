@@ -18,7 +18,7 @@
  * (config_set_value) unchanged.  A reload keeps the settings that need a
  * restart (config_keep_startup_values), whatever their values.
  */
-/* fuzz-build: src/config.c src/util.c src/log.c -- -D_GNU_SOURCE -Wl,--wrap=fopen -lcrypto -lm */
+/* fuzz-build: src/config.c src/util.c src/log.c -- -Wl,--wrap=fopen -lcrypto -lm */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,16 +27,9 @@
 #include "config.h"
 #include "log.h"
 #include "virtual_files.h"
+#include "fuzz_check.h"
 
 static const char *const file_names[] = { "pgwarden.ini", "a.ini", "b.ini", "c.ini" };
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                 \
-		}                                                                \
-	} while (0)
 
 static bool int_setting_ok(int v)
 {
@@ -212,18 +205,8 @@ static void check_config(struct config *cf)
 	check_reload(cf);	/* last: changes cf */
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	/* [peers] logs a warning per entry: keep the fuzzer's output readable */
-	struct log_settings quiet = { .quiet = true };
-
-	(void)argc;
-	(void)argv;
-	log_configure(&quiet);
-	return 0;
-}
+/* [peers] logs a warning per entry: keep the fuzzer's output readable */
+FUZZ_INIT_QUIET_LOG()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -15,7 +15,7 @@
  * sockets, no rules = reject, no database or user = reject, and an
  * IPv4-mapped IPv6 client (::ffff:a.b.c.d) gets what the IPv4 client gets.
  */
-/* fuzz-build: src/hba.c src/util.c src/log.c -- -D_GNU_SOURCE -Wl,--wrap=fopen -lcrypto */
+/* fuzz-build: src/hba.c src/util.c src/log.c -- -Wl,--wrap=fopen -lcrypto */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -25,6 +25,7 @@
 
 #include "hba.h"
 #include "virtual_files.h"
+#include "fuzz_check.h"
 
 #define HBA_PATH "/etc/pgw/pg_hba.conf"
 
@@ -36,14 +37,6 @@ static const char *const names[] = {
 
 static const char *const ipv4[] = { "127.0.0.1", "10.1.2.3", "192.168.100.7", "0.0.0.0", "255.255.255.255" };
 static const char *const ipv6[] = { "::1", "fe80::1", "2001:db8::7", "::" };
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                 \
-		}                                                                \
-	} while (0)
 
 /* "FILE:LINE: message", FILE one of ours (a missing @file is reported where it is named). */
 static void check_error(const char *err)

@@ -26,7 +26,7 @@
  * refused.  Also scram_parse_secret() on
  * message 1: a parsed secret formats to one that parses the same.
  */
-/* fuzz-build: src/scram.c src/util.c src/log.c -- -D_GNU_SOURCE -lcrypto */
+/* fuzz-build: src/scram.c src/util.c src/log.c -- -lcrypto */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +34,7 @@
 
 #include "log.h"
 #include "scram.h"
+#include "fuzz_check.h"
 
 /* RFC 7677 section 3, as in test/unit/test_scram.c */
 #define RFC_CLIENT_NONCE "rOprNGfwEbeRWgbNEkqO"
@@ -45,14 +46,6 @@
 
 #define N_MSGS 5
 #define MAX_SUBSTITUTIONS 4	/* per message; keeps the expansion small */
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                 \
-		}                                                                \
-	} while (0)
 
 static uint8_t client_key[SCRAM_KEY_LEN], server_key[SCRAM_KEY_LEN];
 
@@ -335,11 +328,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct log_settings quiet = { .quiet = true };
-
 	(void)argc;
 	(void)argv;
-	log_configure(&quiet);
+	fuzz_quiet_log();
 	decode_key(RFC_CLIENT_KEY, client_key);
 	decode_key(RFC_SERVER_KEY, server_key);
 	return 0;

@@ -32,7 +32,7 @@
  * is the input's, and PBKDF2 with up to SCRAM_MAX_ITERATIONS would only time
  * SHA-256 (the parsing is the same either way).
  */
-/* fuzz-build: src/pktbuf.c src/scram.c src/util.c src/log.c -- -D_GNU_SOURCE -lcrypto */
+/* fuzz-build: src/pktbuf.c src/scram.c src/util.c src/log.c -- -lcrypto */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  * parser got as far as the probe, the first user's secret is the new one,
  * the probe is there and nobody else was lost or added.
  */
-/* fuzz-build: src/userlist.c src/util.c src/log.c -- -D_GNU_SOURCE -lcrypto */
+/* fuzz-build: src/userlist.c src/util.c src/log.c -- -lcrypto */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +18,13 @@
 
 #include "log.h"
 #include "userlist.h"
+#include "fuzz_check.h"
 
 #define MAX_USERNAME 128	/* NUL included, as in userlist.c */
 #define MAX_PASSWORD 2048
 
 #define PROBE_NAME "fuzz probe \x01"
 #define NEW_SECRET "SCRAM-SHA-256$new"
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
-			abort();                                                 \
-		}                                                                \
-	} while (0)
 
 static void check_list(const struct userlist *ul)
 {
@@ -90,18 +83,8 @@ static void check_last_line_wins(const uint8_t *data, size_t size, const struct 
 	free(text);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	/* every broken file logs an error: keep the fuzzer's output readable */
-	struct log_settings quiet = { .quiet = true };
-
-	(void)argc;
-	(void)argv;
-	log_configure(&quiet);
-	return 0;
-}
+/* every broken file logs an error: keep the fuzzer's output readable */
+FUZZ_INIT_QUIET_LOG()
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT="$ROOT/build/fuzz"
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=${FUZZ_CC:-clang}
-FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+FLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 mkdir -p "$OUT"
 
 # Each harness names what it links in one line of its source:
