@@ -297,6 +297,12 @@ static void note_query_start(struct pgsocket *client, struct pgsocket *server, u
 		server->expect_rfq++;
 		server->ready = false;
 	}
+	/* Bind/Execute after a Query, before any Sync: the Query's
+	 * ReadyForQuery does not end what the server owes this client */
+	if (type == 'S')
+		server->unsynced = false;
+	else if (type == 'P' || type == 'B' || type == 'D' || type == 'E' || type == 'C')
+		server->unsynced = true;
 	if (!server->query_start)
 		server->query_start = now;
 	if (!server->xact_start)

@@ -236,6 +236,7 @@ struct pgsocket {
 	struct ps_state *ps;		/* named prepared statements (prepared.c), NULL until used */
 	char tx_state;			/* 'I', 'T', 'E' from ReadyForQuery */
 	int expect_rfq;			/* server: ReadyForQuery messages still to come */
+	bool unsynced : 1;		/* server: extended-protocol messages sent since the last Sync */
 	int pending_rfq_skip;		/* server: RFQs of our own queries to swallow */
 
 	uint8_t cancel_key[CANCEL_KEY_LEN];

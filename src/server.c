@@ -291,6 +291,7 @@ static void login_complete(struct pgsocket *server)
 	pool->last_login_failed = false;
 	server->ready = true;
 	server->expect_rfq = 0;
+	server->unsynced = false;
 	server->request_time = get_time_usec();
 	if (cf->log_connections)
 		slog_info(server, "new connection to server");
@@ -414,6 +415,7 @@ static void internal_query_done(struct pgsocket *server)
 	server->checking = false;
 	server->ready = true;
 	server->expect_rfq = 0;
+	server->unsynced = false;
 	server->request_time = get_time_usec();
 	/* RECONNECT or a reload marked it while its reset or check ran */
 	if (server->close_needed) {
@@ -480,7 +482,7 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 	server->tx_state = tx_state;
 	if (server->expect_rfq > 0)
 		server->expect_rfq--;
-	server->ready = server->expect_rfq == 0;
+	server->ready = server->expect_rfq == 0 && !server->unsynced;
 	/* ReadyForQuery (popped from the queue already) may answer a Query
 	 * the client followed with Bind/Execute before any Sync */
 	if (server->ready && server->ps)

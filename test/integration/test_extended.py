@@ -2,6 +2,7 @@
 
 import datetime
 import decimal
+import time
 
 import psycopg
 import pytest
@@ -74,3 +75,47 @@ def test_large_result_and_large_parameter(pgwarden):
         assert c.execute("SELECT length(%s::text)", (big,)).fetchone()[0] == len(big)
         rows = c.execute("SELECT g, repeat('z', 200) FROM generate_series(1, 20000) g").fetchall()
         assert len(rows) == 20000 and rows[-1][0] == 20000
+
+
+@pytest.mark.pgwarden_only  # PgBouncer 1.18 hands the server on at the Query's ReadyForQuery
+@pytest.mark.parametrize("max_prepared", [0, 200])
+def test_bind_execute_pipelined_after_query_keep_the_server(pgwarden, max_prepared):
+    """Query, then Parse/Bind/Execute without Sync: the Query's
+    ReadyForQuery must not send the server back to the pool, or the next
+    client would get this one's pending result."""
+    import struct
+    import threading
+    from pgproto import RawConn, message
+
+    p = pgwarden({"pool_mode": "transaction", "default_pool_size": 1,
+                  "max_prepared_statements": max_prepared})
+    a = RawConn(p.host, p.port)
+    a.login("appuser", "appdb", password="apppass")
+    a.send(message(b"Q", b"SELECT 1\0")
+           + message(b"P", b"\0SELECT 'a-secret'\0\0\0")
+           + message(b"B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
+           + message(b"E", b"\0" + struct.pack("!i", 0)))
+    types = []
+    while not types or types[-1] != b"Z":
+        types.append(a.recv_msg()[0])
+    assert types == [b"T", b"D", b"C", b"Z"], types
+
+    seen = {}
+
+    def other_client():
+        with p.connect() as c:
+            seen["b"] = c.execute("SELECT 'b'").fetchone()[0]
+
+    t = threading.Thread(target=other_client)
+    t.start()
+    time.sleep(0.5)
+    assert "b" not in seen, "another client got the server while this one's Execute was pending"
+    a.send(message(b"S"))
+    rest = []
+    while not rest or rest[-1][0] != b"Z":
+        rest.append(a.recv_msg())
+    assert [m[0] for m in rest] == [b"1", b"2", b"D", b"C", b"Z"], rest
+    assert b"a-secret" in rest[2][1]
+    t.join(10)
+    assert seen.get("b") == "b"
+    a.close()
