@@ -77,16 +77,21 @@ static const struct column mem_cols[] = {
 };
 static const struct colset mem_set = { { mem_cols } };
 
-/* PgBouncer's slab caches, approximated by object counts and sizes. */
+/* PgBouncer's slab caches, approximated by object counts and sizes; read
+ * buffers are held only while they hold bytes (sbuf.c), the rest wait in
+ * a free list. */
 void show_mem(struct admin_cmd *c)
 {
-	const struct { const char *name; size_t size; int used; } rows[] = {
-		{ "user_cache", sizeof(struct pguser), list_count(&pooler.users) },
-		{ "db_cache", sizeof(struct pgdatabase), list_count(&pooler.databases) },
-		{ "pool_cache", sizeof(struct pgpool), list_count(&pooler.pools) },
-		{ "server_cache", sizeof(struct pgsocket), pooler.server_count },
-		{ "client_cache", sizeof(struct pgsocket), pooler.client_count },
-		{ "iobuf_cache", (size_t)cf->pkt_buf, pooler.server_count + pooler.client_count },
+	int buffers_used, buffers_free;
+
+	sbuf_buffer_counts(&buffers_used, &buffers_free);
+	const struct { const char *name; size_t size; int used; int free; } rows[] = {
+		{ "user_cache", sizeof(struct pguser), list_count(&pooler.users), 0 },
+		{ "db_cache", sizeof(struct pgdatabase), list_count(&pooler.databases), 0 },
+		{ "pool_cache", sizeof(struct pgpool), list_count(&pooler.pools), 0 },
+		{ "server_cache", sizeof(struct pgsocket), pooler.server_count, 0 },
+		{ "client_cache", sizeof(struct pgsocket), pooler.client_count, 0 },
+		{ "iobuf_cache", (size_t)cf->pkt_buf, buffers_used, buffers_free },
 	};
 	struct resultset rs;
 
@@ -96,8 +101,8 @@ void show_mem(struct admin_cmd *c)
 		rs_str(&rs, rows[i].name);
 		rs_int(&rs, (int64_t)rows[i].size);
 		rs_int(&rs, rows[i].used);
-		rs_int(&rs, 0);
-		rs_int(&rs, (int64_t)rows[i].size * rows[i].used);
+		rs_int(&rs, rows[i].free);
+		rs_int(&rs, (int64_t)rows[i].size * (rows[i].used + rows[i].free));
 		rs_row_end(&rs);
 	}
 	cmd_ready(c, "SHOW");

@@ -213,12 +213,20 @@ static struct {
 	void *free_list[IBUF_CACHE_MAX];	/* buffers of size `size` */
 	int count;
 	uint32_t size;			/* pkt_buf: every sbuf's ibuf_base */
+	int in_use;			/* held by sbufs (SHOW MEM) */
 } ibuf_cache;
+
+void sbuf_buffer_counts(int *in_use, int *cached)
+{
+	*in_use = ibuf_cache.in_use;
+	*cached = ibuf_cache.count;
+}
 
 static void ibuf_acquire(struct sbuf *sb)
 {
 	if (sb->ibuf)
 		return;
+	ibuf_cache.in_use++;
 	sb->ibuf_size = sb->ibuf_base;
 	if (ibuf_cache.count > 0 && ibuf_cache.size == sb->ibuf_size)
 		sb->ibuf = ibuf_cache.free_list[--ibuf_cache.count];
@@ -230,6 +238,7 @@ static void ibuf_release(struct sbuf *sb)
 {
 	if (!sb->ibuf)
 		return;
+	ibuf_cache.in_use--;
 	if (ibuf_cache.count == 0)
 		ibuf_cache.size = sb->ibuf_base;
 	/* a buffer grown for a long message is not kept */

@@ -107,6 +107,8 @@ struct sbuf {
 };
 
 void sbuf_global_init(struct event_base *base);
+/* Read buffers held by connections now, and emptied ones kept for reuse. */
+void sbuf_buffer_counts(int *in_use, int *cached);
 
 /* Attach an accepted or connecting socket. */
 void sbuf_init(struct sbuf *sb, sbuf_handler_fn handler, uint32_t bufsize);

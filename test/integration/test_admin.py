@@ -653,3 +653,23 @@ def test_extended_protocol_rejected(pooler):
             c.execute("SHOW %s", ("POOLS",), prepare=False)
         assert "extended query protocol not supported by admin console" in str(ei.value)
     pooler.assert_serving()
+
+
+@pytest.mark.pgwarden_only  # PgBouncer 1.18 reports its slab sizes, not buffers in use
+def test_show_mem_idle_clients_hold_no_read_buffer(pgwarden):
+    """Read buffers are held only while they hold bytes: 50 logged-in idle
+    clients hold none, and SHOW MEM says so (the console's own is in use
+    while it reads the command)."""
+    p = pgwarden({"pool_mode": "transaction"})
+    clients = [p.connect() for _ in range(50)]
+    try:
+        for c in clients:
+            c.execute("SELECT 1")
+        iobuf = [r for r in p.admin_rows("SHOW MEM") if r["name"] == "iobuf_cache"][0]
+        # 50 clients and their server took turns with one or two buffers
+        assert 1 <= int(iobuf["used"]) <= 2, iobuf
+        assert int(iobuf["used"]) + int(iobuf["free"]) <= 4, iobuf
+        assert int(iobuf["memtotal"]) == int(iobuf["size"]) * (int(iobuf["used"]) + int(iobuf["free"]))
+    finally:
+        for c in clients:
+            c.close()
