@@ -608,15 +608,27 @@ void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, 
 	plugin_statement_sent(client);
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 bool plugin_cancel_held(struct pgsocket *client)
 {
 	struct pgw_session *s = client->plug;
-	struct pgw_request *req;
+	struct pgw_request *held = s->req, *req;
 
-	if (s->stmt_state != STMT_ASKING || !s->req || !s->req->waiting)
+	if (s->stmt_state != STMT_ASKING || !held || !held->waiting)
 		return false;
 	session_drop_request(s);	/* the plugin's completion will only free it */
+	/* the same statement, answered here: the result hooks (an audit
+	 * record) see what it was and what the plugin said of it */
 	req = request_new(s, REQ_STATEMENT);
+	req->source = held->source;
+	req->stmt_name = dup_or_null(held->stmt_name);
+	req->sql = dup_or_null(held->sql);
+	req->original_sql = dup_or_null(held->original_sql);
+	req->note = dup_or_null(held->note);
 	req->final = PGW_BLOCK;
 	req->done = true;
 	strlcpy_safe(req->sqlstate, "57014", sizeof(req->sqlstate));

@@ -285,6 +285,11 @@ enum pgw_decision approvals_ask(struct approvals *a, struct pgw_session *s, stru
 	a->held = h;
 	h->timer = host->timer_start(a->self, (uint64_t)a->timeout_s * 1000, timed_out, h);
 	host->counter_add(a->self, a->counter_held, 1);
+	/* what the audit record says if the client gives up waiting (cancel);
+	 * an answer replaces it */
+	char note[64];
+	snprintf(note, sizeof(note), "withdrawn by the client (approval request %" PRIu64 ")", h->id);
+	host->request_note(req, note);
 	host->log(a->self, PGW_LOG_INFO, "approval request %" PRIu64 ": %s by %s in %s (%s)", h->id, rule,
 		  h->identity, h->database, h->fingerprint);
 	announce(a, h);

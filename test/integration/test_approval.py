@@ -329,6 +329,18 @@ def test_approval_by_table_and_by_fingerprint(guarded, pg):  # noqa: F811
             c.execute("DROP TABLE IF EXISTS rd_secret")
 
 
+def test_audit_records_a_cancelled_request(guarded):  # noqa: F811
+    p, audit = start_audited(guarded, timeout=60)
+    h = Held(p, "DELETE FROM rd_t")
+    (req,) = wait_pending(p)
+    h.conn.cancel()
+    assert isinstance(h.wait().error, psycopg.errors.QueryCanceled)
+    (row,) = audit.statements(count=1, where="sql LIKE 'DELETE%'")
+    assert (row["decision"], row["sqlstate"], row["decision_note"]) == \
+        ("blocked", "57014", f"withdrawn by the client (approval request {req['id']})")
+    h.close()
+
+
 def test_audit_records_a_timeout(guarded):  # noqa: F811
     p, audit = start_audited(guarded, timeout=1)
     h = Held(p, "DELETE FROM rd_t")
