@@ -263,21 +263,29 @@ static const char *const predicate_keys[] = {
 	"limitCount", "limitOffset",
 };
 
-/* The SelectStmt fields checked above or by check_select itself; any other
- * (a libpg_query upgrade may add some) must not refer to a masked column:
- * what is not understood is refused, not passed. */
-static const char *const select_keys_checked[] = {
+/* The other SelectStmt fields check_select handles (the predicates being
+ * the ones above); any field in neither list (a libpg_query upgrade may add
+ * some) must not refer to a masked column: what is not understood is
+ * refused, not passed. */
+static const char *const other_select_keys[] = {
 	"op", "intoClause", "withClause", "valuesLists", "targetList", "fromClause",
-	"whereClause", "havingClause", "groupClause", "sortClause", "distinctClause", "windowClause",
-	"limitCount", "limitOffset", "limitOption", "groupDistinct", "all", "lockingClause",
+	"limitOption", "groupDistinct", "all", "lockingClause",
 };
+
+#define N_KEYS(list) (sizeof(list) / sizeof((list)[0]))
+
+static bool key_in(const char *key, const char *const *list, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(key, list[k]) == 0)
+			return true;
+	return false;
+}
 
 static bool select_key_checked(const char *key)
 {
-	for (size_t k = 0; k < sizeof(select_keys_checked) / sizeof(char *); k++)
-		if (strcmp(key, select_keys_checked[k]) == 0)
-			return true;
-	return false;
+	return key_in(key, predicate_keys, N_KEYS(predicate_keys)) ||
+	       key_in(key, other_select_keys, N_KEYS(other_select_keys));
 }
 
 /* A plain column (or *) of the SELECT list: PostgreSQL reports its origin,
@@ -361,7 +369,7 @@ static void check_select(struct scope *sc, const json_t *sel)
 	json_array_foreach(json_object_get(sel, "targetList"), i, target)
 		check_target(sc, target);
 	check_from(sc, json_object_get(sel, "fromClause"));
-	for (size_t k = 0; sc->p->deny_predicates_on_masked && k < sizeof(predicate_keys) / sizeof(char *); k++)
+	for (size_t k = 0; sc->p->deny_predicates_on_masked && k < N_KEYS(predicate_keys); k++)
 		forbid_refs(sc, json_object_get(sel, predicate_keys[k]), "a predicate");
 	/* lockingClause names relations only; the rest is unknown here */
 	const char *key;
