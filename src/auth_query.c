@@ -73,7 +73,7 @@ void auth_query_start(struct pgsocket *client, const char *password)
 	if (!db)
 		return;
 	client->lookup = xcalloc(1, sizeof(*client->lookup));
-	client->lookup->password = password ? xstrdup(password) : NULL;
+	client->lookup->password = xstrdup_opt(password);
 	client->auth_phase = AUTH_PHASE_LOOKUP;
 	/* the private user, if any, belongs to the pool's database: it lives
 	 * as long as that database's pools */

@@ -227,7 +227,7 @@ static bool login_settings_changed(const struct pgdatabase *db, const struct db_
 static void replace_str(char **dst, const char *value)
 {
 	free(*dst);
-	*dst = value ? xstrdup(value) : NULL;
+	*dst = xstrdup_opt(value);
 }
 
 static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const char *name)
@@ -238,7 +238,7 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 
 	strlcpy_safe(db->dbname, dbname, sizeof(db->dbname));
 	free(db->host);
-	db->host = host ? xstrdup(host) : NULL;
+	db->host = xstrdup_opt(host);
 	db->port = def->port > 0 ? def->port : 5432;
 	/* Servers logged in with the old settings must not be reused. */
 	if (login_changed)
@@ -251,7 +251,7 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 	db->max_db_client_connections = def->max_db_client_connections;
 	db->server_lifetime = def->server_lifetime > 0 ? (usec_t)def->server_lifetime * USEC_PER_SEC : 0;
 	free(db->connect_query);
-	db->connect_query = def->connect_query ? xstrdup(def->connect_query) : NULL;
+	db->connect_query = xstrdup_opt(def->connect_query);
 	replace_str(&db->auth_user, def->auth_user);
 	replace_str(&db->auth_query, def->auth_query);
 	replace_str(&db->auth_dbname, def->auth_dbname);

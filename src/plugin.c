@@ -165,7 +165,7 @@ static void host_session_set_data(struct pgw_session *s, const struct pgw_plugin
 
 static void replace_owned(char **dst, const char *value)
 {
-	char *copy = value ? xstrdup(value) : NULL;
+	char *copy = xstrdup_opt(value);
 	free(*dst);
 	*dst = copy;
 }

@@ -442,7 +442,7 @@ static bool ask_execution(struct pgsocket *client, struct pgw_session *s, const 
 	struct pgw_request *req = request_new(s, REQ_STATEMENT);
 	req->source = PGW_STMT_EXECUTE;
 	req->sql = xstrdup(sql);
-	req->stmt_name = stmt_name ? xstrdup(stmt_name) : NULL;
+	req->stmt_name = xstrdup_opt(stmt_name);
 	req->final = PGW_ALLOW;
 	req->done = true;
 	start_request(s, req);
@@ -608,11 +608,6 @@ void plugin_statement_forward(struct pgsocket *client, struct pgsocket *server, 
 	plugin_statement_sent(client);
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 bool plugin_cancel_held(struct pgsocket *client)
 {
 	struct pgw_session *s = client->plug;
@@ -625,10 +620,10 @@ bool plugin_cancel_held(struct pgsocket *client)
 	 * record) see what it was and what the plugin said of it */
 	req = request_new(s, REQ_STATEMENT);
 	req->source = held->source;
-	req->stmt_name = dup_or_null(held->stmt_name);
-	req->sql = dup_or_null(held->sql);
-	req->original_sql = dup_or_null(held->original_sql);
-	req->note = dup_or_null(held->note);
+	req->stmt_name = xstrdup_opt(held->stmt_name);
+	req->sql = xstrdup_opt(held->sql);
+	req->original_sql = xstrdup_opt(held->original_sql);
+	req->note = xstrdup_opt(held->note);
 	req->final = PGW_BLOCK;
 	req->done = true;
 	strlcpy_safe(req->sqlstate, "57014", sizeof(req->sqlstate));

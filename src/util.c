@@ -47,6 +47,11 @@ char *xstrdup(const char *s)
 	return check_alloc(strdup(s));
 }
 
+char *xstrdup_opt(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
 char *xstrndup(const char *s, size_t n)
 {
 	return check_alloc(strndup(s, n));

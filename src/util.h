@@ -34,6 +34,7 @@ void *xmalloc(size_t len);
 void *xcalloc(size_t n, size_t len);
 void *xrealloc(void *p, size_t len);
 char *xstrdup(const char *s);
+char *xstrdup_opt(const char *s);	/* NULL stays NULL */
 char *xstrndup(const char *s, size_t n);
 
 /* strlcpy semantics: always NUL-terminates, returns strlen(src). */
