@@ -328,7 +328,7 @@ static void set_write_interest(struct sbuf *sb, bool want)
 	if (want)
 		event_add(write_event(sb), NULL);
 	else
-		event_del(write_event(sb));
+		event_del(sb->ev_write);	/* writing: it exists */
 	sb->writing = want;
 }
 
