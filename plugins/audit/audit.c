@@ -17,13 +17,22 @@
  *   synchronous = off             ; on: a result reaches the client only
  *                                 ; once its record is committed
  *
- * The loop thread only writes JSON records and queues them
- * (audit_store.c); a writer thread analyses the SQL with libpg_query,
- * chains the hashes and commits in batches.  A statement's record is
+ * The loop thread only copies each statement's values (audit_record.c)
+ * and queues them, with the sessions' short JSON records (audit_store.c);
+ * a writer thread writes the statements' JSON, analyses the SQL with
+ * libpg_query, chains the hashes and commits in batches.  A statement's record is
  * queued before its CommandComplete or ErrorResponse is sent on to the
  * client, so at a clean shutdown every statement a client saw answered is
  * in the file.  Schema and guarantees: doc/audit.md.
  */
+/*
+ * The result digest uses OpenSSL's SHA256_Init/Update/Final, deprecated
+ * since 3.0 in favour of EVP: on 3.0 each EVP_DigestInit frees and
+ * allocates the provider's context, a malloc, a free and a cleanse per
+ * result on the event loop, against a context that lives in the session.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <pgwarden/plugin.h>
 
 #include <inttypes.h>
@@ -35,9 +44,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
+#include "audit_record.h"
 #include "audit_store.h"
 #include "json_text.h"
 
@@ -71,12 +82,12 @@ struct audit {
 	bool synchronous;
 	struct pending_result *pending, **pending_tail;	/* in ticket order */
 	struct json_text record;	/* the record being written (loop thread) */
-	EVP_MD *sha256;			/* fetched once: an implicit fetch per result costs a lock */
+	struct capture_buf capture;	/* the statement being captured (loop thread) */
 };
 
 /* Per session: the result being sent. */
 struct audit_session {
-	EVP_MD_CTX *digest;
+	SHA256_CTX digest;
 	bool digesting;
 	struct json_text columns;	/* ["name", ...] from the last RowDescription; empty: none */
 	struct json_text masked;	/* {"column": "plugin:note"}; empty: none masked */
@@ -93,14 +104,14 @@ static int64_t wall_us(void)
 }
 
 /* Every record ends with the run id; the store copies the text. */
-static void put_event(struct audit *a, const char *kind, const char *sql)
+static void put_event(struct audit *a, const char *kind)
 {
 	struct json_text *r = &a->record;
 
 	jt_key(r, "run");
 	jt_str(r, a->run);
 	jt_close(r, '}');
-	audit_store_put(a->store, kind, wall_us(), r->buf, r->len, sql);
+	audit_store_put(a->store, kind, wall_us(), r->buf, r->len);
 }
 
 /* A new record in a->record, to be finished by put_event(). */
@@ -239,7 +250,7 @@ static void on_session_start(struct pgw_plugin *self, struct pgw_session *s)
 	put_string_field(r, "server_database", host->session_server_database(s));
 	jt_key(r, "identity");
 	put_identity(r, s);
-	put_event(a, "session_start", NULL);
+	put_event(a, "session_start");
 }
 
 static void forget_result(struct audit_session *as)
@@ -259,13 +270,12 @@ static void on_session_end(struct pgw_plugin *self, struct pgw_session *s, const
 
 	put_int_field(r, "session", (int64_t)host->session_id(s));
 	put_string_field(r, "reason", reason);
-	put_event(a, "session_end", NULL);
+	put_event(a, "session_end");
 	forget_pending(a, s);
 	if (as) {
 		jt_free(&as->columns);
 		jt_free(&as->masked);
 		jt_free(&as->sample);
-		EVP_MD_CTX_free(as->digest);
 		free(as);
 	}
 	host->session_set_data(s, self, NULL);
@@ -297,9 +307,7 @@ static int on_row_description(struct pgw_plugin *self, struct pgw_session *s, co
 		jt_close(&as->masked, '}');
 	if (a->sample_rows > 0)
 		jt_open(&as->sample, '[');
-	if (!as->digest)
-		as->digest = EVP_MD_CTX_new();
-	as->digesting = as->digest && EVP_DigestInit_ex2(as->digest, a->sha256, NULL);
+	as->digesting = SHA256_Init(&as->digest) == 1;
 	return 1;	/* every row: the digest covers the whole result */
 }
 
@@ -321,9 +329,9 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 		const struct pgw_field *f = &row->fields[i];
 		uint8_t len_be[4] = { (uint8_t)((uint32_t)f->len >> 24), (uint8_t)((uint32_t)f->len >> 16),
 				      (uint8_t)((uint32_t)f->len >> 8), (uint8_t)f->len };
-		EVP_DigestUpdate(as->digest, len_be, 4);
+		SHA256_Update(&as->digest, len_be, 4);
 		if (f->len > 0)
-			EVP_DigestUpdate(as->digest, f->data, (size_t)f->len);
+			SHA256_Update(&as->digest, f->data, (size_t)f->len);
 		if (sampled)
 			jt_bytes(&as->sample, f->data, f->len, row->columns->columns[i].format != 0);
 	}
@@ -331,27 +339,23 @@ static void on_data_row(struct pgw_plugin *self, struct pgw_session *s, struct p
 		jt_close(&as->sample, ']');
 }
 
-static void put_digest(struct json_text *r, struct audit_session *as)
+/* The result's SHA-256 into out; false when none was being computed. */
+static bool finish_digest(struct audit_session *as, uint8_t out[SHA256_DIGEST_LENGTH])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-
-	if (!as || !as->digesting || !EVP_DigestFinal_ex(as->digest, md, &len)) {
-		jt_null(r);
-		return;
-	}
+	if (!as->digesting)
+		return false;
 	as->digesting = false;
-	audit_hex(md, len, hex);
-	jt_str(r, hex);
+	return SHA256_Final(out, &as->digest) == 1;
 }
 
-static void put_params(struct json_text *r, struct audit *a, const struct pgw_result *res)
+/* The params member as JSON text in a->record, or NULL for null. */
+static const char *params_json(struct audit *a, const struct pgw_result *res)
 {
-	if (a->params == PARAMS_NONE || !res->statement_name) {
-		jt_null(r);
-		return;
-	}
+	struct json_text *r = &a->record;
+
+	if (a->params == PARAMS_NONE || !res->statement_name)
+		return NULL;
+	jt_reset(r);
 	jt_open(r, '[');
 	for (int i = 0; i < res->nparams; i++) {
 		const struct pgw_field *p = &res->params[i];
@@ -370,16 +374,7 @@ static void put_params(struct json_text *r, struct audit *a, const struct pgw_re
 		jt_close(r, '}');
 	}
 	jt_close(r, ']');
-}
-
-/* What a RowDescription left, or null when the statement returned none. */
-static void put_result_part(struct json_text *r, const char *key, const struct json_text *part)
-{
-	jt_key(r, key);
-	if (part->len)
-		jt_raw(r, part->buf, part->len);
-	else
-		jt_null(r);
+	return r->buf;
 }
 
 static bool tag_is_write(const char *tag)
@@ -393,43 +388,43 @@ static bool tag_is_write(const char *tag)
 	return false;
 }
 
+/* Captured here, written out as JSON on the writer thread (audit_record.h). */
 static void record_statement(struct pgw_plugin *self, struct pgw_session *s, const struct pgw_result *res)
 {
 	struct audit *a = host->get_private(self);
 	struct audit_session *as = host->session_get_data(s, self);
-	struct json_text *r = new_record(a);
-	static const struct json_text none;
-	const char *decision = res->blocked_by ? "blocked" : res->original_sql ? "rewritten" : "allowed";
+	int64_t now = wall_us();
+	struct statement_values v = { 0 };
+	size_t size;
 
-	put_int_field(r, "session", (int64_t)host->session_id(s));
-	put_int_field(r, "start_us", wall_us() - (int64_t)res->duration_us);
-	put_int_field(r, "duration_us", (int64_t)res->duration_us);
-	put_string_field(r, "sql", res->sql);
-	put_string_field(r, "original_sql", res->original_sql);
-	put_string_field(r, "statement_name", res->statement_name);
-	put_int_field(r, "statement_index", res->statement_index);
-	jt_key(r, "params");
-	put_params(r, a, res);
-	put_string_field(r, "command_tag", res->command_tag);
-	put_int_field(r, "rows_returned", (int64_t)res->rows_sent);
-	put_int_field(r, "rows_affected", tag_is_write(res->command_tag) ? (int64_t)res->rows : 0);
-	put_int_field(r, "bytes_returned", (int64_t)res->bytes_sent);
-	put_result_part(r, "columns", as ? &as->columns : &none);
-	put_result_part(r, "masked_columns", as ? &as->masked : &none);
-	jt_key(r, "result_sha256");
-	if (as && as->columns.len)
-		put_digest(r, as);
-	else
-		jt_null(r);
-	if (as && as->sample.len)
-		jt_close(&as->sample, ']');
-	put_result_part(r, "result_sample", as ? &as->sample : &none);
-	put_string_field(r, "sqlstate", res->sqlstate);
-	put_string_field(r, "error", res->message);
-	put_string_field(r, "decision", decision);
-	put_string_field(r, "decided_by", res->blocked_by && res->blocked_by[0] ? res->blocked_by : NULL);
-	put_string_field(r, "decision_note", res->decision_note);
-	put_event(a, "statement", res->sql);
+	v.ints[CAP_SESSION] = (int64_t)host->session_id(s);
+	v.ints[CAP_START_US] = now - (int64_t)res->duration_us;
+	v.ints[CAP_DURATION_US] = (int64_t)res->duration_us;
+	v.ints[CAP_STATEMENT_INDEX] = res->statement_index;
+	v.ints[CAP_ROWS_RETURNED] = (int64_t)res->rows_sent;
+	v.ints[CAP_ROWS_AFFECTED] = tag_is_write(res->command_tag) ? (int64_t)res->rows : 0;
+	v.ints[CAP_BYTES_RETURNED] = (int64_t)res->bytes_sent;
+	v.texts[CAP_SQL] = res->sql;
+	v.texts[CAP_ORIGINAL_SQL] = res->original_sql;
+	v.texts[CAP_STATEMENT_NAME] = res->statement_name;
+	v.texts[CAP_PARAMS_JSON] = params_json(a, res);
+	v.texts[CAP_COMMAND_TAG] = res->command_tag;
+	if (as) {
+		v.texts[CAP_COLUMNS_JSON] = as->columns.buf;
+		v.texts[CAP_MASKED_JSON] = as->masked.buf;
+		if (as->sample.len)
+			jt_close(&as->sample, ']');
+		v.texts[CAP_SAMPLE_JSON] = as->sample.buf;
+		v.has_digest = as->columns.len && finish_digest(as, v.digest);
+	}
+	v.texts[CAP_SQLSTATE] = res->sqlstate;
+	v.texts[CAP_ERROR] = res->message;
+	v.texts[CAP_DECISION] = res->blocked_by ? "blocked" : res->original_sql ? "rewritten" : "allowed";
+	v.texts[CAP_DECIDED_BY] = res->blocked_by && res->blocked_by[0] ? res->blocked_by : NULL;
+	v.texts[CAP_DECISION_NOTE] = res->decision_note;
+	v.texts[CAP_RUN] = a->run;
+	size = audit_capture(&a->capture, &v);
+	audit_store_put_statement(a->store, now, a->capture.data, size);
 	if (as)
 		forget_result(as);
 	if (a->synchronous)
@@ -641,7 +636,7 @@ static void put_checkpoint(struct audit *a, const char *what)
 
 	put_string_field(r, "checkpoint", what);
 	put_int_field(r, "pid", getpid());
-	put_event(a, what, NULL);
+	put_event(a, what);
 }
 
 /* Only the policy keys change on reload; file and key need a restart. */
@@ -667,7 +662,7 @@ static void on_unload(struct pgw_plugin *self)
 	put_checkpoint(a, "stop");
 	audit_store_close(a->store);	/* flushes the queue first */
 	jt_free(&a->record);
-	EVP_MD_free(a->sha256);
+	audit_capture_buf_free(&a->capture);
 	while (a->held) {
 		struct held *h = a->held;
 		a->held = h->next;
@@ -712,13 +707,7 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	a = calloc(1, sizeof(*a));
 	a->held_tail = &a->held;
 	a->pending_tail = &a->pending;
-	if (!(a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
-		h->set_error(self, "cannot set up SHA-256");
-		free(a);
-		return -1;
-	}
 	if (!parse_config(self, a, config, n) || !open_store(self, a, config, n)) {
-		EVP_MD_free(a->sha256);
 		free(a);
 		return -1;
 	}
@@ -732,7 +721,6 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 	    host->register_hooks(self, &hooks) != 0) {
 		audit_store_close(a->store);
 		jt_free(&a->record);
-		EVP_MD_free(a->sha256);
 		free(a);
 		the_plugin = NULL;
 		return -1;

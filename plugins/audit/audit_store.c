@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "audit_record.h"
 #include "json_text.h"
 #include "sql_shape.h"
 
@@ -38,9 +40,9 @@ struct event {
 	struct event *next;
 	const char *kind;		/* a string constant */
 	int64_t at_us;
-	size_t record_len;
-	char *sql;			/* statements: the text to analyse, after the record */
-	char record[];			/* JSON object text */
+	size_t len;
+	bool captured;			/* a statement's capture (audit_record.h), else JSON text */
+	_Alignas(max_align_t) char data[];
 };
 
 struct analysis;
@@ -188,13 +190,22 @@ struct analysis {
 	size_t fields_len;
 };
 
+/* A slot number for a text: eight bytes a step (a byte-at-a-time FNV over
+ * every statement's text and shape was a visible part of the writer). */
 static uint32_t text_hash(const char *s)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t len = strlen(s);
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
 
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
+	for (; len >= 8; s += 8, len -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, len);
+	h = (h ^ w) * 0xff51afd7ed558ccdull;
+	return (uint32_t)(h ^ (h >> 29));
 }
 
 static void analysis_clear(struct analysis *a)
@@ -291,20 +302,21 @@ static const struct analysis *analyse_cached(struct audit_store *st, const char 
 }
 
 /*
- * The record as stored: as queued, plus for a statement the keys its SQL
- * gives, added before the closing brace.
+ * The record as stored: JSON text as queued, or for a statement its
+ * captured values written out, then the keys its SQL gives.
  */
 static const char *stored_record(struct audit_store *st, const struct event *e, size_t *len)
 {
 	const struct analysis *a;
 
-	if (!e->sql) {
-		*len = e->record_len;
-		return e->record;
+	if (!e->captured) {
+		*len = e->len;
+		return e->data;
 	}
-	a = analyse_cached(st, e->sql);
+	a = analyse_cached(st, audit_capture_sql(e->data));
 	jt_reset(&st->row);
-	jt_raw(&st->row, e->record, e->record_len - 1);	/* without its '}' */
+	jt_open(&st->row, '{');
+	audit_capture_render(e->data, &st->row);
 	jt_raw(&st->row, a->fields, a->fields_len);
 	jt_close(&st->row, '}');
 	*len = st->row.len;
@@ -426,8 +438,7 @@ static bool insert_event(struct audit_store *st, struct event *e)
 	sqlite3_bind_text(st->insert, 5, st->last_hash, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->insert, 6, hash, -1, SQLITE_STATIC);
 	ok = sqlite3_step(st->insert) == SQLITE_DONE;
-	sqlite3_reset(st->insert);
-	sqlite3_clear_bindings(st->insert);
+	sqlite3_reset(st->insert);	/* every parameter is bound again next time */
 	if (ok) {
 		st->last_seq = seq;
 		memcpy(st->last_hash, hash, sizeof(hash));
@@ -643,25 +654,20 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 	return st;
 }
 
-void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len,
-		     const char *sql)
+static void enqueue(struct audit_store *st, const char *kind, int64_t at_us, const void *data, size_t len,
+		    bool captured)
 {
-	size_t sql_size = sql ? strlen(sql) + 1 : 0;
-	struct event *e = malloc(sizeof(*e) + len + 1 + sql_size);
+	struct event *e = malloc(sizeof(*e) + len + 1);
 
 	if (!e)
 		abort();	/* no record may be lost quietly */
 	e->next = NULL;
 	e->kind = kind;
 	e->at_us = at_us;
-	e->record_len = len;
-	memcpy(e->record, record, len);
-	e->record[len] = '\0';
-	e->sql = NULL;
-	if (sql) {
-		e->sql = e->record + len + 1;
-		memcpy(e->sql, sql, sql_size);
-	}
+	e->len = len;
+	e->captured = captured;
+	memcpy(e->data, data, len);
+	e->data[len] = '\0';
 	pthread_mutex_lock(&st->lock);
 	if (st->tail) {
 		st->tail->next = e;
@@ -675,6 +681,16 @@ void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, co
 	if (++st->queue_len == 1 || st->queue_len == st->cfg.batch_max)
 		pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
+}
+
+void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len)
+{
+	enqueue(st, kind, at_us, record, len, false);
+}
+
+void audit_store_put_statement(struct audit_store *st, int64_t at_us, const void *capture, size_t len)
+{
+	enqueue(st, "statement", at_us, capture, len, true);
 }
 
 void audit_store_flush_soon(struct audit_store *st)

@@ -1,11 +1,12 @@
 /*
  * The audit store: a SQLite file written by one dedicated thread.
  *
- * The event loop hands finished events (kind + JSON record text) to
- * audit_store_put(), which only appends to an in-memory queue.  The writer
- * thread takes what has queued, computes what is expensive (statement
- * fingerprint, normalized text and kind with libpg_query; the hash chain),
- * and inserts the batch in one transaction.
+ * The event loop hands events (kind + JSON record text, or a statement's
+ * captured values) to audit_store_put*(), which only append to an
+ * in-memory queue.  The writer thread takes what has queued, computes what
+ * is expensive (a statement's JSON; its fingerprint, normalized text and
+ * kind with libpg_query; the hash chain), and inserts the batch in one
+ * transaction.
  */
 #ifndef PGWARDEN_AUDIT_STORE_H
 #define PGWARDEN_AUDIT_STORE_H
@@ -42,13 +43,16 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 
 /*
  * Queue an event: record is a JSON object's text (copied), kind a string
- * constant.  With sql (a statement's text), the writer thread adds the keys
- * "kind", "fingerprint" and "normalized" to the record.  Never blocks and
- * never drops: the queue is unbounded, the caller watches
- * audit_store_backlog() to hold new work.
+ * constant.  Never blocks and never drops: the queue is unbounded, the
+ * caller watches audit_store_backlog() to hold new work.
  */
-void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len,
-		     const char *sql);
+void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len);
+/*
+ * Queue a statement (kind "statement") as captured by audit_capture()
+ * (copied).  The writer thread writes its record and adds the keys
+ * "kind", "fingerprint" and "normalized" its SQL gives.
+ */
+void audit_store_put_statement(struct audit_store *st, int64_t at_us, const void *capture, size_t len);
 
 /* Commit what is queued now rather than at the end of its window (for a
  * caller about to wait for it). */

@@ -4,12 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reserve(struct json_text *j, size_t more)
+static void grow(struct json_text *j, size_t need)
 {
-	size_t need = j->len + more + 1;	/* + NUL */
-
-	if (need <= j->cap)
-		return;
 	size_t cap = j->cap ? j->cap : 512;
 	while (cap < need)
 		cap *= 2;
@@ -18,6 +14,15 @@ static void reserve(struct json_text *j, size_t more)
 		abort();	/* as jansson's and libpg_query's allocators: no half record */
 	j->buf = buf;
 	j->cap = cap;
+}
+
+/* Room for more bytes and the NUL; called for every piece, so inline. */
+static inline void reserve(struct json_text *j, size_t more)
+{
+	size_t need = j->len + more + 1;
+
+	if (need > j->cap)
+		grow(j, need);
 }
 
 static void append(struct json_text *j, const void *data, size_t len)
@@ -203,11 +208,37 @@ static void append_string(struct json_text *j, const uint8_t *data, size_t len, 
 		append_hex_string(j, data, len);
 }
 
+/* Printable ASCII without '"' or '\\': written as it is between quotes. */
+static bool plain_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+			return false;
+	}
+	return true;
+}
+
+/* Keys are mostly the record's own names: those skip the UTF-8 check and
+ * the escaping pass (column names and such take the long way). */
 void jt_key(struct json_text *j, const char *key)
 {
+	size_t len = strlen(key);
+
 	separate(j);
-	append_string(j, (const uint8_t *)key, strlen(key), false);
-	append_char(j, ':');
+	if (!plain_ascii(key, len)) {
+		append_string(j, (const uint8_t *)key, len, false);
+		append_char(j, ':');
+		return;
+	}
+	reserve(j, len + 3);
+	char *out = j->buf + j->len;
+	*out++ = '"';
+	memcpy(out, key, len);
+	out += len;
+	*out++ = '"';
+	*out++ = ':';
+	j->len = (size_t)(out - j->buf);
+	j->buf[j->len] = '\0';
 }
 
 void jt_bytes(struct json_text *j, const uint8_t *data, int64_t len, bool binary)

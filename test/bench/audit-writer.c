@@ -12,8 +12,8 @@
  * temporary directory and is removed afterwards.  Built by `make
  * test/bench/audit-writer` (not part of `make check`).
  */
+#include "audit_record.h"
 #include "audit_store.h"
-#include "json_text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,42 +32,31 @@ static double now_s(void)
 
 static bool literals;
 
-/* A record shaped like the plugin's (plugins/audit/audit.c); sql gets the text. */
-static void record(struct json_text *r, char *sql, size_t sql_size, long i, int distinct)
+/* A statement captured as the plugin does (plugins/audit/audit.c); sql gets the text. */
+static size_t capture(struct capture_buf *buf, char *sql, size_t sql_size, long i, int distinct)
 {
+	struct statement_values v = { 0 };
+
 	if (literals)
 		snprintf(sql, sql_size, "SELECT id, name, email FROM customers_%d WHERE id = %ld AND region = 'eu'",
 			 (int)(i % distinct), i);
 	else
 		snprintf(sql, sql_size, "SELECT id, name, email FROM customers_%d WHERE id = $1 AND region = $2",
 			 (int)(i % distinct));
-	jt_reset(r);
-	jt_open(r, '{');
-	jt_key(r, "session");
-	jt_int(r, i % 50);
-	jt_key(r, "start_us");
-	jt_int(r, 1700000000000000 + i);
-	jt_key(r, "duration_us");
-	jt_int(r, 120);
-	jt_key(r, "sql");
-	jt_str(r, sql);
-	jt_key(r, "statement_name");
-	jt_str(r, "");
-	jt_key(r, "command_tag");
-	jt_str(r, "SELECT 1");
-	jt_key(r, "rows_returned");
-	jt_int(r, 1);
-	jt_key(r, "bytes_returned");
-	jt_int(r, 96);
-	jt_key(r, "columns");
-	jt_raw(r, "[\"id\",\"name\",\"email\"]", 21);
-	jt_key(r, "result_sha256");
-	jt_str(r, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
-	jt_key(r, "decision");
-	jt_str(r, "allowed");
-	jt_key(r, "run");
-	jt_str(r, "bench");
-	jt_close(r, '}');
+	v.ints[CAP_SESSION] = i % 50;
+	v.ints[CAP_START_US] = 1700000000000000 + i;
+	v.ints[CAP_DURATION_US] = 120;
+	v.ints[CAP_ROWS_RETURNED] = 1;
+	v.ints[CAP_BYTES_RETURNED] = 96;
+	v.texts[CAP_SQL] = sql;
+	v.texts[CAP_STATEMENT_NAME] = "";
+	v.texts[CAP_COMMAND_TAG] = "SELECT 1";
+	v.texts[CAP_COLUMNS_JSON] = "[\"id\",\"name\",\"email\"]";
+	v.has_digest = true;
+	memset(v.digest, 0x9f, sizeof(v.digest));
+	v.texts[CAP_DECISION] = "allowed";
+	v.texts[CAP_RUN] = "bench";
+	return audit_capture(buf, &v);
 }
 
 int main(int argc, char **argv)
@@ -80,7 +69,7 @@ int main(int argc, char **argv)
 	struct audit_store_config cfg = { .flush_ms = 20 };
 	struct audit_store *st;
 	double t0, t_queued, t_done;
-	struct json_text rec = { 0 };
+	struct capture_buf buf = { 0 };
 	char sql[160];
 
 	if (n <= 0 || distinct <= 0 || !mkdtemp(dir))
@@ -95,8 +84,8 @@ int main(int argc, char **argv)
 	}
 	t0 = now_s();
 	for (long i = 0; i < n; i++) {
-		record(&rec, sql, sizeof(sql), i, distinct);
-		audit_store_put(st, "statement", 1700000000000000 + i, rec.buf, rec.len, sql);
+		size_t size = capture(&buf, sql, sizeof(sql), i, distinct);
+		audit_store_put_statement(st, 1700000000000000 + i, buf.data, size);
 	}
 	t_queued = now_s();
 	while (audit_store_committed(st) < (uint64_t)n)
@@ -105,7 +94,7 @@ int main(int argc, char **argv)
 	struct audit_store_stats stats;
 	audit_store_stats(st, &stats);
 	audit_store_close(st);
-	jt_free(&rec);
+	audit_capture_buf_free(&buf);
 	printf("records: %ld, distinct statement shapes: %d%s\n", n, distinct,
 	       literals ? ", a new literal in every text" : "");
 	printf("queued:    %.0f records/s (the loop thread's side)\n", n / (t_queued - t0));

@@ -1,0 +1,141 @@
+/* A statement's record: captured on the loop, rendered on the writer; see audit_record.h. */
+#include "audit_record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit_chain.h"
+
+#define NO_TEXT SIZE_MAX
+
+struct capture {
+	int64_t ints[CAP_NINTS];
+	size_t offset[CAP_NTEXTS];	/* into texts; NO_TEXT: NULL */
+	bool has_digest;
+	uint8_t digest[32];
+	char texts[];			/* each text followed by a NUL */
+};
+
+size_t audit_capture(struct capture_buf *buf, const struct statement_values *v)
+{
+	size_t lengths[CAP_NTEXTS], size = sizeof(struct capture);
+	struct capture *c;
+	char *at;
+
+	for (int i = 0; i < CAP_NTEXTS; i++) {
+		lengths[i] = v->texts[i] ? strlen(v->texts[i]) : 0;
+		size += v->texts[i] ? lengths[i] + 1 : 0;
+	}
+	if (size > buf->cap) {
+		uint8_t *data = realloc(buf->data, size);
+		if (!data)
+			abort();	/* no record may be lost quietly */
+		buf->data = data;
+		buf->cap = size;
+	}
+	c = (struct capture *)buf->data;
+	memcpy(c->ints, v->ints, sizeof(c->ints));
+	c->has_digest = v->has_digest;
+	memcpy(c->digest, v->digest, sizeof(c->digest));
+	at = c->texts;
+	for (int i = 0; i < CAP_NTEXTS; i++) {
+		if (!v->texts[i]) {
+			c->offset[i] = NO_TEXT;
+			continue;
+		}
+		c->offset[i] = (size_t)(at - c->texts);
+		memcpy(at, v->texts[i], lengths[i] + 1);
+		at += lengths[i] + 1;
+	}
+	return size;
+}
+
+void audit_capture_buf_free(struct capture_buf *buf)
+{
+	free(buf->data);
+	buf->data = NULL;
+	buf->cap = 0;
+}
+
+static const char *text_of(const struct capture *c, enum capture_text which)
+{
+	return c->offset[which] == NO_TEXT ? NULL : c->texts + c->offset[which];
+}
+
+const char *audit_capture_sql(const void *capture)
+{
+	const char *sql = text_of(capture, CAP_SQL);
+
+	return sql ? sql : "";
+}
+
+enum member_type { M_INT, M_TEXT, M_JSON, M_DIGEST };
+
+/* The record's keys in their order (doc/audit.md); index: into ints or texts. */
+static const struct member {
+	const char *key;
+	enum member_type type;
+	int index;
+} members[] = {
+	{ "session", M_INT, CAP_SESSION },
+	{ "start_us", M_INT, CAP_START_US },
+	{ "duration_us", M_INT, CAP_DURATION_US },
+	{ "sql", M_TEXT, CAP_SQL },
+	{ "original_sql", M_TEXT, CAP_ORIGINAL_SQL },
+	{ "statement_name", M_TEXT, CAP_STATEMENT_NAME },
+	{ "statement_index", M_INT, CAP_STATEMENT_INDEX },
+	{ "params", M_JSON, CAP_PARAMS_JSON },
+	{ "command_tag", M_TEXT, CAP_COMMAND_TAG },
+	{ "rows_returned", M_INT, CAP_ROWS_RETURNED },
+	{ "rows_affected", M_INT, CAP_ROWS_AFFECTED },
+	{ "bytes_returned", M_INT, CAP_BYTES_RETURNED },
+	{ "columns", M_JSON, CAP_COLUMNS_JSON },
+	{ "masked_columns", M_JSON, CAP_MASKED_JSON },
+	{ "result_sha256", M_DIGEST, 0 },
+	{ "result_sample", M_JSON, CAP_SAMPLE_JSON },
+	{ "sqlstate", M_TEXT, CAP_SQLSTATE },
+	{ "error", M_TEXT, CAP_ERROR },
+	{ "decision", M_TEXT, CAP_DECISION },
+	{ "decided_by", M_TEXT, CAP_DECIDED_BY },
+	{ "decision_note", M_TEXT, CAP_DECISION_NOTE },
+	{ "run", M_TEXT, CAP_RUN },
+};
+
+static void render_member(const struct capture *c, const struct member *m, struct json_text *out)
+{
+	const char *text;
+	char quoted[2 * sizeof(c->digest) + 3];	/* "hex" */
+
+	jt_key(out, m->key);
+	switch (m->type) {
+	case M_INT:
+		jt_int(out, c->ints[m->index]);
+		break;
+	case M_TEXT:
+		jt_str(out, text_of(c, m->index));
+		break;
+	case M_JSON:
+		text = text_of(c, m->index);
+		if (text && text[0])
+			jt_raw(out, text, strlen(text));
+		else
+			jt_null(out);
+		break;
+	case M_DIGEST:
+		if (!c->has_digest) {
+			jt_null(out);
+			break;
+		}
+		quoted[0] = '"';
+		audit_hex(c->digest, sizeof(c->digest), quoted + 1);
+		quoted[sizeof(quoted) - 2] = '"';
+		jt_raw(out, quoted, sizeof(quoted) - 1);
+		break;
+	}
+}
+
+void audit_capture_render(const void *capture, struct json_text *out)
+{
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+		render_member(capture, &members[i], out);
+}
