@@ -141,6 +141,26 @@ def test_session_and_simple_query(audited):
     assert s["end_reason"] == "client close request" and s["subject"] is None
 
 
+def test_statement_record_leaves_out_null_keys(audited):
+    """A statement's record has the keys with a value, in the documented
+    order; those whose value is null are left out, which readers see as null."""
+    p, a = audited()
+    with p.connect() as c:
+        c.execute("SELECT 1 AS one")
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            c.execute("SELECT 1 / 0")
+    a.statements(count=2)
+    ok, failed = [json.loads(r["record"]) for r in
+                  a.rows("SELECT record FROM events WHERE kind = 'statement' ORDER BY seq")]
+    assert list(ok) == ["session", "start_us", "duration_us", "sql", "statement_index", "command_tag",
+                        "rows_returned", "rows_affected", "bytes_returned", "columns", "result_sha256",
+                        "decision", "run", "kind", "fingerprint", "normalized"]
+    assert failed["sqlstate"] == "22012" and failed["error"] == "division by zero"
+    assert "command_tag" not in failed and "original_sql" not in failed and "params" not in failed
+    st = a.statements(count=2)[1]
+    assert st["command_tag"] is None and st["original_sql"] is None and st["sqlstate"] == "22012"
+
+
 @pytest.mark.parametrize("policy", ["redacted", "full", "none"])
 def test_extended_protocol_parameters_by_policy(audited, policy):
     p, a = audited(params=policy)
