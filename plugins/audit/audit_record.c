@@ -64,9 +64,7 @@ static const char *text_of(const struct capture *c, enum capture_text which)
 
 const char *audit_capture_sql(const void *capture)
 {
-	const char *sql = text_of(capture, CAP_SQL);
-
-	return sql ? sql : "";
+	return text_of(capture, CAP_SQL);
 }
 
 enum member_type { M_INT, M_TEXT, M_JSON, M_DIGEST };

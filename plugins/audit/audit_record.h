@@ -73,7 +73,7 @@ struct capture_buf {
 size_t audit_capture(struct capture_buf *buf, const struct statement_values *v);
 void audit_capture_buf_free(struct capture_buf *buf);
 
-/* The statement's SQL text inside a capture (never NULL). */
+/* The statement's SQL text inside a capture; NULL when it had none. */
 const char *audit_capture_sql(const void *capture);
 
 /* The record's members, in the record's key order, appended to out (an

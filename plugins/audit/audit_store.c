@@ -307,17 +307,19 @@ static const struct analysis *analyse_cached(struct audit_store *st, const char 
  */
 static const char *stored_record(struct audit_store *st, const struct event *e, size_t *len)
 {
-	const struct analysis *a;
+	const char *sql;
 
 	if (!e->captured) {
 		*len = e->len;
 		return e->data;
 	}
-	a = analyse_cached(st, audit_capture_sql(e->data));
 	jt_reset(&st->row);
 	jt_open(&st->row, '{');
 	audit_capture_render(e->data, &st->row);
-	jt_raw(&st->row, a->fields, a->fields_len);
+	if ((sql = audit_capture_sql(e->data))) {
+		const struct analysis *a = analyse_cached(st, sql);
+		jt_raw(&st->row, a->fields, a->fields_len);
+	}
 	jt_close(&st->row, '}');
 	*len = st->row.len;
 	return st->row.buf;

@@ -44,6 +44,26 @@ static void test_nesting_and_commas(void **state)
 	jt_free(&j);
 }
 
+/* Keys take a short cut when plain ASCII; the others are escaped as values. */
+static void test_keys(void **state)
+{
+	struct json_text j = { 0 };
+
+	(void)state;
+	jt_open(&j, '{');
+	jt_key(&j, "plain key");
+	jt_int(&j, 1);
+	jt_key(&j, "we\"ird\\\n");
+	jt_int(&j, 2);
+	jt_key(&j, "caf\xc3\xa9");
+	jt_int(&j, 3);
+	jt_key(&j, "\xff");
+	jt_int(&j, 4);
+	jt_close(&j, '}');
+	assert_string_equal(j.buf, "{\"plain key\":1,\"we\\\"ird\\\\\\n\":2,\"caf\xc3\xa9\":3,\"\\\\xff\":4}");
+	jt_free(&j);
+}
+
 static void test_integers(void **state)
 {
 	struct json_text j = { 0 };
@@ -148,6 +168,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nesting_and_commas),
+		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_escaping_round_trips),
 		cmocka_unit_test(test_not_utf8_is_hex),
