@@ -483,7 +483,16 @@ bool pkt_read_backend_key(const uint8_t *body, size_t len, const uint8_t **key)
 
 char pkt_read_ready(const uint8_t *body, size_t len)
 {
-	return len ? (char)body[0] : 'I';
+	if (len != 1)
+		return 0;
+	switch (body[0]) {
+	case 'I':	/* idle */
+	case 'T':	/* in a transaction */
+	case 'E':	/* in a failed transaction */
+		return (char)body[0];
+	default:
+		return 0;
+	}
 }
 
 bool pkt_read_column(struct pktreader *r, struct pkt_column *c)

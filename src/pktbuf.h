@@ -188,7 +188,8 @@ bool pkt_read_auth_request(const uint8_t *body, size_t len, uint32_t *code, cons
 bool pkt_sasl_offers(const uint8_t *mechs, size_t len, const char *mech);
 bool pkt_read_param_status(const uint8_t *body, size_t len, const char **name, const char **value);
 bool pkt_read_backend_key(const uint8_t *body, size_t len, const uint8_t **key);
-/* ReadyForQuery's transaction state ('I' when missing). */
+/* ReadyForQuery's transaction state: 'I', 'T' or 'E'; 0 when the message is
+ * not exactly one of those bytes. */
 char pkt_read_ready(const uint8_t *body, size_t len);
 
 /* One RowDescription column (after the int16 count). */

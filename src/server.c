@@ -328,6 +328,21 @@ static void remember_param(struct pgsocket *server, const uint8_t *body, size_t 
 		pktbuf_param_status(&server->login_params, name, value);
 }
 
+/* ReadyForQuery's status into tx_state.  A malformed one leaves the pool's
+ * bookkeeping (idle or in a transaction?) to a guess: the server is closed
+ * instead, and its client, if any, gets "server conn crashed?". */
+static bool take_ready_status(struct pgsocket *server, const uint8_t *body, size_t len)
+{
+	char status = pkt_read_ready(body, len);
+
+	if (!status) {
+		disconnect_server(server, true, "server sent a malformed ReadyForQuery");
+		return false;
+	}
+	server->tx_state = status;
+	return true;
+}
+
 static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
 {
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
@@ -370,7 +385,8 @@ static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pk
 	case 'N':
 		break;
 	case 'Z':
-		server->tx_state = pkt_read_ready(body, len);
+		if (!take_ready_status(server, body, len))
+			return SBUF_CLOSED;
 		sbuf_skip(&server->sbuf, pkt);
 		if (server->exec_on_connect) {
 			server->exec_on_connect = false;
@@ -450,7 +466,8 @@ static enum sbuf_result internal_query_pkt(struct pgsocket *server, struct sbuf_
 	if (pkt->hdr.type == 'C' && server->ps)
 		prepared_command_done(server, body, len, false);	/* server_reset_query */
 	if (pkt->hdr.type == 'Z') {
-		server->tx_state = pkt_read_ready(body, len);
+		if (!take_ready_status(server, body, len))
+			return SBUF_CLOSED;
 		internal_query_done(server);
 	}
 	return server->state == SV_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
@@ -477,9 +494,11 @@ static enum sbuf_result ready_for_query(struct pgsocket *server, struct sbuf_pkt
 {
 	struct pgsocket *client = server->link;
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
-	char tx_state = pkt_read_ready(body, pkt->hdr.len - pkt->hdr.hdr_len);
+	char tx_state;
 
-	server->tx_state = tx_state;
+	if (!take_ready_status(server, body, pkt->hdr.len - pkt->hdr.hdr_len))
+		return SBUF_CLOSED;
+	tx_state = server->tx_state;
 	if (server->expect_rfq > 0)
 		server->expect_rfq--;
 	server->ready = server->expect_rfq == 0 && !server->unsynced;
@@ -543,7 +562,8 @@ static enum sbuf_result side_query_pkt(struct pgsocket *server, struct pgsocket 
 			return plugin_query_server_msg(server, client, pkt->hdr.type, body, len);
 		return auth_query_server_msg(server, client, pkt->hdr.type, body, len);
 	}
-	server->tx_state = pkt_read_ready(body, len);
+	if (!take_ready_status(server, body, len))
+		return SBUF_CLOSED;
 	server->ready = true;
 	release_server(server);
 	if (client->pquery)

@@ -262,7 +262,7 @@ static void read_message(struct conn *c, uint8_t type, const uint8_t *body, size
 		return;
 	case 'Z':
 		tx = pkt_read_ready(body, len);
-		if (len ? tx != (char)body[0] : tx != 'I')
+		if (len == 1 && (body[0] == 'I' || body[0] == 'T' || body[0] == 'E') ? tx != (char)body[0] : tx != 0)
 			abort();
 		c->login = false;
 		return;

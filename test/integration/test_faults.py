@@ -149,6 +149,60 @@ def test_postgres_crash_is_audited(audited, pg):  # noqa: F811
 # a slow server
 # ---------------------------------------------------------------------------
 
+def fake_postgres(listener, ready_after_query):
+    """A PostgreSQL stand-in on listener: logs in anyone, then answers the
+    first statement with ready_after_query as its ReadyForQuery."""
+    def msg(kind, body=b""):
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            (length,) = struct.unpack("!I", conn.recv(4))
+            conn.recv(length - 4)
+            params = [(b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
+                      (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on"),
+                      (b"TimeZone", b"UTC"), (b"IntervalStyle", b"postgres")]
+            conn.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"K", struct.pack("!II", 4242, 7))
+                         + b"".join(msg(b"S", k + b"\0" + v + b"\0") for k, v in params) + msg(b"Z", b"I"))
+            try:
+                if conn.recv(1024):
+                    conn.sendall(ready_after_query)
+                conn.recv(1024)	# until pgwarden closes
+            except OSError:
+                pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.pgwarden_only
+@pytest.mark.parametrize("ready", [b"Z\0\0\0\x05X", b"Z\0\0\0\x04", b"Z\0\0\0\x06II"],
+                         ids=["unknown-status", "no-status", "trailing-byte"])
+def test_server_sending_a_malformed_ready_for_query(pgwarden, ready):
+    """A server whose ReadyForQuery is not one of 'I', 'T', 'E' cannot be
+    pooled (idle or in a transaction?): it is closed, its client gets an
+    error, everyone else is served."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        t = fake_postgres(listener, ready)
+        p = pgwarden({"pool_mode": "transaction", "server_tls_sslmode": "disable"},
+                     databases={"fakedb": f"host=127.0.0.1 port={listener.getsockname()[1]} dbname=appdb"})
+        with pytest.raises(psycopg.OperationalError):
+            with p.connect(db="fakedb") as c:
+                c.execute("SELECT 1")
+        t.join(3)	# the stand-in itself gives up after 5 s
+        assert not t.is_alive(), "the malformed server was not closed"
+        p.wait_log("server sent a malformed ReadyForQuery")
+        with p.connect() as c:
+            assert c.execute("SELECT 1").fetchone() == (1,)
+        assert p.alive()
+    finally:
+        listener.close()
+
+
 def test_slow_query_times_out_while_others_are_served(pgwarden):
     p = pgwarden({"pool_mode": "transaction", "default_pool_size": 2, "query_timeout": 1})
     outcome = {}

@@ -149,6 +149,19 @@ static void test_reader_negative_column(void **state)
 	assert_false(pkt_get_column(&r, &val, &len));
 }
 
+/* ReadyForQuery: exactly one of PostgreSQL's three status bytes. */
+static void test_read_ready(void **state)
+{
+	(void)state;
+	assert_int_equal(pkt_read_ready((const uint8_t *)"I", 1), 'I');
+	assert_int_equal(pkt_read_ready((const uint8_t *)"T", 1), 'T');
+	assert_int_equal(pkt_read_ready((const uint8_t *)"E", 1), 'E');
+	assert_int_equal(pkt_read_ready((const uint8_t *)"", 0), 0);	/* missing */
+	assert_int_equal(pkt_read_ready((const uint8_t *)"X", 1), 0);	/* unknown */
+	assert_int_equal(pkt_read_ready((const uint8_t *)"\0", 1), 0);
+	assert_int_equal(pkt_read_ready((const uint8_t *)"II", 2), 0);	/* trailing byte */
+}
+
 static void test_read_startup(void **state)
 {
 	const uint8_t ssl[] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
@@ -216,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_reader_negative_column),
 		cmocka_unit_test(test_read_startup),
 		cmocka_unit_test(test_read_bind),
+		cmocka_unit_test(test_read_ready),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
