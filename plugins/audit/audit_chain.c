@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+
+#include "int_text.h"
 
 void audit_hex(const uint8_t *in, size_t len, char *out)
 {
@@ -153,28 +154,11 @@ bool audit_chain_genesis(struct audit_hasher *h, char out[AUDIT_HASH_HEX_LEN + 1
 	return hmac_parts(h, parts, 1, out);
 }
 
-/* v in decimal, as "%" PRId64 writes it (snprintf was a visible part of
- * hashing each record); returns where the text starts in buf. */
-static const char *decimal(char buf[24], int64_t v)
-{
-	char *p = buf + 23;
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-
-	*p = '\0';
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return p;
-}
-
 bool audit_chain_hash(struct audit_hasher *h, const char *prev_hash, int64_t seq, const char *kind,
 		      int64_t at_us, const char *record, char out[AUDIT_HASH_HEX_LEN + 1])
 {
-	char seq_buf[24], at_buf[24];
-	const char *parts[] = { prev_hash, "|", decimal(seq_buf, seq), "|", kind, "|", decimal(at_buf, at_us), "|",
+	char seq_buf[INT_TEXT_SIZE], at_buf[INT_TEXT_SIZE];
+	const char *parts[] = { prev_hash, "|", int_text(seq_buf, seq), "|", kind, "|", int_text(at_buf, at_us), "|",
 				record };
 
 	return hmac_parts(h, parts, (int)(sizeof(parts) / sizeof(parts[0])), out);

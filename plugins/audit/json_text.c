@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "int_text.h"
+
 static void grow(struct json_text *j, size_t need)
 {
 	size_t cap = j->cap ? j->cap : 512;
@@ -181,17 +183,11 @@ static void append_hex_string(struct json_text *j, const uint8_t *data, size_t l
 
 void jt_int(struct json_text *j, int64_t v)
 {
-	char digits[24], *p = digits + sizeof(digits);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char digits[INT_TEXT_SIZE];
+	const char *p = int_text(digits, v);
 
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
 	separate(j);
-	append(j, p, (size_t)(digits + sizeof(digits) - p));
+	append(j, p, (size_t)(digits + INT_TEXT_SIZE - 1 - p));
 }
 
 void jt_null(struct json_text *j)
