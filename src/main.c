@@ -97,10 +97,19 @@ static bool load_hba(const struct config *ncf)
 	return true;
 }
 
+/* The file a reload reads: the conffile setting (SET conffile, or the key in
+ * the file itself), as in PgBouncer; the command line's file at first. */
+static const char *config_file_to_load(void)
+{
+	if (pooler.config && pooler.config->conffile && pooler.config->conffile[0])
+		return pooler.config->conffile;
+	return pooler.config_path;
+}
+
 static bool load_config(void)
 {
 	char err[512] = "";
-	struct config *ncf = config_load(pooler.config_path, err, sizeof(err));
+	struct config *ncf = config_load(config_file_to_load(), err, sizeof(err));
 	if (!ncf) {
 		log_error("%s", err);
 		return false;

@@ -14,7 +14,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import (IS_PGBOUNCER, PG_BIN, Pooler, as_postgres_kwargs, popen_tied, run_target,
+from conftest import (IS_PGBOUNCER, PG_BIN, Pooler, as_postgres_kwargs, chown_postgres, popen_tied, run_target,
                       wait_for)
 
 REFERENCE_BIN = "/usr/sbin/pgbouncer"
@@ -529,6 +529,22 @@ def test_reload_applies_pool_size_and_new_database_live(pgwarden, pg):
         with p.connect(db="added") as c:
             assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
         assert holder.execute("SELECT 3").fetchone()[0] == 3  # not dropped
+
+
+def test_set_conffile_makes_reload_read_that_file(pgwarden):
+    """SET conffile points the next RELOAD at another file, as in PgBouncer;
+    the file given on the command line is left alone."""
+    p = pgwarden({"default_pool_size": "3"})
+    other = p.dir / "other.ini"
+    other.write_text(p.ini_text().replace("default_pool_size = 3", "default_pool_size = 7"))
+    chown_postgres(p.dir)
+    with p.admin() as adm:
+        adm.execute(f"SET conffile = '{other}'")
+        adm.execute("RELOAD")
+    config = {r["key"]: r["value"] for r in p.admin_rows("SHOW CONFIG")}
+    assert config["conffile"] == str(other)
+    assert config["default_pool_size"] == "7"
+    assert "default_pool_size = 3" in p.ini_path.read_text()
 
 
 @pytest.mark.pgwarden_only
