@@ -338,14 +338,28 @@ static const char *active_client_timeout(const struct pgsocket *client, usec_t n
 	return NULL;
 }
 
+/*
+ * server_fast_close: a session's server that RECONNECT, a reload or a DNS
+ * change marked for replacement is closed, with its client, once it is idle
+ * between transactions instead of when the session ends.  (Transaction and
+ * statement mode release such servers at the end of each transaction anyway.)
+ */
+static bool fast_close_due(const struct pgsocket *client)
+{
+	const struct pgsocket *server = client->link;
+
+	return cf->server_fast_close && server && server->close_needed && server->ready && server->tx_state == 'I';
+}
+
 static void check_active_clients(struct pgpool *pool, usec_t now)
 {
 	struct list_node *n, *tmp;
 
 	list_for_each_safe(n, tmp, &pool->active_clients) {
 		struct pgsocket *client = container_of(n, struct pgsocket, node);
-		const char *reason = client->login_user ? active_client_timeout(client, now)
-				     : lookup_timed_out(client, now) ? "client_login_timeout" : NULL;
+		const char *reason = !client->login_user ? (lookup_timed_out(client, now) ? "client_login_timeout" : NULL)
+				     : fast_close_due(client) ? "database configuration changed"
+				     : active_client_timeout(client, now);
 		if (reason)
 			disconnect_client(client, true, "%s", reason);
 	}

@@ -489,6 +489,49 @@ def test_reconnect_replaces_idle_servers(pooler):
         assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
 
 
+def test_server_fast_close_ends_a_marked_session(pgwarden, pg):
+    """server_fast_close = 1: in session mode, the server that RECONNECT
+    marked is closed once idle, and its client with it (PgBouncer's reason);
+    the client's next connection gets a new server."""
+    p = pgwarden({"pool_mode": "session", "server_fast_close": "1"})
+    with p.connect() as c:
+        old = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert admin_command(p, "RECONNECT appdb") == "RECONNECT"
+        wait_for(lambda: old not in [b[0] for b in pg.backends()], what="the marked server closed")
+        with pytest.raises(psycopg.OperationalError, match="database configuration changed"):
+            c.execute("SELECT 1")
+    with p.connect() as c:
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != old
+
+
+def test_without_server_fast_close_a_marked_session_keeps_its_server(pgwarden):
+    p = pgwarden({"pool_mode": "session"})
+    with p.connect() as c:
+        old = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert admin_command(p, "RECONNECT appdb") == "RECONNECT"
+        time.sleep(1.5)  # several janitor rounds
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == old
+
+
+# PgBouncer 1.18 closes the server as soon as it is between statements, even
+# inside a transaction (which is rolled back); pgwarden waits for the end of
+# the transaction, as PgBouncer's documentation of the setting says.
+@pytest.mark.pgwarden_only
+def test_server_fast_close_lets_the_transaction_finish(pgwarden, pg):
+    p = pgwarden({"pool_mode": "session", "server_fast_close": "1"})
+    with p.connect() as c:
+        c.execute("BEGIN")
+        old = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        assert admin_command(p, "RECONNECT appdb") == "RECONNECT"
+        time.sleep(1.5)  # several janitor rounds
+        c.execute("CREATE TEMP TABLE fast_close_t (x int)")
+        assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == old
+        c.execute("COMMIT")
+        wait_for(lambda: old not in [b[0] for b in pg.backends()], what="the marked server closed")
+        with pytest.raises(psycopg.OperationalError, match="database configuration changed"):
+            c.execute("SELECT 1")
+
+
 def test_reconnect_waits_for_transaction(pgwarden, pg):
     """RECONNECT marks the servers; one in a transaction stays until the
     transaction ends, then is replaced (WAIT_CLOSE returns then)."""
