@@ -14,11 +14,13 @@
 #include "log.h"
 
 #include <ares.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Per try; with two tries a dead DNS server fails a lookup in seconds. */
 #define DNS_TIMEOUT_MS 2000
@@ -359,11 +361,18 @@ static bool resolve_literal(const char *name, dns_callback cb, void *arg)
 
 /* --- public API --- */
 
-struct dns_context *dns_create(struct event_base *base)
+struct dns_context *dns_create(struct event_base *base, const char *resolv_conf)
 {
 	struct dns_context *ctx;
 	struct ares_options opts;
+	int optmask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
 	int status;
+
+	/* c-ares quietly uses its defaults when the file is missing: say so instead. */
+	if (resolv_conf && resolv_conf[0] && access(resolv_conf, R_OK) != 0) {
+		log_error("resolv_conf: cannot read %s: %s", resolv_conf, strerror(errno));
+		return NULL;
+	}
 
 	status = ares_library_init(ARES_LIB_INIT_ALL);
 	if (status != ARES_SUCCESS) {
@@ -383,8 +392,11 @@ struct dns_context *dns_create(struct event_base *base)
 	opts.sock_state_cb_data = ctx;
 	opts.timeout = DNS_TIMEOUT_MS;
 	opts.tries = DNS_TRIES;
-	status = ares_init_options(&ctx->channel, &opts,
-				   ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+	if (resolv_conf && resolv_conf[0]) {
+		opts.resolvconf_path = (char *)resolv_conf;	/* c-ares copies it */
+		optmask |= ARES_OPT_RESOLVCONF;
+	}
+	status = ares_init_options(&ctx->channel, &opts, optmask);
 	if (status != ARES_SUCCESS) {
 		log_error("c-ares channel init failed: %s", ares_strerror(status));
 		free(ctx);

@@ -14,7 +14,8 @@ struct dns_context;
 /* addrs: resolved addresses (sockaddr_in / sockaddr_in6 with port 0), n = 0 on failure. */
 typedef void (*dns_callback)(void *arg, const struct sockaddr *const *addrs, int n, const char *errmsg);
 
-struct dns_context *dns_create(struct event_base *base);
+/* resolv_conf: a resolv.conf to use instead of the system's (NULL or "": the system's). */
+struct dns_context *dns_create(struct event_base *base, const char *resolv_conf);
 void dns_set_ttl(struct dns_context *ctx, usec_t max_ttl, usec_t nxdomain_ttl);
 /*
  * Resolve name.  IP literals and cached names may call back before returning.

@@ -440,7 +440,7 @@ int main(int argc, char **argv)
 	if (!pooler.base)
 		die("event_base_new() failed");
 	sbuf_global_init(pooler.base);
-	pooler.dns = dns_create(pooler.base);
+	pooler.dns = dns_create(pooler.base, cf->resolv_conf);
 	if (!pooler.dns)
 		die("dns setup failed");
 	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);

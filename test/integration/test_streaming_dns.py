@@ -1,12 +1,17 @@
 """Large messages are streamed through a small buffer, and server host
-names are resolved asynchronously (c-ares) and re-resolved after
-dns_max_ttl."""
+names are resolved asynchronously (c-ares), re-resolved after
+dns_max_ttl, and through the nameserver resolv_conf names."""
 
+import socket
+import struct
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+
+from conftest import PoolerFailed
 
 
 def rss_kib(pid, field):
@@ -81,3 +86,77 @@ def test_host_name_resolved_and_re_resolved_after_ttl(pgwarden, pg, hosts_entry)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+
+
+class FakeDns:
+    """A tiny DNS server on 127.0.0.2:53 (UDP) that knows one name: A
+    records get `address`, everything else an empty answer."""
+
+    def __init__(self, name, address):
+        self.name = name.lower()
+        self.address = socket.inet_aton(address)
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.2", 53))
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def answer(self, query):
+        labels, pos = [], 12
+        while query[pos]:
+            labels.append(query[pos + 1:pos + 1 + query[pos]].decode("ascii", "replace"))
+            pos += 1 + query[pos]
+        qtype = struct.unpack("!H", query[pos + 1:pos + 3])[0]
+        question = query[12:pos + 5]
+        name = ".".join(labels).lower()
+        self.queries.append((name, qtype))
+        found = name == self.name and qtype == 1
+        header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if found else 0, 0, 0)
+        record = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + self.address if found else b""
+        return header + question + record
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            try:
+                self.sock.sendto(self.answer(query), peer)
+            except (IndexError, struct.error):
+                pass
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+FAKE_DNS_NAME = "db.pgwarden-resolv.test"
+
+
+def test_resolv_conf_names_the_nameserver(pgwarden, pg):
+    """resolv_conf: names are resolved through the nameserver that file
+    lists (a fake one here), not the system's."""
+    dns = FakeDns(FAKE_DNS_NAME, "127.0.0.1")
+    try:
+        p = pgwarden({"pool_mode": "transaction"},
+                     databases={"byname": f"host={FAKE_DNS_NAME} port={pg.port} dbname=appdb"},
+                     files={"resolv.conf": "nameserver 127.0.0.2\n"},
+                     extra_ini="resolv_conf = @DIR@/resolv.conf\n")
+        with p.connect(db="byname") as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+        assert (FAKE_DNS_NAME, 1) in dns.queries
+    finally:
+        dns.stop()
+
+
+@pytest.mark.pgwarden_only
+def test_unreadable_resolv_conf_stops_startup(pgwarden):
+    """c-ares would quietly fall back to its defaults; pgwarden says why it
+    cannot start."""
+    with pytest.raises(PoolerFailed) as failed:
+        pgwarden({"resolv_conf": "/nonexistent/resolv.conf"})
+    assert "resolv_conf: cannot read /nonexistent/resolv.conf" in str(failed.value)
