@@ -110,6 +110,8 @@ static struct pguser *new_user(const char *name, const char *secret, bool forced
 	u->pool_mode = POOL_INHERIT;
 	u->max_user_connections = -1;
 	u->max_user_client_connections = -1;
+	u->pool_size = -1;
+	u->reserve_pool_size = -1;
 	u->forced = forced;
 	list_append(&pooler.users, &u->node);
 	return u;
@@ -173,6 +175,8 @@ static void apply_user_def(struct pguser *u)
 	u->pool_mode = ud ? ud->pool_mode : POOL_INHERIT;
 	u->max_user_connections = ud ? ud->max_user_connections : -1;
 	u->max_user_client_connections = ud ? ud->max_user_client_connections : -1;
+	u->pool_size = ud ? ud->pool_size : -1;
+	u->reserve_pool_size = ud ? ud->reserve_pool_size : -1;
 	u->query_timeout = ud && ud->query_timeout > 0 ? (usec_t)ud->query_timeout * USEC_PER_SEC : 0;
 	u->idle_transaction_timeout = ud && ud->idle_transaction_timeout > 0
 		? (usec_t)ud->idle_transaction_timeout * USEC_PER_SEC : 0;
@@ -341,9 +345,19 @@ int pool_mode_of(const struct pgpool *pool)
 	return cf->pool_mode;
 }
 
+/* As in later PgBouncers: the [users] entry's value, then the database's, then the global one. */
 int pool_size_of(const struct pgpool *pool)
 {
+	if (pool->user->pool_size >= 0)
+		return pool->user->pool_size;
 	return pool->db->pool_size >= 0 ? pool->db->pool_size : cf->default_pool_size;
+}
+
+int reserve_pool_size_of(const struct pgpool *pool)
+{
+	if (pool->user->reserve_pool_size >= 0)
+		return pool->user->reserve_pool_size;
+	return pool->db->reserve_pool >= 0 ? pool->db->reserve_pool : cf->reserve_pool_size;
 }
 
 /* ---------------- sockets ---------------- */

@@ -126,6 +126,8 @@ struct pguser {
 	int pool_mode;
 	int max_user_connections;
 	int max_user_client_connections;
+	int pool_size;			/* [users] pool_size, -1 when unset */
+	int reserve_pool_size;		/* [users] reserve_pool_size, -1 when unset */
 	/* [users] overrides of the global timeouts; 0 = use the global one */
 	usec_t query_timeout;
 	usec_t idle_transaction_timeout;
@@ -333,6 +335,7 @@ void reap_justfree(void);
 struct pgsocket *find_client_by_cancel_key(const uint8_t key[CANCEL_KEY_LEN]);
 int pool_mode_of(const struct pgpool *pool);
 int pool_size_of(const struct pgpool *pool);
+int reserve_pool_size_of(const struct pgpool *pool);
 void objects_apply_config(void);
 void socket_prefix(const struct pgsocket *sk, char *buf, size_t len);
 /* "1.2.3.4:5555", "[::1]:5555" or "unix(PID)". */

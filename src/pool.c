@@ -181,7 +181,7 @@ void release_server(struct pgsocket *server)
 
 static bool reserve_pool_allowed(struct pgpool *pool, usec_t now)
 {
-	int reserve = pool->db->reserve_pool >= 0 ? pool->db->reserve_pool : cf->reserve_pool_size;
+	int reserve = reserve_pool_size_of(pool);
 	/* reserve_pool_timeout = 0 turns the reserve pool off, as in PgBouncer. */
 	if (reserve <= 0 || !cf->reserve_pool_timeout || list_empty(&pool->waiting_clients))
 		return false;

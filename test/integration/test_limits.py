@@ -106,3 +106,32 @@ def test_reserve_pool(pgwarden):
     assert all(isinstance(r, int) for r in results), results
     assert len(set(results)) == 2
     assert elapsed < 2.8
+
+
+# [users] pool_size and reserve_pool_size came after PgBouncer 1.18 (1.20, 1.24).
+@pytest.mark.pgwarden_only
+def test_users_pool_size_overrides_database_and_default(pgwarden, pg):
+    """[users] pool_size caps that user's pools, over the database's
+    pool_size and default_pool_size; other users keep the database's."""
+    p = pgwarden({"pool_mode": "transaction", "auth_type": "trust", "default_pool_size": 4},
+                 databases={"sized": f"host=127.0.0.1 port={pg.port} dbname=appdb pool_size=3"},
+                 users={"appuser": "pool_size=1"})
+    results, elapsed = concurrent_sleepers(p, [("sized", "appuser")] * 2, 1.0)
+    assert all(isinstance(r, int) for r in results), results
+    assert len(set(results)) == 1 and elapsed >= 1.9, f"appuser's pool was not capped at 1 ({elapsed:.2f}s)"
+    results, elapsed = concurrent_sleepers(p, [("sized", "md5user")] * 2, 1.0)
+    assert all(isinstance(r, int) for r in results), results
+    assert len(set(results)) == 2 and elapsed < 1.8, f"md5user's pool was capped ({elapsed:.2f}s)"
+    users = {r["name"]: r for r in p.admin_rows("SHOW USERS")}
+    assert users["appuser"]["pool_size"].strip() == "1"
+
+
+@pytest.mark.pgwarden_only
+def test_users_reserve_pool_size(pgwarden):
+    """[users] reserve_pool_size gives that user's waiting client an extra
+    server although the global reserve pool is off."""
+    p = pgwarden({"pool_mode": "transaction", "default_pool_size": 1, "reserve_pool_timeout": 0.2},
+                 users={"appuser": "reserve_pool_size=1"})
+    results, elapsed = concurrent_sleepers(p, [("appdb", "appuser")] * 2, 1.5)
+    assert all(isinstance(r, int) for r in results), results
+    assert len(set(results)) == 2 and elapsed < 2.8, f"no reserve server ({elapsed:.2f}s)"
