@@ -147,6 +147,7 @@ bool pooler_reload(void)
 	apply_log_settings();
 	load_userlist();
 	objects_apply_config();
+	sbuf_set_read_loops(cf->sbuf_loopcnt);
 	admin_setup();
 	plugins_reload(cf);
 	return true;
@@ -440,6 +441,7 @@ int main(int argc, char **argv)
 	if (!pooler.base)
 		die("event_base_new() failed");
 	sbuf_global_init(pooler.base);
+	sbuf_set_read_loops(cf->sbuf_loopcnt);
 	pooler.dns = dns_create(pooler.base, cf->resolv_conf);
 	if (!pooler.dns)
 		die("dns setup failed");

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 static struct event_base *sbuf_base;
+static int read_loop_limit = 5;		/* sbuf_loopcnt; 0 = no limit */
 
 /*
  * Forwarded messages that sit next to each other in one source buffer and go
@@ -203,6 +204,11 @@ static void continue_handshake(struct sbuf *sb)
 void sbuf_global_init(struct event_base *base)
 {
 	sbuf_base = base;
+}
+
+void sbuf_set_read_loops(int loops)
+{
+	read_loop_limit = loops;
 }
 
 /* ---------------- read buffers, held only while they hold bytes ---------------- */
@@ -705,6 +711,40 @@ static void process_and_compact(struct sbuf *sb)
 	update_read_interest(sb);
 }
 
+/*
+ * One read into the free part of the buffer, and the messages it completes.
+ * True when the read filled that space, so more bytes are probably waiting
+ * and the caller may read again at once.
+ */
+static bool read_and_process(struct sbuf *sb)
+{
+	size_t space = sb->ibuf_size - sb->recv_pos;
+
+	ibuf_acquire(sb);
+	ssize_t n = io_read(sb, sb->ibuf + sb->recv_pos, space);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			if (sb->recv_pos == 0)
+				ibuf_release(sb);
+			return false;
+		}
+		call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
+		return false;
+	}
+	if (n == 0) {
+		/* Whatever complete messages arrived before EOF still count. */
+		process_buffer(sb);
+		if (!sb->closed)
+			call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
+		return false;
+	}
+	sb->recv_pos += (uint32_t)n;
+	sb->bytes_in += (uint64_t)n;
+	process_and_compact(sb);
+	wake_if_tls_buffered(sb);
+	return (size_t)n == space;
+}
+
 static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sbuf *sb = arg;
@@ -721,38 +761,26 @@ static void sbuf_read_cb(evutil_socket_t fd, short what, void *arg)
 		continue_handshake(sb);
 		return;
 	}
+	/*
+	 * sbuf_loopcnt: a connection with a lot to read (a big result, a COPY)
+	 * gets that many buffers' worth before the others get a turn; fewer
+	 * trips through epoll, and still no connection can stall the rest.
+	 */
 	if (!read_wanted(sb)) {
 		stop_reading(sb);
 		return;
 	}
-	if (sb->recv_pos >= sb->ibuf_size) {
-		/* Full buffer but no complete message to act on; cannot happen
-		 * unless the handler misbehaves.  Treat as a protocol error. */
-		call_handler(sb, SBUF_EV_BAD_PKT, NULL);
-		return;
-	}
-	ibuf_acquire(sb);
-	ssize_t n = io_read(sb, sb->ibuf + sb->recv_pos, sb->ibuf_size - sb->recv_pos);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-			if (sb->recv_pos == 0)
-				ibuf_release(sb);
+	for (int loops = 1;; loops++) {
+		if (sb->recv_pos >= sb->ibuf_size) {
+			/* Full buffer but no complete message to act on; cannot happen
+			 * unless the handler misbehaves.  Treat as a protocol error. */
+			call_handler(sb, SBUF_EV_BAD_PKT, NULL);
 			return;
 		}
-		call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
-		return;
+		if (!read_and_process(sb) || (read_loop_limit > 0 && loops >= read_loop_limit) ||
+		    sb->continue_pending || !read_wanted(sb))
+			return;
 	}
-	if (n == 0) {
-		/* Whatever complete messages arrived before EOF still count. */
-		process_buffer(sb);
-		if (!sb->closed)
-			call_handler(sb, SBUF_EV_RECV_FAILED, NULL);
-		return;
-	}
-	sb->recv_pos += (uint32_t)n;
-	sb->bytes_in += (uint64_t)n;
-	process_and_compact(sb);
-	wake_if_tls_buffered(sb);
 }
 
 static void finish_connect(struct sbuf *sb)

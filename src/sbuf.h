@@ -107,6 +107,8 @@ struct sbuf {
 };
 
 void sbuf_global_init(struct event_base *base);
+/* sbuf_loopcnt: reads in a row on one connection with more to read (0 = no limit). */
+void sbuf_set_read_loops(int loops);
 /* Read buffers held by connections now, and emptied ones kept for reuse. */
 void sbuf_buffer_counts(int *in_use, int *cached);
 

@@ -2,6 +2,7 @@
 names are resolved asynchronously (c-ares), re-resolved after
 dns_max_ttl, and through the nameserver resolv_conf names."""
 
+import hashlib
 import socket
 import struct
 import threading
@@ -34,6 +35,32 @@ def test_large_messages_stream_with_bounded_memory(pgwarden):
         assert len(c.execute("SELECT repeat('z', %s)", (size,)).fetchone()[0]) == size
         peak = rss_kib(p.pid, "VmHWM")
     assert peak - before < 16 * 1024, f"pooler grew by {peak - before} KiB for a {size >> 20} MiB message"
+
+
+@pytest.mark.parametrize("loopcnt", ["0", "1", "5"])
+def test_many_buffers_in_a_row_arrive_intact(pgwarden, loopcnt):
+    """sbuf_loopcnt (reads in a row on one connection): a result and a COPY
+    many pkt_bufs long come through whole and in order, and the pooler
+    serves other clients afterwards."""
+    p = pgwarden({"pool_mode": "transaction", "pkt_buf": "4096", "sbuf_loopcnt": loopcnt})
+    rows = 20000
+    expected = hashlib.md5("".join(f"{i}\t{'x' * 100}{i}\n" for i in range(rows)).encode()).hexdigest()
+    with p.connect() as streaming, p.connect() as other:
+        got = streaming.execute("SELECT md5(string_agg(i || E'\\t' || repeat('x', 100) || i || E'\\n', '' ORDER BY i)) "
+                                "FROM generate_series(0, %s) i", (rows - 1,)).fetchone()[0]
+        assert got == expected
+        result = streaming.execute("SELECT i, repeat('x', 100) || i FROM generate_series(0, %s) i ORDER BY i",
+                                   (rows - 1,)).fetchall()
+        assert result == [(i, "x" * 100 + str(i)) for i in range(rows)]
+        assert other.execute("SELECT 42").fetchone()[0] == 42
+        out = hashlib.md5()
+        with streaming.cursor().copy(f"COPY (SELECT i, repeat('x', 100) || i FROM generate_series(0, {rows - 1}) i) "
+                                     "TO STDOUT") as copy:
+            for block in copy:
+                out.update(block)
+        assert out.hexdigest() == expected
+    config = {r["key"]: r["value"] for r in p.admin_rows("SHOW CONFIG")}
+    assert config["sbuf_loopcnt"] == loopcnt
 
 
 HOSTS = Path("/etc/hosts")
