@@ -402,8 +402,10 @@ static struct list_node *client_list_for(struct pgsocket *client, enum sock_stat
 void change_client_state(struct pgsocket *client, enum sock_state newstate)
 {
 	list_del(&client->node);
-	if (newstate == CL_WAITING || newstate == CL_WAITING_LOGIN)
+	if (newstate == CL_WAITING || newstate == CL_WAITING_LOGIN) {
 		client->wait_start = get_time_usec();
+		client->wait_notified = false;
+	}
 	client->state = newstate;
 	struct list_node *l = client_list_for(client, newstate);
 	if (l)

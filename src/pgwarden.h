@@ -227,6 +227,7 @@ struct pgsocket {
 	bool checking : 1;			/* server: check query running */
 	bool exec_on_connect : 1;		/* server: connect_query running */
 	bool in_copy : 1;			/* client: COPY IN in progress */
+	bool wait_notified : 1;		/* client: query_wait_notify's NOTICE sent for this wait */
 	bool sent_terminate : 1;
 	bool counted_client : 1;		/* counted in pooler.client_count */
 	bool counted_in_pool : 1;		/* counted in its db's and user's client_count */

@@ -285,6 +285,20 @@ static bool lookup_timed_out(const struct pgsocket *client, usec_t now)
 	       now - client->connect_time > cf->client_login_timeout;
 }
 
+/* query_wait_notify (PgBouncer 1.25): tell a client once per wait that it is queued. */
+static void notify_long_wait(struct pgsocket *client, usec_t waited)
+{
+	struct pktbuf pb;
+
+	if (!cf->query_wait_notify || client->wait_notified || waited <= cf->query_wait_notify || pooler.paused)
+		return;
+	client->wait_notified = true;
+	pktbuf_init(&pb);
+	pktbuf_notice(&pb, "00000", "No server connection available in postgres backend, client being queued");
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
 static void check_waiting_clients(struct pgpool *pool, usec_t now)
 {
 	struct list_node *n, *tmp;
@@ -303,6 +317,7 @@ static void check_waiting_clients(struct pgpool *pool, usec_t now)
 				disconnect_client_sqlstate(client, "08P01", "%s", pool->last_login_error);
 			continue;
 		}
+		notify_long_wait(client, waited);
 		if (cf->query_wait_timeout && waited > cf->query_wait_timeout && !pooler.paused)
 			disconnect_client(client, true, "query_wait_timeout");
 		else if (pool->last_login_failed && list_empty(&pool->login_servers) &&

@@ -47,6 +47,30 @@ def test_query_wait_timeout(pgwarden, mode):
     p.assert_serving()
 
 
+# query_wait_notify is newer than PgBouncer 1.18 (1.25).
+@pytest.mark.pgwarden_only
+@pytest.mark.parametrize("notify_after", ["1", "0"])
+def test_query_wait_notify(pgwarden, notify_after):
+    """A client queued longer than query_wait_notify gets one NOTICE saying
+    so (PgBouncer 1.25's text), then its answer once a server frees up; 0
+    turns the notice off."""
+    p = pgwarden({"pool_mode": "transaction", "default_pool_size": 1, "query_wait_notify": notify_after})
+    a = p.connect(autocommit=False)
+    try:
+        a.execute("SELECT 1")  # A owns the only server until it commits
+        with p.connect() as b:
+            notices = []
+            b.add_notice_handler(lambda diag: notices.append((diag.severity_nonlocalized, diag.sqlstate,
+                                                              diag.message_primary)))
+            threading.Timer(2.5, a.commit).start()
+            assert b.execute("SELECT 2").fetchone()[0] == 2
+            expected = [("NOTICE", "00000", "No server connection available in postgres backend, "
+                                            "client being queued")]
+            assert notices == (expected if notify_after == "1" else [])
+    finally:
+        a.close()
+
+
 def test_client_idle_timeout(pgwarden):
     p = pgwarden({"client_idle_timeout": 1, "pool_mode": "transaction"})
     with p.connect() as c:
