@@ -414,6 +414,7 @@ static void init_pooler_state(void)
 	list_init(&pooler.pools);
 	list_init(&pooler.login_clients);
 	list_init(&pooler.justfree);
+	list_init(&pooler.cancel_servers);
 }
 
 int main(int argc, char **argv)

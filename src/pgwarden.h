@@ -284,6 +284,7 @@ struct pooler {
 	struct list_node pools;
 	struct list_node login_clients;		/* clients not yet in a pool */
 	struct list_node justfree;		/* closed, freed after this loop turn */
+	struct list_node cancel_servers;	/* connections carrying a CancelRequest */
 
 	int client_count;
 	int server_count;

@@ -541,12 +541,33 @@ static void cleanup_idle_pools(usec_t now)
 	}
 }
 
+/*
+ * cancel_wait_timeout: a cancel connection that is not done in time (the
+ * server does not accept it, or does not close it after reading the request)
+ * is given up, so a hung server cannot pile up cancel connections.
+ */
+static void check_cancel_servers(usec_t now)
+{
+	struct list_node *n, *tmp;
+
+	if (!cf->cancel_wait_timeout)
+		return;
+	list_for_each_safe(n, tmp, &pooler.cancel_servers) {
+		struct pgsocket *cancel = container_of(n, struct pgsocket, node);
+		if (now - cancel->connect_time > cf->cancel_wait_timeout) {
+			slog_warning(cancel, "cancel request not done within cancel_wait_timeout, giving up");
+			disconnect_server(cancel, false, "cancel_wait_timeout");
+		}
+	}
+}
+
 static void janitor_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNUSED)
 {
 	usec_t now = get_time_usec();
 	struct list_node *n;
 
 	check_login_clients(now);
+	check_cancel_servers(now);
 	list_for_each(n, &pooler.pools) {
 		struct pgpool *pool = container_of(n, struct pgpool, node);
 		check_waiting_clients(pool, now);

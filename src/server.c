@@ -764,7 +764,8 @@ void forward_cancel_request(struct pgsocket *req)
 	cancel->pool = NULL;	/* in no pool list: must not keep a pool alive */
 	cancel->db = server->db;
 	memcpy(cancel->cancel_to_send, server->cancel_key, CANCEL_KEY_LEN);
-	cancel->state = SV_LOGIN;	/* not in any pool list */
+	cancel->state = SV_LOGIN;	/* in no pool list, but in cancel_servers for the janitor */
+	list_append(&pooler.cancel_servers, &cancel->node);
 	memcpy(&cancel->remote_addr, &server->remote_addr, sizeof(server->remote_addr));
 	cancel->is_unix = server->is_unix;
 	socklen_t len = server->is_unix ? sizeof(struct sockaddr_un)

@@ -203,6 +203,74 @@ def test_server_sending_a_malformed_ready_for_query(pgwarden, ready):
         listener.close()
 
 
+def hung_postgres(listener, cancel_conn):
+    """A PostgreSQL stand-in that logs in anyone and never answers a query;
+    it accepts the cancel connection into cancel_conn["sock"] and holds it
+    open, as a hung server would."""
+    def msg(kind, body=b""):
+        return kind + struct.pack("!I", len(body) + 4) + body
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(15)
+            (length,) = struct.unpack("!I", conn.recv(4))
+            conn.recv(length - 4)
+            params = [(b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
+                      (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on"),
+                      (b"TimeZone", b"UTC"), (b"IntervalStyle", b"postgres")]
+            conn.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"K", struct.pack("!II", 4242, 7))
+                         + b"".join(msg(b"S", k + b"\0" + v + b"\0") for k, v in params) + msg(b"Z", b"I"))
+            cancel, _ = listener.accept()	# the query stays unanswered
+            cancel.settimeout(15)
+            cancel_conn["request"] = cancel.recv(16)
+            cancel_conn["accepted_at"] = time.monotonic()
+            try:
+                while cancel.recv(16):	# until pgwarden closes it
+                    pass
+                cancel_conn["closed_after"] = time.monotonic() - cancel_conn["accepted_at"]
+            except OSError:
+                pass
+            cancel.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.pgwarden_only
+def test_cancel_to_a_hung_server_is_given_up_after_cancel_wait_timeout(pgwarden):
+    """A server that takes the CancelRequest but never closes the connection
+    does not keep pgwarden's cancel connection forever."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    cancel_conn = {}
+    try:
+        t = hung_postgres(listener, cancel_conn)
+        p = pgwarden({"pool_mode": "transaction", "server_tls_sslmode": "disable", "cancel_wait_timeout": "1"},
+                     databases={"hungdb": f"host=127.0.0.1 port={listener.getsockname()[1]} dbname=appdb"})
+        c = p.connect(db="hungdb")
+
+        def run_query():
+            try:
+                c.execute("SELECT 1")
+            except psycopg.Error:
+                pass	# the stand-in never answers; the stop of pgwarden ends it
+
+        threading.Thread(target=run_query, daemon=True).start()
+        wait_for(lambda: p.admin_rows("SHOW POOLS") and
+                 any(r["database"] == "hungdb" and r["sv_active"] == 1 for r in p.admin_rows("SHOW POOLS")),
+                 what="the query sent to the hung server")
+        c.cancel()
+        t.join(8)
+        assert cancel_conn.get("request", b"")[:8] == struct.pack("!II", 16, 80877102), cancel_conn
+        assert 0.8 <= cancel_conn.get("closed_after", 99) < 4, cancel_conn
+        p.wait_log("cancel_wait_timeout")
+        with p.connect() as other:
+            assert other.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        listener.close()
+
+
 def test_slow_query_times_out_while_others_are_served(pgwarden):
     p = pgwarden({"pool_mode": "transaction", "default_pool_size": 2, "query_timeout": 1})
     outcome = {}
