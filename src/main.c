@@ -118,6 +118,12 @@ static bool load_config(void)
 		config_free(ncf);
 		return false;
 	}
+	/* read once, at startup (a reload keeps the running value) */
+	if (!pooler.config && !varcache_extra_allowed(ncf->track_extra_parameters, err, sizeof(err))) {
+		log_error("%s", err);
+		config_free(ncf);
+		return false;
+	}
 	/* The first load must have working TLS settings; a reload keeps the
 	 * contexts in use when the new ones do not load. */
 	if (!tls_setup(ncf, err, sizeof(err))) {
@@ -442,6 +448,7 @@ int main(int argc, char **argv)
 	if (!pooler.base)
 		die("event_base_new() failed");
 	sbuf_global_init(pooler.base);
+	varcache_track_extra(cf->track_extra_parameters);
 	sbuf_set_read_loops(cf->sbuf_loopcnt);
 	pooler.dns = dns_create(pooler.base, cf->resolv_conf);
 	if (!pooler.dns)

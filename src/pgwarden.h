@@ -45,19 +45,27 @@ enum var_id {
 	VAR_COUNT
 };
 #define VAR_MAX_LEN 128		/* longer values are cut, as before interning */
+#define VAR_EXTRA_MAX 8		/* track_extra_parameters beyond the VAR_COUNT above */
+#define VAR_NAME_MAX 63		/* PostgreSQL's NAMEDATALEN - 1 */
 
 /* Values are interned: every connection with the same TimeZone points at one
  * copy (thousands of clients share a handful of values), and equal values
- * are equal pointers.  NULL: not set. */
+ * are equal pointers.  NULL: not set.  Ids VAR_COUNT and up are the
+ * track_extra_parameters ones, whose slots exist only once one is set. */
 struct varcache {
 	const char *value[VAR_COUNT];
+	const char **extra;
 };
 
-int varcache_lookup(const char *name);		/* enum var_id, or -1 */
+int varcache_lookup(const char *name);		/* an enum var_id or an extra's id, or -1 */
 const char *varcache_name(int id);
+/* At startup: also track these reported parameters (track_extra_parameters). */
+void varcache_track_extra(const char *list);
+/* Whether that list can be tracked; err says why not. */
+bool varcache_extra_allowed(const char *list, char *err, size_t errlen);
 bool varcache_set(struct varcache *vc, const char *name, const char *value);
-void varcache_set_id(struct varcache *vc, enum var_id id, const char *value);	/* NULL or "": unset */
-const char *varcache_get(const struct varcache *vc, enum var_id id);	/* "" when unset */
+void varcache_set_id(struct varcache *vc, int id, const char *value);	/* NULL or "": unset */
+const char *varcache_get(const struct varcache *vc, int id);	/* "" when unset */
 void varcache_clear(struct varcache *vc);
 void varcache_copy(struct varcache *dst, const struct varcache *src);
 /* Build "SET a='x';SET b='y';" for what differs; false if nothing to do. */

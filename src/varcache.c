@@ -19,7 +19,11 @@ static const char *const var_names[VAR_COUNT] = {
 	[VAR_APPNAME] = "application_name",
 };
 
-int varcache_lookup(const char *name)
+/* track_extra_parameters: more reported parameters, fixed at startup. */
+static char *extra_names[VAR_EXTRA_MAX];
+static int n_extra;
+
+static int builtin_lookup(const char *name)
 {
 	/* GUC names are case-insensitive in PostgreSQL. */
 	for (int i = 0; i < VAR_COUNT; i++)
@@ -28,20 +32,89 @@ int varcache_lookup(const char *name)
 	return -1;
 }
 
+int varcache_lookup(const char *name)
+{
+	int id = builtin_lookup(name);
+
+	for (int i = 0; id < 0 && i < n_extra; i++)
+		if (strcasecmp(name, extra_names[i]) == 0)
+			id = VAR_COUNT + i;
+	return id;
+}
+
 const char *varcache_name(int id)
 {
-	return var_names[id];
+	return id < VAR_COUNT ? var_names[id] : extra_names[id - VAR_COUNT];
+}
+
+void varcache_track_extra(const char *list)
+{
+	char name[VAR_NAME_MAX + 1];
+	const char *p = list;
+
+	while ((p = config_list_next(p, name, sizeof(name))) != NULL)
+		if (varcache_lookup(name) < 0 && n_extra < VAR_EXTRA_MAX)
+			extra_names[n_extra++] = xstrdup(name);
+}
+
+bool varcache_extra_allowed(const char *list, char *err, size_t errlen)
+{
+	char name[VAR_NAME_MAX + 2];
+	const char *p = list;
+	int extra = 0;
+
+	while ((p = config_list_next(p, name, sizeof(name))) != NULL) {
+		if (strlen(name) > VAR_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz"
+						  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.") != strlen(name)) {
+			snprintf(err, errlen, "track_extra_parameters: invalid parameter name: %s", name);
+			return false;
+		}
+		if (builtin_lookup(name) < 0)
+			extra++;
+	}
+	if (extra > VAR_EXTRA_MAX) {
+		snprintf(err, errlen, "track_extra_parameters: at most %d parameters besides the always tracked ones",
+			 VAR_EXTRA_MAX);
+		return false;
+	}
+	return true;
 }
 
 /* ---------------- a connection's values ---------------- */
 
-void varcache_set_id(struct varcache *vc, enum var_id id, const char *value)
+static const char *value_of(const struct varcache *vc, int id)
 {
-	const char *old = vc->value[id];
+	if (id < VAR_COUNT)
+		return vc->value[id];
+	return vc->extra ? vc->extra[id - VAR_COUNT] : NULL;
+}
+
+/* Where id's value lives; the extra slots are made on first use. */
+static const char **slot_of(struct varcache *vc, int id)
+{
+	if (id < VAR_COUNT)
+		return &vc->value[id];
+	if (!vc->extra)
+		vc->extra = xcalloc((size_t)n_extra, sizeof(*vc->extra));
+	return &vc->extra[id - VAR_COUNT];
+}
+
+static void put_value(struct varcache *vc, int id, const char *interned)
+{
+	const char **slot;
+
+	if (!interned && !value_of(vc, id))
+		return;		/* nothing to replace: no slots made for nothing */
+	slot = slot_of(vc, id);
+	strpool_put(*slot);
+	*slot = interned;
+}
+
+void varcache_set_id(struct varcache *vc, int id, const char *value)
+{
 	size_t len = value ? strnlen(value, VAR_MAX_LEN - 1) : 0;
 
-	vc->value[id] = len ? strpool_get(value, len) : NULL;
-	strpool_put(old);
+	put_value(vc, id, len ? strpool_get(value, len) : NULL);
 }
 
 bool varcache_set(struct varcache *vc, const char *name, const char *value)
@@ -49,21 +122,22 @@ bool varcache_set(struct varcache *vc, const char *name, const char *value)
 	int id = varcache_lookup(name);
 	if (id < 0)
 		return false;
-	varcache_set_id(vc, (enum var_id)id, value);
+	varcache_set_id(vc, id, value);
 	return true;
 }
 
-const char *varcache_get(const struct varcache *vc, enum var_id id)
+const char *varcache_get(const struct varcache *vc, int id)
 {
-	return vc->value[id] ? vc->value[id] : "";
+	const char *v = value_of(vc, id);
+	return v ? v : "";
 }
 
 void varcache_clear(struct varcache *vc)
 {
-	for (int i = 0; i < VAR_COUNT; i++) {
-		strpool_put(vc->value[i]);
-		vc->value[i] = NULL;
-	}
+	for (int i = 0; i < VAR_COUNT + n_extra; i++)
+		put_value(vc, i, NULL);
+	free(vc->extra);
+	vc->extra = NULL;
 }
 
 /* SQL string literal, E'' form when a backslash is present. */
@@ -84,16 +158,16 @@ bool varcache_build_sync(const struct varcache *client, const struct varcache *s
 {
 	bool started = false;
 
-	for (int i = 0; i < VAR_COUNT; i++) {
-		const char *want = client->value[i];
-		if (!want || want == server->value[i])	/* interned: same value, same pointer */
+	for (int i = 0; i < VAR_COUNT + n_extra; i++) {
+		const char *want = value_of(client, i);
+		if (!want || want == value_of(server, i))	/* interned: same value, same pointer */
 			continue;
 		if (!started) {
 			pktbuf_begin(pb, 'Q');
 			started = true;
 		}
 		pktbuf_put_bytes(pb, "SET ", 4);
-		pktbuf_put_bytes(pb, var_names[i], strlen(var_names[i]));
+		pktbuf_put_bytes(pb, varcache_name(i), strlen(varcache_name(i)));
 		pktbuf_put_u8(pb, '=');
 		put_quoted(pb, want);
 		pktbuf_put_u8(pb, ';');
@@ -107,23 +181,20 @@ bool varcache_build_sync(const struct varcache *client, const struct varcache *s
 
 void varcache_fill_unset(struct varcache *dst, const struct varcache *defaults)
 {
-	for (int i = 0; i < VAR_COUNT; i++)
-		if (!dst->value[i])
-			dst->value[i] = strpool_share(defaults->value[i]);
+	for (int i = 0; i < VAR_COUNT + n_extra; i++)
+		if (!value_of(dst, i) && value_of(defaults, i))
+			put_value(dst, i, strpool_share(value_of(defaults, i)));
 }
 
 void varcache_copy(struct varcache *dst, const struct varcache *src)
 {
-	for (int i = 0; i < VAR_COUNT; i++) {
-		const char *old = dst->value[i];
-		dst->value[i] = strpool_share(src->value[i]);
-		strpool_put(old);
-	}
+	for (int i = 0; i < VAR_COUNT + n_extra; i++)
+		put_value(dst, i, strpool_share(value_of(src, i)));
 }
 
 void varcache_send_all(const struct varcache *vc, struct pktbuf *pb)
 {
-	for (int i = 0; i < VAR_COUNT; i++)
-		if (vc->value[i])
-			pktbuf_param_status(pb, var_names[i], vc->value[i]);
+	for (int i = 0; i < VAR_COUNT + n_extra; i++)
+		if (value_of(vc, i))
+			pktbuf_param_status(pb, varcache_name(i), value_of(vc, i));
 }

@@ -7,6 +7,7 @@ import time
 import psycopg
 import pytest
 
+from conftest import PoolerFailed
 from pgproto import ServerError, startup_packet
 
 
@@ -133,6 +134,50 @@ def test_ignore_startup_parameters(pgwarden):
     with p.connect(options="-c work_mem=64MB") as c:
         # ignored, so the server keeps its default
         assert c.execute("SHOW work_mem").fetchone()[0] == "4MB"
+
+
+# track_extra_parameters is newer than PgBouncer 1.18 (1.20).
+@pytest.mark.pgwarden_only
+def test_track_extra_parameters_keeps_each_clients_value(pgwarden):
+    """A reported parameter named in track_extra_parameters is accepted in
+    the startup packet, reported back, and kept per client: two clients
+    taking turns on one server (transaction mode, pool_size 1) each run
+    with their own value."""
+    p = pgwarden({"pool_mode": "transaction", "default_pool_size": 1,
+                  "track_extra_parameters": "IntervalStyle, default_transaction_read_only"})
+    with p.raw() as ro, p.raw() as rw:
+        ro.login("appuser", "appdb", "apppass", default_transaction_read_only="on")
+        rw.login("appuser", "appdb", "apppass")
+        assert ro.params["default_transaction_read_only"] == "on"
+        assert rw.params["default_transaction_read_only"] == "off"
+        for _ in range(3):
+            assert ro.scalar("SHOW default_transaction_read_only") == "on"
+            with pytest.raises(ServerError) as ei:
+                ro.query("CREATE TABLE extra_params_t (x int)")
+            assert ei.value.sqlstate == "25006"  # read-only transaction
+            assert rw.scalar("SHOW default_transaction_read_only") == "off"
+        assert ro.scalar("SELECT pg_backend_pid()") == rw.scalar("SELECT pg_backend_pid()")
+
+
+@pytest.mark.pgwarden_only
+def test_untracked_parameter_is_still_refused(pgwarden):
+    p = pgwarden({"pool_mode": "transaction"})
+    with p.raw() as r:
+        with pytest.raises(ServerError) as ei:
+            r.login("appuser", "appdb", "apppass", default_transaction_read_only="on")
+        assert ei.value.message == "unsupported startup parameter: default_transaction_read_only"
+
+
+@pytest.mark.pgwarden_only
+@pytest.mark.parametrize("value, error", [
+    ("search_path;drop", "track_extra_parameters: invalid parameter name: search_path;drop"),
+    (",".join(f"p{i}" for i in range(9)),
+     "track_extra_parameters: at most 8 parameters besides the always tracked ones"),
+])
+def test_bad_track_extra_parameters_stops_startup(pgwarden, value, error):
+    with pytest.raises(PoolerFailed) as failed:
+        pgwarden({"track_extra_parameters": value})
+    assert error in str(failed.value)
 
 
 def test_reload_adds_database(pooler, pg):
