@@ -57,8 +57,8 @@ void show_lists(struct admin_cmd *c)
 		{ "dns_zones", 0 },
 		{ "dns_queries", 0 },
 		{ "dns_pending", 0 },
-		{ "peers", 0 },
-		{ "peer_pools", 0 },
+		{ "peers", cf->n_peers },
+		{ "peer_pools", cf->n_peers },
 	};
 	struct resultset rs;
 
@@ -173,8 +173,8 @@ void show_version(struct admin_cmd *c)
 	cmd_ready(c, "SHOW");
 }
 
-/* Result sets pgwarden has no rows for: online restart (FDS), DNS cache
- * listings, and the peers of later versions. */
+/* Result sets pgwarden has no rows for (online restart's FDS, the DNS cache
+ * listings), and the peers. */
 static const struct column fds_cols[] = {
 	COL("fd", 'i'), COL("task", 's'), COL("user", 's'), COL("database", 's'), COL("addr", 's'),
 	COL("port", 'i'), COL("cancel", 'q'), COL("link", 'i'), COL("client_encoding", 's'),
@@ -212,8 +212,40 @@ void show_fds(struct admin_cmd *c)
 
 void show_dns_hosts(struct admin_cmd *c) { show_empty(c, &dns_hosts_set); }
 void show_dns_zones(struct admin_cmd *c) { show_empty(c, &dns_zones_set); }
-void show_peers(struct admin_cmd *c) { show_empty(c, &peers_set); }
-void show_peer_pools(struct admin_cmd *c) { show_empty(c, &peer_pools_set); }
+void show_peers(struct admin_cmd *c)
+{
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &peers_set);
+	for (int i = 0; i < cf->n_peers; i++) {
+		const struct peer_def *p = &cf->peers[i];
+		rs_row_begin(&rs);
+		rs_int(&rs, p->id);
+		rs_str(&rs, p->host);
+		rs_int(&rs, p->port);
+		rs_int(&rs, p->pool_size >= 0 ? p->pool_size : cf->default_pool_size);
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
+
+/* Forwarded cancels never wait for a slot: only the connections in flight show. */
+void show_peer_pools(struct admin_cmd *c)
+{
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &peer_pools_set);
+	for (int i = 0; i < cf->n_peers; i++) {
+		rs_row_begin(&rs);
+		rs_int(&rs, cf->peers[i].id);
+		rs_int(&rs, 0);
+		rs_int(&rs, 0);
+		rs_int(&rs, peer_cancels_in_flight(cf->peers[i].id));
+		rs_int(&rs, 0);
+		rs_row_end(&rs);
+	}
+	cmd_ready(c, "SHOW");
+}
 
 /* ================================================================
  * SHOW PLUGINS: what is loaded, in call order

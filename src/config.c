@@ -252,7 +252,7 @@ static const struct key_rule {
 	{ "listen_port", 1, 65535, NULL },
 	{ "pkt_buf", 1024, 64 * 1024 * 1024, NULL },
 	{ "max_packet_size", 1, INT_MAX, NULL },
-	{ "peer_id", 0, 16383, NULL },
+	{ "peer_id", 0, MAX_PEER_ID, NULL },
 	{ "scram_iterations", 1, INT_MAX, NULL },
 	{ "unix_socket_mode", 0, 07777, NULL },
 	{ "client_tls_sslmode", 0, 0, sslmode_names },
@@ -529,7 +529,16 @@ static const struct setting user_settings[] = {
 	{ NULL, SET_IGNORE, 0 },
 };
 
-/* What differs between the two kinds of settings string: keys and messages. */
+#define PEER_STR(n, f)	{ n, SET_STR, MEMBER_OF(struct peer_def, f, char *) }
+
+static const struct setting peer_settings[] = {
+	PEER_STR("host", host),
+	{ "port", SET_PORT, MEMBER_OF(struct peer_def, port, int) },
+	{ "pool_size", SET_INT, MEMBER_OF(struct peer_def, pool_size, int) },
+	{ NULL, SET_IGNORE, 0 },
+};
+
+/* What differs between the kinds of settings string: keys and messages. */
 struct settings_kind {
 	const struct setting *table;
 	const char *syntax_error;
@@ -542,6 +551,10 @@ static const struct settings_kind db_kind = {
 
 static const struct settings_kind user_kind = {
 	user_settings, "syntax error in user settings", "unrecognized user parameter: ",
+};
+
+static const struct settings_kind peer_kind = {
+	peer_settings, "syntax error in peer settings", "unrecognized peer parameter: ",
 };
 
 /* Set every field named in the table to "not given". */
@@ -798,7 +811,7 @@ struct loader {
 	bool seen_main;
 	const char *file;		/* where we are, for messages */
 	int line;
-	int db_cap, user_cap;
+	int db_cap, user_cap, peer_cap;
 	char *errbuf;
 	size_t errlen;
 };
@@ -931,10 +944,39 @@ static bool handle_user(struct loader *ld, const char *name, const char *setting
 	return true;
 }
 
-/* Peering (forwarding cancels between processes) is not implemented: read and skip. */
+static struct peer_def *peer_slot(struct loader *ld, int id)
+{
+	struct config *cf = ld->cf;
+
+	for (int i = 0; i < cf->n_peers; i++) {
+		if (cf->peers[i].id == id) {
+			settings_free(&cf->peers[i], peer_settings);
+			return &cf->peers[i];	/* a later line replaces the earlier one */
+		}
+	}
+	if (cf->n_peers == ld->peer_cap) {
+		ld->peer_cap = ld->peer_cap ? ld->peer_cap * 2 : 8;
+		cf->peers = xrealloc(cf->peers, ld->peer_cap * sizeof(*cf->peers));
+	}
+	return &cf->peers[cf->n_peers++];
+}
+
+/* [peers]: peer id = host=... port=... pool_size=... */
 static bool handle_peer(struct loader *ld, const char *key, const char *value)
 {
-	log_warning("%s:%d: [peers] is not supported, ignoring peer %s", ld->file, ld->line, key);
+	struct peer_def parsed;
+	char err[256];
+	long id;
+
+	if (!parse_long(key, 1, MAX_PEER_ID, &id))
+		return fail(ld, "invalid peer id: %s", key);
+	settings_reset(&parsed, peer_settings);
+	if (!parse_settings(&parsed, &peer_kind, value, err, sizeof(err))) {
+		settings_free(&parsed, peer_settings);
+		return fail(ld, "%s", err);
+	}
+	parsed.id = (int)id;
+	*peer_slot(ld, (int)id) = parsed;
 	return true;
 }
 
@@ -1287,6 +1329,9 @@ void config_free(struct config *cf)
 	for (int i = 0; i < cf->n_users; i++)
 		user_def_clear(&cf->users[i]);
 	free(cf->users);
+	for (int i = 0; i < cf->n_peers; i++)
+		settings_free(&cf->peers[i], peer_settings);
+	free(cf->peers);
 	for (int i = 0; i < cf->n_plugin_defs; i++)
 		plugin_def_clear(&cf->plugin_defs[i]);
 	free(cf->plugin_defs);
@@ -1309,6 +1354,14 @@ const struct user_def *config_find_user(const struct config *cf, const char *nam
 	int i = (cf && name) ? user_index(cf, name) : -1;
 
 	return i >= 0 ? &cf->users[i] : NULL;
+}
+
+const struct peer_def *config_find_peer(const struct config *cf, int id)
+{
+	for (int i = 0; cf && i < cf->n_peers; i++)
+		if (cf->peers[i].id == id)
+			return &cf->peers[i];
+	return NULL;
 }
 
 const struct plugin_def *config_find_plugin(const struct config *cf, const char *name)

@@ -72,6 +72,17 @@ struct user_def {
 	int client_idle_timeout;
 };
 
+#define MAX_PEER_ID 16383	/* peer ids travel in two bytes of the cancel key */
+
+/* One [peers] entry: another pooler process (peer_id), to which cancel
+ * requests whose key carries its id are forwarded. */
+struct peer_def {
+	int id;			/* 1-16383 */
+	char *host;		/* NULL: unix socket in unix_socket_dir (or /tmp) */
+	int port;
+	int pool_size;		/* accepted; each forwarded cancel has its own connection */
+};
+
 /* One [plugin.NAME] section: its keys in file order (path among them). */
 struct plugin_kv {
 	char *key;
@@ -224,6 +235,8 @@ struct config {
 	struct db_def *fallback_db;	/* the "*" entry, or NULL */
 	struct user_def *users;
 	int n_users;
+	struct peer_def *peers;
+	int n_peers;
 	struct plugin_def *plugin_defs;
 	int n_plugin_defs;
 };
@@ -256,6 +269,7 @@ void config_free(struct config *cf);
 /* Look up a [databases] entry by exact name (not the "*" one). */
 const struct db_def *config_find_db(const struct config *cf, const char *name);
 const struct user_def *config_find_user(const struct config *cf, const char *name);
+const struct peer_def *config_find_peer(const struct config *cf, int id);
 const struct plugin_def *config_find_plugin(const struct config *cf, const char *name);
 /* The value of key in a [plugin.NAME] section, or NULL. */
 const char *config_plugin_value(const struct plugin_def *def, const char *key);

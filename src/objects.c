@@ -709,4 +709,8 @@ void generate_cancel_key(uint8_t key[CANCEL_KEY_LEN])
 {
 	if (getrandom(key, CANCEL_KEY_LEN, 0) != CANCEL_KEY_LEN && RAND_bytes(key, CANCEL_KEY_LEN) != 1)
 		die("cannot generate random cancel key");
+	/* The first half reads as a PID: keep it positive, as PgBouncer does
+	 * (some clients mishandle a negative one). */
+	key[0] &= 0x7f;
+	peer_stamp_cancel_key(key);
 }

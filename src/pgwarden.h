@@ -367,6 +367,13 @@ void launch_new_connection(struct pgpool *pool);
 void pool_wake_waiters(struct pgpool *pool);
 void janitor_setup(void);
 void forward_cancel_request(struct pgsocket *req);
+struct pgsocket *cancel_conn_new(struct pgdatabase *db, const uint8_t key[CANCEL_KEY_LEN]);
+
+/* peer.c: cancel requests between peered processes (peer_id, [peers]) */
+void peer_stamp_cancel_key(uint8_t key[CANCEL_KEY_LEN]);
+/* true: another peer's key, handled; false: ours, key made to match ours again */
+bool peer_forward_cancel(uint8_t key[CANCEL_KEY_LEN]);
+int peer_cancels_in_flight(int id);
 
 /* ---- client.c ---- */
 enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);

@@ -739,11 +739,28 @@ enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 
 /* ---------------- cancel requests ---------------- */
 
+/* A connection that will carry one CancelRequest with key to db's address. */
+struct pgsocket *cancel_conn_new(struct pgdatabase *db, const uint8_t key[CANCEL_KEY_LEN])
+{
+	struct pgsocket *cancel = socket_alloc(true);
+
+	cancel->is_cancel_conn = true;
+	cancel->pool = NULL;	/* in no pool list: must not keep a pool alive */
+	cancel->db = db;
+	memcpy(cancel->cancel_to_send, key, CANCEL_KEY_LEN);
+	cancel->state = SV_LOGIN;	/* in no pool list, but in cancel_servers for the janitor */
+	list_append(&pooler.cancel_servers, &cancel->node);
+	return cancel;
+}
+
 void forward_cancel_request(struct pgsocket *req)
 {
-	struct pgsocket *target = find_client_by_cancel_key(req->cancel_key);
-	struct pgsocket *server = target ? target->link : NULL;
+	struct pgsocket *target, *server;
 
+	if (peer_forward_cancel(req->cancel_key))
+		return;		/* another process's client */
+	target = find_client_by_cancel_key(req->cancel_key);
+	server = target ? target->link : NULL;
 	if (!target) {
 		log_debug("cancel request for unknown client");
 		return;
@@ -759,13 +776,7 @@ void forward_cancel_request(struct pgsocket *req)
 		slog_debug(target, "cancel request for idle client");
 		return;
 	}
-	struct pgsocket *cancel = socket_alloc(true);
-	cancel->is_cancel_conn = true;
-	cancel->pool = NULL;	/* in no pool list: must not keep a pool alive */
-	cancel->db = server->db;
-	memcpy(cancel->cancel_to_send, server->cancel_key, CANCEL_KEY_LEN);
-	cancel->state = SV_LOGIN;	/* in no pool list, but in cancel_servers for the janitor */
-	list_append(&pooler.cancel_servers, &cancel->node);
+	struct pgsocket *cancel = cancel_conn_new(server->db, server->cancel_key);
 	memcpy(&cancel->remote_addr, &server->remote_addr, sizeof(server->remote_addr));
 	cancel->is_unix = server->is_unix;
 	socklen_t len = server->is_unix ? sizeof(struct sockaddr_un)

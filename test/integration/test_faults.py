@@ -149,23 +149,29 @@ def test_postgres_crash_is_audited(audited, pg):  # noqa: F811
 # a slow server
 # ---------------------------------------------------------------------------
 
-def fake_postgres(listener, ready_after_query):
-    """A PostgreSQL stand-in on listener: logs in anyone, then answers the
-    first statement with ready_after_query as its ReadyForQuery."""
+def fake_login(conn):
+    """Answer a PostgreSQL stand-in's login: the startup packet is read, any
+    user is let in with a plausible set of parameters."""
     def msg(kind, body=b""):
         return kind + struct.pack("!I", len(body) + 4) + body
 
+    (length,) = struct.unpack("!I", conn.recv(4))
+    conn.recv(length - 4)
+    params = [(b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
+              (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on"),
+              (b"TimeZone", b"UTC"), (b"IntervalStyle", b"postgres")]
+    conn.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"K", struct.pack("!II", 4242, 7))
+                 + b"".join(msg(b"S", k + b"\0" + v + b"\0") for k, v in params) + msg(b"Z", b"I"))
+
+
+def fake_postgres(listener, ready_after_query):
+    """A PostgreSQL stand-in on listener: logs in anyone, then answers the
+    first statement with ready_after_query as its ReadyForQuery."""
     def serve():
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(5)
-            (length,) = struct.unpack("!I", conn.recv(4))
-            conn.recv(length - 4)
-            params = [(b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
-                      (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on"),
-                      (b"TimeZone", b"UTC"), (b"IntervalStyle", b"postgres")]
-            conn.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"K", struct.pack("!II", 4242, 7))
-                         + b"".join(msg(b"S", k + b"\0" + v + b"\0") for k, v in params) + msg(b"Z", b"I"))
+            fake_login(conn)
             try:
                 if conn.recv(1024):
                     conn.sendall(ready_after_query)
@@ -205,22 +211,13 @@ def test_server_sending_a_malformed_ready_for_query(pgwarden, ready):
 
 def hung_postgres(listener, cancel_conn):
     """A PostgreSQL stand-in that logs in anyone and never answers a query;
-    it accepts the cancel connection into cancel_conn["sock"] and holds it
-    open, as a hung server would."""
-    def msg(kind, body=b""):
-        return kind + struct.pack("!I", len(body) + 4) + body
-
+    it accepts the cancel connection and holds it open, as a hung server
+    would, noting in cancel_conn what arrived and when pgwarden closed it."""
     def serve():
         conn, _ = listener.accept()
         with conn:
             conn.settimeout(15)
-            (length,) = struct.unpack("!I", conn.recv(4))
-            conn.recv(length - 4)
-            params = [(b"server_version", b"15.0"), (b"client_encoding", b"UTF8"), (b"DateStyle", b"ISO, MDY"),
-                      (b"integer_datetimes", b"on"), (b"standard_conforming_strings", b"on"),
-                      (b"TimeZone", b"UTC"), (b"IntervalStyle", b"postgres")]
-            conn.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"K", struct.pack("!II", 4242, 7))
-                         + b"".join(msg(b"S", k + b"\0" + v + b"\0") for k, v in params) + msg(b"Z", b"I"))
+            fake_login(conn)
             cancel, _ = listener.accept()	# the query stays unanswered
             cancel.settimeout(15)
             cancel_conn["request"] = cancel.recv(16)

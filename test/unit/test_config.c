@@ -825,13 +825,38 @@ static void test_user_errors(void **state)
 	}
 }
 
-static void test_peers_ignored(void **state)
+static void test_peers(void **state)
 {
-	struct config *cf = load_ok("[pgbouncer]\npeer_id = 1\n[peers]\n1 = host=/tmp\n2 = host=x port=6433\n");
+	struct config *cf = load_ok("[pgbouncer]\npeer_id = 1\n[peers]\n1 = host=/tmp\n2 = host=x port=6433\n"
+				    "3 = host=y pool_size=4\n2 = host=z port=6434\n");
+	const struct peer_def *p;
 
+	(void)state;
 	assert_int_equal(cf->peer_id, 1);
 	assert_int_equal(cf->n_dbs, 0);
+	assert_int_equal(cf->n_peers, 3);
+	p = config_find_peer(cf, 1);
+	assert_non_null(p);
+	assert_string_equal(p->host, "/tmp");
+	assert_int_equal(p->port, 5432);
+	assert_int_equal(p->pool_size, -1);
+	p = config_find_peer(cf, 2);	/* the later line wins */
+	assert_string_equal(p->host, "z");
+	assert_int_equal(p->port, 6434);
+	assert_int_equal(config_find_peer(cf, 3)->pool_size, 4);
+	assert_null(config_find_peer(cf, 4));
 	config_free(cf);
+}
+
+static void test_bad_peers(void **state)
+{
+	(void)state;
+	expect_error("[peers]\n0 = host=x\n", "@:2: invalid peer id: 0");
+	expect_error("[peers]\n16384 = host=x\n", "@:2: invalid peer id: 16384");
+	expect_error("[peers]\nx = host=x\n", "@:2: invalid peer id: x");
+	expect_error("[peers]\n1 = host=x nosuch=1\n", "@:2: unrecognized peer parameter: nosuch");
+	expect_error("[peers]\n1 = host=x port=0\n", "@:2: invalid port: 0");
+	expect_error("[peers]\n1 = host='x\n", "@:2: syntax error in peer settings");
 }
 
 /*
@@ -1082,7 +1107,8 @@ int main(void)
 		cmocka_unit_test(test_parse_connstr),
 		cmocka_unit_test(test_users),
 		cmocka_unit_test(test_user_errors),
-		cmocka_unit_test(test_peers_ignored),
+		cmocka_unit_test(test_peers),
+		cmocka_unit_test(test_bad_peers),
 		cmocka_unit_test(test_list_contains),
 		cmocka_unit_test(test_format_value),
 		cmocka_unit_test(test_names),
@@ -1094,7 +1120,7 @@ int main(void)
 	};
 	struct log_settings quiet = { .quiet = true };
 
-	/* [peers] warnings and the like are expected; keep the output readable */
+	/* warnings from the files under test are expected; keep the output readable */
 	log_configure(&quiet);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
