@@ -153,11 +153,11 @@ static bool listen_tcp(const char *addr)
 	return any;
 }
 
-/* A live socket file means another pooler owns it. */
-static bool unix_socket_in_use(const struct sockaddr_un *un)
+/* A live socket means another pooler owns it. */
+static bool unix_socket_in_use(const struct sockaddr_un *un, socklen_t len)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	bool in_use = fd >= 0 && connect(fd, (const struct sockaddr *)un, sizeof(*un)) == 0;
+	bool in_use = fd >= 0 && connect(fd, (const struct sockaddr *)un, len) == 0;
 	if (fd >= 0)
 		close(fd);
 	return in_use;
@@ -175,29 +175,41 @@ static void set_socket_group(const char *path)
 		log_warning("could not set group of %s: %s", path, strerror(errno));
 }
 
+/*
+ * unix_socket_dir/.s.PGSQL.port; with unix_socket_dir = @name, a socket in
+ * Linux's abstract namespace: no file to remove, chmod or chgrp (anyone who
+ * shares the network namespace can connect).
+ */
 static bool listen_unix(void)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%d", cf->unix_socket_dir, cf->listen_port);
-	if (n < 0 || (size_t)n >= sizeof(un.sun_path)) {
+	struct sockaddr_un un;
+	socklen_t len;
+	char shown[sizeof(un.sun_path) + 1];
+	bool abstract = cf->unix_socket_dir[0] == '@';
+
+	if (!unix_socket_address(cf->unix_socket_dir, cf->listen_port, &un, &len)) {
 		log_error("unix socket path too long");
 		return false;
 	}
-	if (unix_socket_in_use(&un))
+	snprintf(shown, sizeof(shown), "%s/.s.PGSQL.%d", cf->unix_socket_dir, cf->listen_port);
+	if (unix_socket_in_use(&un, len))
 		die("unix socket is in use, cannot continue");
-	unlink(un.sun_path);
+	if (!abstract)
+		unlink(un.sun_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&un, sizeof(un)) < 0 ||
+	if (fd < 0 || bind(fd, (struct sockaddr *)&un, len) < 0 ||
 	    listen(fd, cf->listen_backlog) < 0) {
-		log_error("cannot listen on unix:%s: %s", un.sun_path, strerror(errno));
+		log_error("cannot listen on unix:%s: %s", shown, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return false;
 	}
-	chmod(un.sun_path, (mode_t)cf->unix_socket_mode);
-	set_socket_group(un.sun_path);
-	log_info("listening on unix:%s", un.sun_path);
-	return add_listener(fd, true, un.sun_path);
+	if (!abstract) {
+		chmod(un.sun_path, (mode_t)cf->unix_socket_mode);
+		set_socket_group(un.sun_path);
+	}
+	log_info("listening on unix:%s", shown);
+	return add_listener(fd, true, abstract ? NULL : un.sun_path);
 }
 
 bool listen_start(void)
@@ -238,7 +250,7 @@ void listen_cleanup(void)
 			continue;
 		event_del(&listeners[i].ev);
 		close(listeners[i].fd);
-		if (listeners[i].is_unix)
+		if (listeners[i].is_unix && listeners[i].unix_path[0])
 			unlink(listeners[i].unix_path);
 	}
 	n_listeners = 0;

@@ -16,14 +16,14 @@
 
 static bool unix_socket_addr(const char *dir, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct sockaddr_un *un = (struct sockaddr_un *)ss;
 	memset(ss, 0, sizeof(*ss));
-	un->sun_family = AF_UNIX;
-	int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", dir, port);
-	if (n < 0 || (size_t)n >= sizeof(un->sun_path))
-		return false;
-	*len = sizeof(*un);
-	return true;
+	return unix_socket_address(dir, port, (struct sockaddr_un *)ss, len);
+}
+
+/* host= names a unix socket directory, or an abstract socket (@name). */
+static bool is_socket_dir(const char *host)
+{
+	return host[0] == '/' || host[0] == '@';
 }
 
 static bool ip_literal_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -138,8 +138,8 @@ void connect_server(struct pgsocket *server)
 	}
 	next_host(db, host, sizeof(host));
 	free(server->tls_host);
-	server->tls_host = host[0] == '/' ? NULL : xstrdup(host);
-	if (host[0] == '/') {
+	server->tls_host = is_socket_dir(host) ? NULL : xstrdup(host);
+	if (is_socket_dir(host)) {
 		if (!unix_socket_addr(host, db->port, &ss, &len)) {
 			connect_failed(server, "unix socket path too long");
 			return;
@@ -779,7 +779,7 @@ void forward_cancel_request(struct pgsocket *req)
 	struct pgsocket *cancel = cancel_conn_new(server->db, server->cancel_key);
 	memcpy(&cancel->remote_addr, &server->remote_addr, sizeof(server->remote_addr));
 	cancel->is_unix = server->is_unix;
-	socklen_t len = server->is_unix ? sizeof(struct sockaddr_un)
+	socklen_t len = server->is_unix ? unix_address_length((const struct sockaddr_un *)&server->remote_addr)
 			: server->remote_addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 			: sizeof(struct sockaddr_in);
 	if (!sbuf_connect(&cancel->sbuf, (const struct sockaddr *)&cancel->remote_addr, len))

@@ -1,8 +1,11 @@
 #include "util.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <openssl/crypto.h>
 
@@ -76,4 +79,27 @@ bool secure_equal(const void *a, const void *b, size_t len)
 void secure_zero(void *p, size_t len)
 {
 	OPENSSL_cleanse(p, len);
+}
+
+/* ---------------- unix socket addresses ---------------- */
+
+bool unix_socket_address(const char *dir, int port, struct sockaddr_un *un, unsigned int *len)
+{
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	int n = snprintf(un->sun_path, sizeof(un->sun_path), "%s/.s.PGSQL.%d", dir, port);
+	if (n < 0 || (size_t)n >= sizeof(un->sun_path))
+		return false;
+	if (dir[0] == '@')
+		un->sun_path[0] = '\0';	/* the name's bytes follow the NUL */
+	*len = unix_address_length(un);
+	return true;
+}
+
+unsigned int unix_address_length(const struct sockaddr_un *un)
+{
+	if (un->sun_path[0] != '\0')
+		return sizeof(*un);
+	return (unsigned int)(offsetof(struct sockaddr_un, sun_path) + 1 +
+			      strnlen(un->sun_path + 1, sizeof(un->sun_path) - 1));
 }

@@ -40,6 +40,16 @@ char *xstrndup(const char *s, size_t n);
 /* strlcpy semantics: always NUL-terminates, returns strlen(src). */
 size_t strlcpy_safe(char *dst, const char *src, size_t dstsize);
 
+struct sockaddr_un;
+/*
+ * PostgreSQL's socket in dir: dir/.s.PGSQL.port.  A dir starting with '@' is
+ * a name in Linux's abstract namespace (no file), as PostgreSQL and PgBouncer
+ * read it.  False when the path does not fit.
+ */
+bool unix_socket_address(const char *dir, int port, struct sockaddr_un *un, unsigned int *len);
+/* The length connect()/bind() needs for un: exact for an abstract name. */
+unsigned int unix_address_length(const struct sockaddr_un *un);
+
 /* Constant-time comparison for secrets. */
 bool secure_equal(const void *a, const void *b, size_t len);
 

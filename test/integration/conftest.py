@@ -193,6 +193,8 @@ class PgCluster:
         chown_postgres(self.base)
         self.data = self.base / "data"
         self.port = free_port()
+        # also a socket in Linux's abstract namespace, for host=@name tests
+        self.abstract_dir = f"@pgwarden-test-pg-{self.port}"
         self.logfile = self.base / "postgres.log"
         self.scram_secrets = {}
 
@@ -203,7 +205,7 @@ class PgCluster:
             f.write(f"""
 listen_addresses = '127.0.0.1'
 port = {self.port}
-unix_socket_directories = '{self.base}'
+unix_socket_directories = '{self.base}, {self.abstract_dir}'
 max_connections = 300
 fsync = off
 synchronous_commit = off

@@ -2,6 +2,7 @@
 ignore_startup_parameters, reload."""
 
 import signal
+import threading
 import time
 
 import psycopg
@@ -218,6 +219,26 @@ def test_listen_on_unix_socket(pooler):
                          password="apppass", autocommit=True) as c:
         assert c.execute("SELECT 1").fetchone()[0] == 1
     assert (pooler.dir / f".s.PGSQL.{pooler.port}").exists()
+
+
+def test_abstract_unix_sockets(pgwarden, pg):
+    """unix_socket_dir = @name listens in Linux's abstract namespace (no
+    file), and host=@name reaches a server there, as in PgBouncer and
+    PostgreSQL."""
+    listen_dir = f"@pgwarden-test-pooler-{pg.port}"
+    p = pgwarden({"unix_socket_dir": listen_dir},
+                 databases={"viaabstract": f"host={pg.abstract_dir} port={pg.port} dbname=otherdb"})
+    with psycopg.connect(host=listen_dir, port=p.port, dbname="viaabstract", user="appuser",
+                         password="apppass", sslmode="disable", connect_timeout=5) as c:
+        assert c.execute("SELECT current_database()").fetchone()[0] == "otherdb"
+        # the server connection is a unix one: no client address on PostgreSQL's side
+        assert c.execute("SELECT inet_client_addr() IS NULL").fetchone()[0] is True
+        # a cancel request reaches the server over the abstract socket too
+        timer = threading.Timer(0.5, c.cancel)
+        timer.start()
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            c.execute("SELECT pg_sleep(10)")
+    assert not list(p.dir.glob(".s.PGSQL.*")), "an abstract socket left a file behind"
 
 
 def test_logfile_setting(pgwarden):
