@@ -968,9 +968,10 @@ static bool handle_peer(struct loader *ld, const char *key, const char *value)
 	char err[256];
 	long id;
 
-	if (!parse_long(key, 1, MAX_PEER_ID, &id))
+	if (!parse_long(key, 1, MAX_PEER_KEY, &id))
 		return fail(ld, "invalid peer id: %s", key);
 	settings_reset(&parsed, peer_settings);
+	parsed.port = DEFAULT_PEER_PORT;	/* a pooler's port, not PostgreSQL's */
 	if (!parse_settings(&parsed, &peer_kind, value, err, sizeof(err))) {
 		settings_free(&parsed, peer_settings);
 		return fail(ld, "%s", err);

@@ -72,12 +72,14 @@ struct user_def {
 	int client_idle_timeout;
 };
 
-#define MAX_PEER_ID 16383	/* peer ids travel in two bytes of the cancel key */
+#define MAX_PEER_ID 16383	/* the peer_id setting's range, as in PgBouncer */
+#define MAX_PEER_KEY 65535	/* [peers] ids: two bytes of the cancel key */
+#define DEFAULT_PEER_PORT 6432
 
 /* One [peers] entry: another pooler process (peer_id), to which cancel
  * requests whose key carries its id are forwarded. */
 struct peer_def {
-	int id;			/* 1-16383 */
+	int id;			/* 1-65535 */
 	char *host;		/* NULL: unix socket in unix_socket_dir (or /tmp) */
 	int port;
 	int pool_size;		/* accepted; each forwarded cancel has its own connection */

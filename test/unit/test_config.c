@@ -838,7 +838,7 @@ static void test_peers(void **state)
 	p = config_find_peer(cf, 1);
 	assert_non_null(p);
 	assert_string_equal(p->host, "/tmp");
-	assert_int_equal(p->port, 5432);
+	assert_int_equal(p->port, 6432);
 	assert_int_equal(p->pool_size, -1);
 	p = config_find_peer(cf, 2);	/* the later line wins */
 	assert_string_equal(p->host, "z");
@@ -852,7 +852,7 @@ static void test_bad_peers(void **state)
 {
 	(void)state;
 	expect_error("[peers]\n0 = host=x\n", "@:2: invalid peer id: 0");
-	expect_error("[peers]\n16384 = host=x\n", "@:2: invalid peer id: 16384");
+	expect_error("[peers]\n65536 = host=x\n", "@:2: invalid peer id: 65536");
 	expect_error("[peers]\nx = host=x\n", "@:2: invalid peer id: x");
 	expect_error("[peers]\n1 = host=x nosuch=1\n", "@:2: unrecognized peer parameter: nosuch");
 	expect_error("[peers]\n1 = host=x port=0\n", "@:2: invalid port: 0");
