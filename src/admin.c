@@ -40,6 +40,7 @@ static void register_admin_db(const char *name)
 		def.max_db_connections = -1;
 		def.max_db_client_connections = -1;
 		def.server_lifetime = -1;
+		def.query_wait_timeout = -1;
 		db = register_database(&def, false, NULL);
 	}
 	db->is_admin = true;

@@ -506,6 +506,7 @@ static const struct setting db_settings[] = {
 	DB_INT("max_db_connections", max_db_connections),
 	DB_INT("max_db_client_connections", max_db_client_connections),
 	DB_INT("server_lifetime", server_lifetime),
+	DB_INT("query_wait_timeout", query_wait_timeout),
 	DB_STR("connect_query", connect_query),
 	DB_STR("client_encoding", client_encoding),
 	DB_STR("datestyle", datestyle),
@@ -526,6 +527,8 @@ static const struct setting user_settings[] = {
 	USER_INT("query_timeout", query_timeout),
 	USER_INT("idle_transaction_timeout", idle_transaction_timeout),
 	USER_INT("client_idle_timeout", client_idle_timeout),
+	USER_INT("transaction_timeout", transaction_timeout),
+	USER_INT("query_wait_timeout", query_wait_timeout),
 	{ NULL, SET_IGNORE, 0 },
 };
 

@@ -51,6 +51,7 @@ struct db_def {
 	int max_db_connections;
 	int max_db_client_connections;
 	int server_lifetime;	/* seconds, -1 unset */
+	int query_wait_timeout;	/* seconds, -1 unset */
 	char *connect_query;
 	char *client_encoding;
 	char *datestyle;
@@ -70,6 +71,8 @@ struct user_def {
 	int query_timeout;	/* seconds, -1 unset */
 	int idle_transaction_timeout;
 	int client_idle_timeout;
+	int transaction_timeout;
+	int query_wait_timeout;
 };
 
 #define MAX_PEER_ID 16383	/* the peer_id setting's range, as in PgBouncer */

@@ -169,6 +169,12 @@ struct pguser *update_queried_user(struct pgdatabase *db, const char *name, cons
 	return u;
 }
 
+/* A [users] timeout in seconds; 0 (unset or 0): the global setting applies. */
+static usec_t user_seconds(int seconds)
+{
+	return seconds > 0 ? (usec_t)seconds * USEC_PER_SEC : 0;
+}
+
 static void apply_user_def(struct pguser *u)
 {
 	const struct user_def *ud = config_find_user(cf, u->name);
@@ -177,11 +183,11 @@ static void apply_user_def(struct pguser *u)
 	u->max_user_client_connections = ud ? ud->max_user_client_connections : -1;
 	u->pool_size = ud ? ud->pool_size : -1;
 	u->reserve_pool_size = ud ? ud->reserve_pool_size : -1;
-	u->query_timeout = ud && ud->query_timeout > 0 ? (usec_t)ud->query_timeout * USEC_PER_SEC : 0;
-	u->idle_transaction_timeout = ud && ud->idle_transaction_timeout > 0
-		? (usec_t)ud->idle_transaction_timeout * USEC_PER_SEC : 0;
-	u->client_idle_timeout = ud && ud->client_idle_timeout > 0
-		? (usec_t)ud->client_idle_timeout * USEC_PER_SEC : 0;
+	u->query_timeout = user_seconds(ud ? ud->query_timeout : 0);
+	u->idle_transaction_timeout = user_seconds(ud ? ud->idle_transaction_timeout : 0);
+	u->client_idle_timeout = user_seconds(ud ? ud->client_idle_timeout : 0);
+	u->transaction_timeout = user_seconds(ud ? ud->transaction_timeout : 0);
+	u->query_wait_timeout = user_seconds(ud ? ud->query_wait_timeout : 0);
 }
 
 static void set_db_var(struct pgdatabase *db, enum var_id id, const char *value)
@@ -254,6 +260,7 @@ static void apply_db_def(struct pgdatabase *db, const struct db_def *def, const 
 	db->max_db_connections = def->max_db_connections;
 	db->max_db_client_connections = def->max_db_client_connections;
 	db->server_lifetime = def->server_lifetime > 0 ? (usec_t)def->server_lifetime * USEC_PER_SEC : 0;
+	db->query_wait_timeout = def->query_wait_timeout;
 	free(db->connect_query);
 	db->connect_query = xstrdup_opt(def->connect_query);
 	replace_str(&db->auth_user, def->auth_user);

@@ -105,6 +105,7 @@ struct pgdatabase {
 	int max_db_connections;
 	int max_db_client_connections;	/* -1: the global setting */
 	usec_t server_lifetime;		/* 0: the global setting */
+	int query_wait_timeout;		/* seconds; -1: the global setting */
 	char *connect_query;
 	/* [databases] auth_user= / auth_query= / auth_dbname=; NULL: the global one */
 	char *auth_user;
@@ -140,6 +141,8 @@ struct pguser {
 	usec_t query_timeout;
 	usec_t idle_transaction_timeout;
 	usec_t client_idle_timeout;
+	usec_t transaction_timeout;
+	usec_t query_wait_timeout;
 	int server_count;
 	int client_count;
 	bool forced;			/* belongs to one database's user= */

@@ -299,6 +299,24 @@ static void notify_long_wait(struct pgsocket *client, usec_t waited)
 	pktbuf_free(&pb);
 }
 
+/* A [users] value wins over the global one. */
+static usec_t user_or_global(usec_t own, usec_t global)
+{
+	return own ? own : global;
+}
+
+/* query_wait_timeout: the [users] value, then the [databases] one, then the global one. */
+static usec_t query_wait_limit(const struct pgsocket *client)
+{
+	const struct pgdatabase *db = client->pool->db;
+
+	if (client->login_user && client->login_user->query_wait_timeout)
+		return client->login_user->query_wait_timeout;
+	if (db->query_wait_timeout >= 0)
+		return (usec_t)db->query_wait_timeout * USEC_PER_SEC;
+	return cf->query_wait_timeout;
+}
+
 static void check_waiting_clients(struct pgpool *pool, usec_t now)
 {
 	struct list_node *n, *tmp;
@@ -318,18 +336,13 @@ static void check_waiting_clients(struct pgpool *pool, usec_t now)
 			continue;
 		}
 		notify_long_wait(client, waited);
-		if (cf->query_wait_timeout && waited > cf->query_wait_timeout && !pooler.paused)
+		usec_t wait_limit = query_wait_limit(client);
+		if (wait_limit && waited > wait_limit && !pooler.paused)
 			disconnect_client(client, true, "query_wait_timeout");
 		else if (pool->last_login_failed && list_empty(&pool->login_servers) &&
 			 pool_server_count(pool) == 0)
 			disconnect_client(client, true, "server login has been failing, try again later (server_login_retry)");
 	}
-}
-
-/* A [users] value wins over the global one. */
-static usec_t user_or_global(usec_t own, usec_t global)
-{
-	return own ? own : global;
 }
 
 static const char *active_client_timeout(const struct pgsocket *client, usec_t now)
@@ -348,7 +361,8 @@ static const char *active_client_timeout(const struct pgsocket *client, usec_t n
 	usec_t idle_tx_limit = user_or_global(user->idle_transaction_timeout, cf->idle_transaction_timeout);
 	if (idle_tx_limit && server->ready && server->tx_state != 'I' && idle > idle_tx_limit)
 		return "idle transaction timeout";
-	if (cf->transaction_timeout && server->xact_start && now - server->xact_start > cf->transaction_timeout)
+	usec_t xact_limit = user_or_global(user->transaction_timeout, cf->transaction_timeout);
+	if (xact_limit && server->xact_start && now - server->xact_start > xact_limit)
 		return "transaction timeout";
 	return NULL;
 }

@@ -236,3 +236,58 @@ def test_query_timeout_per_user(pgwarden):
         assert "query timeout" in str(ei.value)
     with p.connect(user="md5user") as c:
         assert c.execute("SELECT 1 FROM pg_sleep(1.5)").fetchone()[0] == 1
+
+
+@pytest.mark.pgwarden_only  # per-user transaction_timeout is newer than PgBouncer 1.18 (1.25)
+def test_transaction_timeout_per_user(pgwarden):
+    """A [users] transaction_timeout ends that user's long transactions only."""
+    p = pgwarden(users={"appuser": "transaction_timeout=1"})
+    with p.connect(user="appuser", autocommit=False) as c:
+        c.execute("SELECT 1")
+        time.sleep(1.5)
+        with pytest.raises(psycopg.OperationalError) as ei:
+            c.execute("SELECT 1")
+        assert "transaction timeout" in str(ei.value)
+    with p.connect(user="md5user", autocommit=False) as c:
+        c.execute("SELECT 1")
+        time.sleep(1.5)
+        assert c.execute("SELECT 2").fetchone()[0] == 2
+        c.commit()
+
+
+def held_pool_wait(p, db, user):
+    """With the only server of (db, user)'s pool held in a transaction by
+    one client, how another client's query ends: the error text, or 'ran'."""
+    holder = p.connect(db=db, user=user, autocommit=False)
+    release = threading.Timer(3, holder.commit)
+    try:
+        holder.execute("SELECT 1")
+        t0 = time.monotonic()
+        try:
+            with p.connect(db=db, user=user) as waiter:
+                release.start()
+                waiter.execute("SELECT 2")
+            return "ran", time.monotonic() - t0
+        except psycopg.OperationalError as e:
+            return str(e), time.monotonic() - t0
+    finally:
+        release.cancel()
+        if release.ident:
+            release.join()
+        holder.close()
+
+
+# query_wait_timeout in [databases] and [users] is newer than PgBouncer 1.18
+@pytest.mark.pgwarden_only
+def test_query_wait_timeout_per_database_and_user(pgwarden, pg):
+    """The [users] value wins over the [databases] one, which wins over the
+    global one (off here)."""
+    p = pgwarden({"pool_mode": "transaction", "default_pool_size": 1, "query_wait_timeout": 0},
+                 databases={"quick": f"host=127.0.0.1 port={pg.port} dbname=appdb query_wait_timeout=1"},
+                 users={"md5user": "query_wait_timeout=2"})
+    outcome, elapsed = held_pool_wait(p, "quick", "appuser")
+    assert "query_wait_timeout" in outcome and 0.8 < elapsed < 2.8, (outcome, elapsed)
+    outcome, elapsed = held_pool_wait(p, "appdb", "appuser")
+    assert outcome == "ran", outcome  # the global setting: no limit
+    outcome, elapsed = held_pool_wait(p, "quick", "md5user")
+    assert "query_wait_timeout" in outcome and 1.8 < elapsed, (outcome, elapsed)

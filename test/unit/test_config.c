@@ -697,7 +697,7 @@ static void test_database_errors(void **state)
 		{ "foo = =x", "@:3: syntax error in connection string" },
 		{ "foo = host=x bar=1", "@:3: unrecognized connection parameter: bar" },
 		{ "foo = Host=x", "@:3: unrecognized connection parameter: Host" },
-		{ "foo = query_wait_timeout=5", "@:3: unrecognized connection parameter: query_wait_timeout" },
+		{ "foo = query_wait_timeout=5x", "@:3: invalid query_wait_timeout: 5x" },
 		{ "foo = port=abc", "@:3: invalid port: abc" },
 		{ "foo = port=0", "@:3: invalid port: 0" },
 		{ "foo = port=65536", "@:3: invalid port: 65536" },
@@ -767,7 +767,8 @@ static void test_users(void **state)
 		"[users]\n"
 		"bare =\n"
 		"alice = pool_mode=transaction max_user_connections=3 pool_size=4 reserve_pool_size=5 "
-		"max_user_client_connections=6 query_timeout=7 idle_transaction_timeout=8 client_idle_timeout=9\n"
+		"max_user_client_connections=6 query_timeout=7 idle_transaction_timeout=8 client_idle_timeout=9 "
+		"transaction_timeout=10 query_wait_timeout=11\n"
 		"bob = pool_mode=session\n"
 		"bob = max_user_connections=1\n");
 	const struct user_def *u;
@@ -783,6 +784,8 @@ static void test_users(void **state)
 	assert_int_equal(u->query_timeout, -1);
 	assert_int_equal(u->idle_transaction_timeout, -1);
 	assert_int_equal(u->client_idle_timeout, -1);
+	assert_int_equal(u->transaction_timeout, -1);
+	assert_int_equal(u->query_wait_timeout, -1);
 
 	u = config_find_user(cf, "alice");
 	assert_int_equal(u->pool_mode, POOL_TX);
@@ -793,6 +796,8 @@ static void test_users(void **state)
 	assert_int_equal(u->query_timeout, 7);
 	assert_int_equal(u->idle_transaction_timeout, 8);
 	assert_int_equal(u->client_idle_timeout, 9);
+	assert_int_equal(u->transaction_timeout, 10);
+	assert_int_equal(u->query_wait_timeout, 11);
 
 	/* the second line replaces the first entirely, as a redefinition */
 	u = config_find_user(cf, "bob");
