@@ -415,10 +415,8 @@ void cmd_set(struct admin_cmd *c, const char *key, const char *value)
 		cmd_error(c, "SET failed");
 		return;
 	}
-	if (k->reloadable) {
-		dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
-		sbuf_set_read_loops(cf->sbuf_loopcnt);
-	}
+	if (k->reloadable)
+		pooler_apply_runtime_settings();
 	if (k->reloadable && (strncmp(key, "client_tls", 10) == 0 || strncmp(key, "server_tls", 10) == 0) &&
 	    !tls_setup(cf, err, sizeof(err))) {
 		log_warning("TLS settings could not be applied, still using old configuration: %s", err);

@@ -9,6 +9,9 @@
 #include "admin_result.h"
 #include "pgwarden/version.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,6 +47,9 @@ static const struct colset lists_set = { { lists_cols } };
  * yet (dns.c). */
 void show_lists(struct admin_cmd *c)
 {
+	int dns_names, dns_zones, dns_pending;
+
+	dns_counts(pooler.dns, &dns_names, &dns_zones, &dns_pending);
 	const struct { const char *name; int value; } rows[] = {
 		{ "databases", count_live_databases() },
 		{ "users", count_users() },
@@ -53,10 +59,10 @@ void show_lists(struct admin_cmd *c)
 		{ "login_clients", list_count(&pooler.login_clients) },
 		{ "free_servers", 0 },
 		{ "used_servers", pooler.server_count },
-		{ "dns_names", 0 },
-		{ "dns_zones", 0 },
-		{ "dns_queries", 0 },
-		{ "dns_pending", 0 },
+		{ "dns_names", dns_names },
+		{ "dns_zones", dns_zones },
+		{ "dns_queries", dns_pending },
+		{ "dns_pending", dns_pending },
 		{ "peers", cf->n_peers },
 		{ "peer_pools", cf->n_peers },
 	};
@@ -173,8 +179,7 @@ void show_version(struct admin_cmd *c)
 	cmd_ready(c, "SHOW");
 }
 
-/* Result sets pgwarden has no rows for (online restart's FDS, the DNS cache
- * listings), and the peers. */
+/* Online restart's FDS (no rows: pgwarden has no -R), the DNS cache and the peers. */
 static const struct column fds_cols[] = {
 	COL("fd", 'i'), COL("task", 's'), COL("user", 's'), COL("database", 's'), COL("addr", 's'),
 	COL("port", 'i'), COL("cancel", 'q'), COL("link", 'i'), COL("client_encoding", 's'),
@@ -210,8 +215,57 @@ void show_fds(struct admin_cmd *c)
 		show_empty(c, &fds_set);
 }
 
-void show_dns_hosts(struct admin_cmd *c) { show_empty(c, &dns_hosts_set); }
-void show_dns_zones(struct admin_cmd *c) { show_empty(c, &dns_zones_set); }
+static void put_dns_host(void *arg, const char *name, usec_t ttl_left, const struct sockaddr *const *addrs, int n)
+{
+	struct resultset *rs = arg;
+	char list[512] = "";
+	size_t used = 0;
+
+	for (int i = 0; i < n && used < sizeof(list) - 1; i++) {
+		char ip[INET6_ADDRSTRLEN] = "";
+		const void *raw = addrs[i]->sa_family == AF_INET6
+			? (const void *)&((const struct sockaddr_in6 *)addrs[i])->sin6_addr
+			: (const void *)&((const struct sockaddr_in *)addrs[i])->sin_addr;
+		inet_ntop(addrs[i]->sa_family, raw, ip, sizeof(ip));
+		/* PgBouncer's form: address and port, the port 0 for a name's address */
+		used += (size_t)snprintf(list + used, sizeof(list) - used, addrs[i]->sa_family == AF_INET6 ? "%s[%s]:0" : "%s%s:0",
+					 i ? "," : "", ip);
+	}
+	rs_row_begin(rs);
+	rs_str(rs, name);
+	rs_int(rs, (int64_t)ttl_left);
+	rs_str(rs, list);
+	rs_row_end(rs);
+}
+
+void show_dns_hosts(struct admin_cmd *c)
+{
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &dns_hosts_set);
+	dns_list_hosts(pooler.dns, put_dns_host, &rs);
+	cmd_ready(c, "SHOW");
+}
+
+static void put_dns_zone(void *arg, const char *zone, uint32_t serial, int names)
+{
+	struct resultset *rs = arg;
+
+	rs_row_begin(rs);
+	rs_str(rs, zone);
+	rs_int(rs, serial);
+	rs_int(rs, names);
+	rs_row_end(rs);
+}
+
+void show_dns_zones(struct admin_cmd *c)
+{
+	struct resultset rs;
+
+	rs_begin(&rs, &c->pb, &dns_zones_set);
+	dns_list_zones(pooler.dns, put_dns_zone, &rs);
+	cmd_ready(c, "SHOW");
+}
 void show_peers(struct admin_cmd *c)
 {
 	struct resultset rs;

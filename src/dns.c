@@ -8,6 +8,12 @@
  * Answers are cached per name (dns_max_ttl, or the record TTL if lower;
  * dns_nxdomain_ttl for names that do not exist), and concurrent requests for
  * a name share one lookup, as in PgBouncer's dnslookup.c.
+ *
+ * dns_zone_check_period: every name's zone (what follows its first dot) has
+ * its SOA serial polled; when a serial changes, the zone's names are looked
+ * up again at once.  Whenever a new answer differs from the previous one, the
+ * owner hears about it (dns_set_change_callback), to replace the connections
+ * made to the old addresses.
  */
 #include "dns.h"
 #include "list.h"
@@ -36,6 +42,19 @@ struct dns_context {
 	struct list_node watchers;	/* struct dns_watcher, one per c-ares socket */
 	usec_t max_ttl;
 	usec_t nxdomain_ttl;
+	struct list_node zones;		/* struct dns_zone */
+	usec_t zone_period;		/* dns_zone_check_period; 0: off */
+	struct event *zone_timer;
+	dns_change_callback on_change;
+};
+
+/* A zone whose SOA serial is polled. */
+struct dns_zone {
+	struct list_node node;
+	struct dns_context *ctx;
+	char *name;
+	uint32_t serial;		/* 0: not known yet */
+	bool querying;
 };
 
 /* One name: its last answer and the requests waiting for a lookup. */
@@ -282,13 +301,27 @@ static int store_addrs(struct dns_entry *e, const struct ares_addrinfo *res, int
 	return ttl;
 }
 
+/* Whether a new answer has other addresses than the one before it. */
+static bool addrs_differ(const struct sockaddr_storage *old, int n_old, const struct dns_entry *e)
+{
+	if (n_old != e->naddrs)
+		return true;
+	for (int i = 0; i < n_old; i++)
+		if (memcmp(&old[i], &e->addrs[i], sizeof(old[i])) != 0)
+			return true;
+	return false;
+}
+
 static void store_result(struct dns_entry *e, int status, const struct ares_addrinfo *res)
 {
 	struct dns_context *ctx = e->ctx;
 	usec_t now = get_time_usec();
 	int n = status == ARES_SUCCESS ? count_addrs(res) : 0;
+	struct sockaddr_storage *old = e->addrs;
+	int n_old = e->naddrs;
 	int ttl;
 
+	e->addrs = NULL;	/* kept a moment longer, to compare */
 	entry_clear_result(e);
 	e->have_result = true;
 	if (n > 0) {
@@ -296,8 +329,14 @@ static void store_result(struct dns_entry *e, int status, const struct ares_addr
 		ttl = store_addrs(e, res, n);
 		e->expires = now + (ttl > 0 ? MIN((usec_t)ttl * USEC_PER_SEC, ctx->max_ttl) : ctx->max_ttl);
 		log_debug("dns: %s resolved to %d address(es), ttl %d", e->name, e->naddrs, ttl);
+		if (n_old > 0 && addrs_differ(old, n_old, e) && ctx->on_change) {
+			log_info("dns: the addresses of %s changed", e->name);
+			ctx->on_change(e->name);
+		}
+		free(old);
 		return;
 	}
+	free(old);
 
 	e->errmsg = status == ARES_SUCCESS ? "no addresses found" : ares_strerror(status);
 	log_warning("DNS lookup failed: %s: %s", e->name, e->errmsg);
@@ -359,6 +398,172 @@ static bool resolve_literal(const char *name, dns_callback cb, void *arg)
 	return true;
 }
 
+/* --- zone serial checks (dns_zone_check_period) --- */
+
+/* What follows the first dot: PgBouncer's idea of a name's zone; NULL if none. */
+static const char *zone_of(const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	return dot && dot[1] ? dot + 1 : NULL;
+}
+
+static struct dns_zone *find_zone(struct dns_context *ctx, const char *name)
+{
+	struct list_node *n;
+
+	list_for_each(n, &ctx->zones) {
+		struct dns_zone *z = container_of(n, struct dns_zone, node);
+		if (strcasecmp(z->name, name) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+static int zone_name_count(struct dns_context *ctx, const char *zone)
+{
+	struct list_node *n;
+	int count = 0;
+
+	list_for_each(n, &ctx->entries) {
+		const char *z = zone_of(container_of(n, struct dns_entry, node)->name);
+		count += z && strcasecmp(z, zone) == 0;
+	}
+	return count;
+}
+
+/* The zone's serial changed: look every name in it up again now. */
+static void refresh_zone(struct dns_context *ctx, const char *zone)
+{
+	struct list_node *n, *tmp;
+
+	list_for_each_safe(n, tmp, &ctx->entries) {
+		struct dns_entry *e = container_of(n, struct dns_entry, node);
+		const char *z = zone_of(e->name);
+		if (z && strcasecmp(z, zone) == 0 && !e->pending)
+			start_lookup(e);	/* the answer replaces the cached one */
+	}
+}
+
+static void zone_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_zone *z = arg;
+	struct ares_soa_reply *soa = NULL;
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION)
+		return;		/* dns_free() frees the zone */
+	z->querying = false;
+	if (status != ARES_SUCCESS || ares_parse_soa_reply(abuf, alen, &soa) != ARES_SUCCESS) {
+		log_debug("dns: no SOA for zone %s: %s", z->name, ares_strerror(status));
+		return;
+	}
+	if (z->serial && soa->serial != z->serial) {
+		log_info("dns: zone %s serial changed (%u -> %u), looking its names up again", z->name, z->serial,
+			 soa->serial);
+		refresh_zone(z->ctx, z->name);
+	}
+	z->serial = soa->serial;
+	ares_free_data(soa);
+}
+
+static void zone_free(struct dns_zone *z)
+{
+	list_del(&z->node);
+	free(z->name);
+	free(z);
+}
+
+/* Zones of the names in the cache; zones without names go (unless asked). */
+static void collect_zones(struct dns_context *ctx)
+{
+	struct list_node *n, *tmp;
+
+	list_for_each(n, &ctx->entries) {
+		const char *zone = zone_of(container_of(n, struct dns_entry, node)->name);
+		if (zone && !find_zone(ctx, zone)) {
+			struct dns_zone *z = xcalloc(1, sizeof(*z));
+			z->ctx = ctx;
+			z->name = xstrdup(zone);
+			list_append(&ctx->zones, &z->node);
+		}
+	}
+	list_for_each_safe(n, tmp, &ctx->zones) {
+		struct dns_zone *z = container_of(n, struct dns_zone, node);
+		if (!z->querying && zone_name_count(ctx, z->name) == 0)
+			zone_free(z);
+	}
+}
+
+static void zone_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_context *ctx = arg;
+	struct list_node *n;
+
+	(void)fd;
+	(void)what;
+	collect_zones(ctx);
+	list_for_each(n, &ctx->zones) {
+		struct dns_zone *z = container_of(n, struct dns_zone, node);
+		if (z->querying)
+			continue;
+		z->querying = true;
+		ares_query(ctx->channel, z->name, 1 /* IN */, 6 /* SOA */, zone_answer, z);
+	}
+	update_timer(ctx);
+}
+
+void dns_set_zone_check(struct dns_context *ctx, usec_t period)
+{
+	struct timeval tv = { (time_t)(period / USEC_PER_SEC), (suseconds_t)(period % USEC_PER_SEC) };
+
+	if (period == ctx->zone_period)
+		return;
+	ctx->zone_period = period;
+	event_del(ctx->zone_timer);
+	if (period)
+		event_add(ctx->zone_timer, &tv);
+}
+
+void dns_set_change_callback(struct dns_context *ctx, dns_change_callback cb)
+{
+	ctx->on_change = cb;
+}
+
+void dns_list_hosts(struct dns_context *ctx, dns_host_fn fn, void *arg)
+{
+	usec_t now = get_time_usec();
+	struct list_node *n;
+
+	list_for_each(n, &ctx->entries) {
+		const struct dns_entry *e = container_of(n, struct dns_entry, node);
+		if (e->have_result)
+			fn(arg, e->name, e->expires > now ? (e->expires - now) / USEC_PER_SEC : 0, e->addr_ptrs,
+			   e->naddrs);
+	}
+}
+
+void dns_list_zones(struct dns_context *ctx, dns_zone_fn fn, void *arg)
+{
+	struct list_node *n;
+
+	list_for_each(n, &ctx->zones) {
+		const struct dns_zone *z = container_of(n, struct dns_zone, node);
+		fn(arg, z->name, z->serial, zone_name_count(ctx, z->name));
+	}
+}
+
+void dns_counts(struct dns_context *ctx, int *names, int *zones, int *pending)
+{
+	struct list_node *n;
+
+	*names = list_count(&ctx->entries);
+	*zones = list_count(&ctx->zones);
+	*pending = 0;
+	list_for_each(n, &ctx->entries)
+		*pending += container_of(n, struct dns_entry, node)->pending;
+}
+
 /* --- public API --- */
 
 struct dns_context *dns_create(struct event_base *base, const char *resolv_conf)
@@ -385,6 +590,7 @@ struct dns_context *dns_create(struct event_base *base, const char *resolv_conf)
 	ctx->nxdomain_ttl = DNS_DEFAULT_TTL;
 	list_init(&ctx->entries);
 	list_init(&ctx->watchers);
+	list_init(&ctx->zones);
 
 	/* Lookup order ("fb": hosts file, then DNS) comes from the system. */
 	memset(&opts, 0, sizeof(opts));
@@ -404,7 +610,8 @@ struct dns_context *dns_create(struct event_base *base, const char *resolv_conf)
 		return NULL;
 	}
 	ctx->timer = evtimer_new(base, timer_cb, ctx);
-	if (!ctx->timer)
+	ctx->zone_timer = event_new(base, -1, EV_PERSIST, zone_timer_cb, ctx);
+	if (!ctx->timer || !ctx->zone_timer)
 		die("dns: cannot create timer");
 	return ctx;
 }
@@ -466,7 +673,10 @@ void dns_free(struct dns_context *ctx)
 		watcher_free(container_of(n, struct dns_watcher, node));
 	while ((n = list_first(&ctx->entries)))
 		entry_free(container_of(n, struct dns_entry, node));
+	while ((n = list_first(&ctx->zones)))
+		zone_free(container_of(n, struct dns_zone, node));
 	event_free(ctx->timer);
+	event_free(ctx->zone_timer);
 	free(ctx);
 	ares_library_cleanup();
 }

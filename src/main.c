@@ -142,6 +142,14 @@ static bool load_config(void)
 	return true;
 }
 
+/* Settings that live outside the config snapshot: at startup, reload and SET. */
+void pooler_apply_runtime_settings(void)
+{
+	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
+	dns_set_zone_check(pooler.dns, cf->dns_zone_check_period);
+	sbuf_set_read_loops(cf->sbuf_loopcnt);
+}
+
 /* Re-read the ini and auth_file; the running config stays if the new one is bad. */
 bool pooler_reload(void)
 {
@@ -153,7 +161,7 @@ bool pooler_reload(void)
 	apply_log_settings();
 	load_userlist();
 	objects_apply_config();
-	sbuf_set_read_loops(cf->sbuf_loopcnt);
+	pooler_apply_runtime_settings();
 	admin_setup();
 	plugins_reload(cf);
 	return true;
@@ -449,11 +457,11 @@ int main(int argc, char **argv)
 		die("event_base_new() failed");
 	sbuf_global_init(pooler.base);
 	varcache_track_extra(cf->track_extra_parameters);
-	sbuf_set_read_loops(cf->sbuf_loopcnt);
 	pooler.dns = dns_create(pooler.base, cf->resolv_conf);
 	if (!pooler.dns)
 		die("dns setup failed");
-	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
+	dns_set_change_callback(pooler.dns, objects_host_changed);
+	pooler_apply_runtime_settings();
 	load_plugins();
 
 	load_userlist();

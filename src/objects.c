@@ -217,6 +217,36 @@ static void mark_db_servers_close_needed(struct pgdatabase *db)
 	}
 }
 
+/* Whether a [databases] host list ("a, b,/dir") names host. */
+static bool host_list_has(const char *list, const char *host)
+{
+	size_t len = strlen(host);
+
+	for (const char *p = list; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+		while (*p == ' ')
+			p++;
+		if (strncasecmp(p, host, len) == 0 && (p[len] == '\0' || p[len] == ',' || p[len] == ' '))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * DNS now gives other addresses for a server host (a zone serial check, or
+ * a lookup after dns_max_ttl): connections made to the old ones are replaced,
+ * as in PgBouncer.
+ */
+void objects_host_changed(const char *name)
+{
+	struct list_node *n;
+
+	list_for_each(n, &pooler.databases) {
+		struct pgdatabase *db = container_of(n, struct pgdatabase, node);
+		if (db->host && host_list_has(db->host, name))
+			mark_db_servers_close_needed(db);
+	}
+}
+
 static bool str_differs(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") != 0;

@@ -454,6 +454,8 @@ bool admin_shutting_down(void);
 
 /* ---- main.c: process control shared by signals and the console ---- */
 bool pooler_reload(void);		/* false: config invalid, old one kept */
+void pooler_apply_runtime_settings(void);
+void objects_host_changed(const char *name);	/* dns: a server host's addresses changed */
 void pooler_shutdown_now(const char *why);
 
 /* ---- listen.c ---- */

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import PoolerFailed
+from conftest import PoolerFailed, wait_for
 
 
 def rss_kib(pid, field):
@@ -117,11 +117,15 @@ def test_host_name_resolved_and_re_resolved_after_ttl(pgwarden, pg, hosts_entry)
 
 class FakeDns:
     """A tiny DNS server on 127.0.0.2:53 (UDP) that knows one name: A
-    records get `address`, everything else an empty answer."""
+    records get `address`, an SOA query for the name's zone (what follows its
+    first dot) gets `serial`, everything else an empty answer.  Both can be
+    changed while it runs."""
 
-    def __init__(self, name, address):
+    def __init__(self, name, address, serial=1):
         self.name = name.lower()
-        self.address = socket.inet_aton(address)
+        self.zone = self.name.split(".", 1)[1]
+        self.address = address
+        self.serial = serial
         self.queries = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.2", 53))
@@ -139,9 +143,16 @@ class FakeDns:
         question = query[12:pos + 5]
         name = ".".join(labels).lower()
         self.queries.append((name, qtype))
-        found = name == self.name and qtype == 1
-        header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if found else 0, 0, 0)
-        record = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + self.address if found else b""
+        if name == self.name and qtype == 1:
+            record = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(self.address)
+        elif name == self.zone and qtype == 6:
+            # mname and rname point at the question's name; then serial,
+            # refresh, retry, expire, minimum
+            rdata = struct.pack("!HH5I", 0xC00C, 0xC00C, self.serial, 60, 60, 600, 60)
+            record = struct.pack("!HHHIH", 0xC00C, 6, 1, 60, len(rdata)) + rdata
+        else:
+            record = b""
+        header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1 if record else 0, 0, 0)
         return header + question + record
 
     def serve(self):
@@ -187,3 +198,48 @@ def test_unreadable_resolv_conf_stops_startup(pgwarden):
     with pytest.raises(PoolerFailed) as failed:
         pgwarden({"resolv_conf": "/nonexistent/resolv.conf"})
     assert "resolv_conf: cannot read /nonexistent/resolv.conf" in str(failed.value)
+
+
+ZONE_NAME = "db.pgwarden-zone.test"
+
+
+# PgBouncer 1.18 gets as far as the new address, then leaves the client
+# waiting once that address does not answer (as above): pgwarden only.
+@pytest.mark.pgwarden_only
+@pytest.mark.parametrize("zone_check", ["1", "0"])
+def test_zone_serial_change_looks_names_up_again(pgwarden, pg, zone_check):
+    """dns_zone_check_period: when the zone's SOA serial changes, its names
+    are looked up again at once, long before dns_max_ttl, and connections to
+    the old address are replaced.  Without it the cached answer stays."""
+    dns = FakeDns(ZONE_NAME, "127.0.0.1")
+    try:
+        p = pgwarden({"pool_mode": "transaction", "dns_max_ttl": "60", "dns_zone_check_period": zone_check},
+                     databases={"byzone": f"host={ZONE_NAME} port={pg.port} dbname=appdb"},
+                     files={"resolv.conf": "nameserver 127.0.0.2\n"},
+                     extra_ini="resolv_conf = @DIR@/resolv.conf\n")
+        with p.connect(db="byzone") as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+        if zone_check == "1":
+            wait_for(lambda: any(r["zonename"] == "pgwarden-zone.test" and r["serial"] == 1
+                                 for r in p.admin_rows("SHOW DNS_ZONES")), what="the zone's first serial")
+        hosts = {r["hostname"]: r for r in p.admin_rows("SHOW DNS_HOSTS")}
+        assert hosts[ZONE_NAME]["addrs"] == "127.0.0.1:0"  # PgBouncer's form
+        # nothing listens on 127.0.0.3
+        dns.address, dns.serial = "127.0.0.3", 2
+        time.sleep(2.5)
+        if zone_check == "0":
+            with p.connect(db="byzone") as c:
+                assert c.execute("SELECT 1").fetchone()[0] == 1
+            return
+        p.wait_log(r"zone pgwarden-zone\.test serial changed \(1 -> 2\)")
+        p.wait_log(f"the addresses of {ZONE_NAME} changed")
+        wait_for(lambda: {r["hostname"]: r["addrs"] for r in p.admin_rows("SHOW DNS_HOSTS")}.get(ZONE_NAME)
+                 == "127.0.0.3:0", what="the new address looked up")
+        # the idle server to the old address is gone; a new one goes to the new address
+        wait_for(lambda: not [s for s in p.admin_rows("SHOW SERVERS") if s["database"] == "byzone"],
+                 what="the old server connection replaced")
+        with pytest.raises(psycopg.OperationalError):
+            with p.connect(db="byzone") as c:
+                c.execute("SELECT 1")
+    finally:
+        dns.stop()
