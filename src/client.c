@@ -381,7 +381,8 @@ enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 
 	switch (ev) {
 	case SBUF_EV_RECV_FAILED:
-		disconnect_client(client, false, "client unexpected eof");
+		/* a broken TLS record is not an EOF: say what OpenSSL said */
+		disconnect_client(client, false, "%s", sb->tls_failed ? sbuf_tls_error(sb) : "client unexpected eof");
 		return SBUF_CLOSED;
 	case SBUF_EV_SEND_FAILED:
 		disconnect_client(client, false, "client send failed");

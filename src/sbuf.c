@@ -80,6 +80,7 @@ static ssize_t tls_result(struct sbuf *sb, int n)
 		return -1;		/* errno says what (EAGAIN included) */
 	default:
 		note_tls_error("TLS error");
+		sb->tls_failed = true;
 		errno = ECONNRESET;
 		return -1;
 	}

@@ -71,6 +71,7 @@ struct sbuf {
 	bool send_failed : 1;	/* reported from the loop, not from inside a send */
 	bool want_byte : 1;		/* next input is a single byte, not a message */
 	bool tls_handshaking : 1;
+	bool tls_failed : 1;	/* a TLS record was bad: sbuf_tls_error() says how */
 
 	SSL *tls;		/* NULL: plain socket */
 

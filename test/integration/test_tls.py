@@ -9,6 +9,7 @@ byte-level cases.
 """
 
 import shutil
+import os
 import socket
 import ssl
 import struct
@@ -239,6 +240,28 @@ def test_garbage_instead_of_a_handshake(pgwarden, certs, garbage):
     s.sendall(garbage)
     assert closed_by_peer(s)
     s.close()
+    with p.connect(sslmode="require") as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.pgwarden_only  # PgBouncer 1.18 logs such a client as an EOF
+def test_broken_record_after_the_handshake_is_logged_as_a_tls_error(pgwarden, certs):
+    """A client whose TLS record fails its integrity check is closed with
+    OpenSSL's reason in the log, not as if it had hung up."""
+    p = pgwarden(tls_settings(certs, "prefer"))
+    s = ssl_request(p)
+    assert s.recv(1) == b"S"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with ctx.wrap_socket(s) as t:
+        t.sendall(startup_packet({"user": "appuser", "database": "appdb"}))
+        # an application-data record whose MAC cannot verify, past the TLS layer
+        os.write(t.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
+        with pytest.raises(ssl.SSLError, match="BAD_RECORD_MAC"):
+            while t.recv(4096):  # the login's answer, then pgwarden's alert
+                pass
+    p.wait_log("appdb/appuser@.* closing because: TLS error: .*bad record mac")
     with p.connect(sslmode="require") as c:
         assert c.execute("SELECT 1").fetchone() == (1,)
 
