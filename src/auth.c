@@ -192,7 +192,8 @@ static void reject_by_hba(struct pgsocket *client)
 /* Methods that check who the client is need the user's secret first. */
 static bool method_needs_user(enum auth_type method)
 {
-	return method != AUTH_TYPE_ANY && method != AUTH_TYPE_REJECT;
+	/* PAM knows its users; auth_file and auth_query are not asked */
+	return method != AUTH_TYPE_ANY && method != AUTH_TYPE_REJECT && method != AUTH_TYPE_PAM;
 }
 
 /* The auth_type of the config (and the console's own rules). */
@@ -234,6 +235,10 @@ static void client_start_core_auth(struct pgsocket *client)
 		return;
 	case AUTH_TYPE_PLAIN:
 		client->auth_phase = AUTH_PHASE_PASSWORD;
+		send_auth_request(client, AUTH_REQ_PASSWORD, NULL, 0);
+		return;
+	case AUTH_TYPE_PAM:
+		client->auth_phase = AUTH_PHASE_PAM;
 		send_auth_request(client, AUTH_REQ_PASSWORD, NULL, 0);
 		return;
 	case AUTH_TYPE_MD5:
@@ -354,6 +359,23 @@ static enum sbuf_result auth_password(struct pgsocket *client, const uint8_t *bo
 		return SBUF_CLOSED;
 	check_password(client, password);
 	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;
+}
+
+static enum sbuf_result auth_pam_password(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	const char *password = read_password(client, body, len);
+
+	if (!password || !pam_auth_start(client, password))
+		return SBUF_CLOSED;
+	return SBUF_PAUSE;	/* until PAM answers (auth_pam_accepted, or a disconnect) */
+}
+
+/* PAM said yes: the server login uses the password PAM accepted, as in PgBouncer. */
+void auth_pam_accepted(struct pgsocket *client, const char *password)
+{
+	auth_succeeded(client, add_user(client->user_name, password));
+	if (client->state != CL_JUSTFREE)
+		sbuf_continue(&client->sbuf);
 }
 
 static enum sbuf_result auth_plugin_password(struct pgsocket *client, const uint8_t *body, size_t len)
@@ -519,6 +541,8 @@ enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pk
 		return auth_scram_final(client, body, len);
 	case AUTH_PHASE_PLUGIN:
 		return auth_plugin_password(client, body, len);
+	case AUTH_PHASE_PAM:
+		return auth_pam_password(client, body, len);
 	default:
 		disconnect_client(client, true, "client password pkt before startup packet");
 		return SBUF_CLOSED;

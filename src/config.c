@@ -50,11 +50,12 @@ static const struct name_value auth_type_names[] = {
 	{ "cert", AUTH_TYPE_CERT },
 	{ "hba", AUTH_TYPE_HBA },
 	{ "scram-sha-256", AUTH_TYPE_SCRAM },
+	{ "pam", AUTH_TYPE_PAM },
 	{ NULL, 0 },
 };
 
 /* Valid in PgBouncer builds with the libraries, but not implemented here. */
-static const char *const unsupported_auth_types[] = { "ldap", "pam", NULL };
+static const char *const unsupported_auth_types[] = { "ldap", NULL };
 
 static const char *const sslmode_names[] = {
 	"disable", "allow", "prefer", "require", "verify-ca", "verify-full", NULL,

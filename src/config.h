@@ -23,6 +23,7 @@ enum auth_type {
 	AUTH_TYPE_SCRAM,
 	AUTH_TYPE_CERT,
 	AUTH_TYPE_HBA,
+	AUTH_TYPE_PAM,
 	/* only as the method of an auth_hba_file rule: */
 	AUTH_TYPE_REJECT,
 	AUTH_TYPE_PEER,

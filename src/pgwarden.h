@@ -214,6 +214,7 @@ enum auth_phase {
 	AUTH_PHASE_SCRAM_FIRST,
 	AUTH_PHASE_SCRAM_FINAL,
 	AUTH_PHASE_PLUGIN,		/* cleartext password for client_auth plugins */
+	AUTH_PHASE_PAM,			/* cleartext password for PAM, then PAM's answer */
 	AUTH_PHASE_DONE,
 };
 
@@ -403,6 +404,10 @@ void client_start_auth(struct pgsocket *client);
 /* The auth_query lookup for this client finished; password: what a plugin
  * handed back to be checked (NULL: start the core's method). */
 void auth_lookup_done(struct pgsocket *client, const char *password);
+/* auth_type = pam (pam_auth.c): check on a worker thread; the client waits paused. */
+bool pam_auth_start(struct pgsocket *client, const char *password);
+void pam_auth_abandon(struct pgsocket *client);
+void auth_pam_accepted(struct pgsocket *client, const char *password);
 
 /* ---- auth_query.c: secrets of users not in auth_file, from PostgreSQL ---- */
 /* auth_user is set for the client's database and auth_file lacks the user. */

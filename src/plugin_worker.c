@@ -11,7 +11,8 @@
  * with plugins that never submit work, runs no extra thread.
  *
  * The same finished list carries host->call_on_loop() requests from
- * plugins' own threads (a job with only `done`).
+ * plugins' own threads (a job with only `done`).  The core's own blocking
+ * work (PAM, pam_auth.c) uses the same threads, with no plugin.
  */
 #include "pgwarden.h"
 
@@ -197,7 +198,8 @@ int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done
 	pthread_mutex_lock(&workers.lock);
 	if (workers.todo.len >= WORKER_QUEUE_MAX) {
 		pthread_mutex_unlock(&workers.lock);
-		p->errors++;
+		if (p)
+			p->errors++;
 		return -1;
 	}
 	j = xcalloc(1, sizeof(*j));

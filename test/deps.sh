@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential autoconf automake libtool pkg-config
-  libevent-dev libssl-dev libc-ares-dev
+  libevent-dev libssl-dev libc-ares-dev libpam0g-dev
   # plugins: audit (SQLite, JSON, the PostgreSQL parser)
   libsqlite3-dev libjansson-dev libpg-query-dev
   # plugins: oidc (the issuer's keys over HTTPS); its tests mint tokens

@@ -10,14 +10,17 @@ Real PgBouncer 1.18 behaviour, checked against the binary:
   enumeration); with auth_type=trust it is '"trust" authentication failed'.
 """
 
+import shutil
 import struct
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from conftest import PASSWORDS, md5_secret
-from pgproto import ServerError
+from pgproto import ServerError, message
 
 AUTH_FAILED_CODES = {"08P01", "28P01"}  # 1.18 sends 08P01; PostgreSQL sends 28P01
 
@@ -183,3 +186,79 @@ def test_admin_console_requires_admin_user(pgwarden):
         with p.admin(user="appuser") as c:
             c.execute("SHOW POOLS")
     assert "not allowed" in str(ei.value)
+
+
+# ---------------------------------------------------------------------------
+# auth_type = pam (a real PAM stack: pam_exec runs a checker script)
+# ---------------------------------------------------------------------------
+
+PAM_CONF = Path("/etc/pam.d/pgbouncer")  # PgBouncer's service name, kept
+
+PAM_CHECKER = """#!/bin/sh
+# pam_exec expose_authtok: the password arrives on stdin
+IFS= read -r pw || true
+# appuser's checks take `delay` seconds
+[ "$PAM_USER" = appuser ] && sleep "$(cat {dir}/delay 2>/dev/null || echo 0)"
+case "$PAM_USER:$pw" in
+  plainuser:plainpass|appuser:apppass) exit 0 ;;
+esac
+exit 1
+"""
+
+
+@pytest.fixture
+def pam_service():
+    """/etc/pam.d/pgbouncer asking a script that knows two passwords; the
+    directory's `delay` file makes appuser's checks slow.  The old file comes
+    back after."""
+    saved = PAM_CONF.read_bytes() if PAM_CONF.exists() else None
+    d = Path(tempfile.mkdtemp(prefix="pgwarden-pam-"))
+    checker = d / "check.sh"
+    checker.write_text(PAM_CHECKER.format(dir=d))
+    checker.chmod(0o755)
+    d.chmod(0o755)
+    PAM_CONF.write_text(f"auth required pam_exec.so expose_authtok quiet {checker}\n"
+                        "account required pam_permit.so\n")
+    try:
+        yield d
+    finally:
+        if saved is None:
+            PAM_CONF.unlink()
+        else:
+            PAM_CONF.write_bytes(saved)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_pam_checks_the_password_and_logs_in_with_it(pgwarden, pam_service):
+    """auth_type = pam: PAM decides, auth_file is not needed, and the server
+    login uses the password PAM accepted (plainuser's server password)."""
+    p = pgwarden({"auth_type": "pam"}, userlist={})
+    with p.connect(user="plainuser", password="plainpass") as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "plainuser"
+    with pytest.raises(psycopg.OperationalError) as ei:
+        p.connect(user="plainuser", password="wrong")
+    assert "PAM authentication failed" in str(ei.value)
+    with pytest.raises(psycopg.OperationalError) as ei:
+        p.connect(user="nobody", password="plainpass")
+    assert "PAM authentication failed" in str(ei.value)
+
+
+@pytest.mark.pgwarden_only  # timing of a slow PAM stack
+def test_pam_runs_off_the_event_loop(pgwarden, pam_service):
+    """A slow PAM check keeps other clients waiting for nothing, and a
+    client that leaves while PAM runs is simply forgotten."""
+    (pam_service / "delay").write_text("2")
+    p = pgwarden({"auth_type": "pam"}, userlist={})
+    slow = p.raw()
+    slow.startup({"user": "appuser", "database": "appdb"})
+    assert slow.recv_msg()[0] == b"R"  # cleartext password, please
+    slow.send(message(b"p", b"apppass\0"))
+    t0 = time.monotonic()
+    with p.connect(user="plainuser", password="plainpass") as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    assert time.monotonic() - t0 < 1.5, "another login waited for the slow PAM check"
+    slow.close()  # leaves while PAM still runs
+    time.sleep(2.5)  # its check ends with nobody to tell
+    (pam_service / "delay").write_text("0")
+    with p.connect(user="appuser", password="apppass") as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "appuser"

@@ -393,8 +393,6 @@ static void test_bad_values(void **state)
 		{ "pool_mode = bogus", "invalid value \"bogus\" for parameter pool_mode in configuration (@:2)" },
 		{ "auth_type = ldap",
 		  "invalid value \"ldap\" for parameter auth_type in configuration (@:2): auth_type ldap is not supported" },
-		{ "auth_type = pam",
-		  "invalid value \"pam\" for parameter auth_type in configuration (@:2): auth_type pam is not supported" },
 		{ "auth_type = password", "invalid value \"password\" for parameter auth_type in configuration (@:2)" },
 		{ "server_tls_sslmode = sometimes",
 		  "invalid value \"sometimes\" for parameter server_tls_sslmode in configuration (@:2)" },

@@ -1,0 +1,139 @@
+/*
+ * auth_type = pam: the client's cleartext password is checked by PAM, with
+ * the service name "pgbouncer" as PgBouncer uses (so /etc/pam.d/pgbouncer
+ * keeps working).  PAM modules block (files, LDAP, Kerberos, a helper
+ * program), so the check runs on a worker thread and the client waits,
+ * paused, for the answer.  A user PAM accepts logs in to the server with
+ * that same password, as in PgBouncer.
+ */
+#include "pgwarden.h"
+
+#include <arpa/inet.h>
+#include <security/pam_appl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PGBOUNCER_PAM_SERVICE "pgbouncer"
+
+struct pam_job {
+	struct list_node node;		/* in_flight, on the loop thread */
+	struct pgsocket *client;	/* NULL once the client is gone */
+	char user[MAX_USERNAME];
+	char rhost[INET6_ADDRSTRLEN];	/* PAM_RHOST, for modules and their logs */
+	char *password;
+	bool ok;			/* written by the worker, read after it is done */
+	char why[128];
+};
+
+/* Jobs whose client may still be waiting: a leaving client is unhooked here. */
+static struct list_node in_flight = LIST_HEAD_INIT(in_flight);
+
+/* PAM asks for the password (echo off, or on); anything else it says is logged. */
+static int conversation(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	struct pam_job *job = data;
+	struct pam_response *r;
+
+	if (n < 1 || !msg || !job)
+		return PAM_CONV_ERR;
+	r = calloc((size_t)n, sizeof(*r));	/* PAM frees it, with free() */
+	if (!r)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
+			r[i].resp = strdup(job->password);
+			if (!r[i].resp) {
+				for (int j = 0; j < i; j++)
+					free(r[j].resp);
+				free(r);
+				return PAM_BUF_ERR;
+			}
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+/* On a worker thread: authenticate, then the account check (expiry, hours...). */
+static void check_with_pam(void *arg)
+{
+	struct pam_job *job = arg;
+	struct pam_conv conv = { conversation, job };
+	pam_handle_t *pamh = NULL;
+	int rc = pam_start(PGBOUNCER_PAM_SERVICE, job->user, &conv, &pamh);
+
+	if (rc == PAM_SUCCESS && job->rhost[0])
+		rc = pam_set_item(pamh, PAM_RHOST, job->rhost);
+	if (rc == PAM_SUCCESS)
+		rc = pam_authenticate(pamh, PAM_SILENT);
+	if (rc == PAM_SUCCESS)
+		rc = pam_acct_mgmt(pamh, PAM_SILENT);
+	job->ok = rc == PAM_SUCCESS;
+	if (!job->ok)
+		snprintf(job->why, sizeof(job->why), "%s", pam_strerror(pamh, rc));
+	if (pamh)
+		pam_end(pamh, rc);
+}
+
+static void job_free(struct pam_job *job)
+{
+	secure_zero(job->password, strlen(job->password));
+	free(job->password);
+	free(job);
+}
+
+/* Back on the loop thread. */
+static void pam_done(void *arg)
+{
+	struct pam_job *job = arg;
+	struct pgsocket *client = job->client;
+
+	list_del(&job->node);
+	if (client && job->ok) {
+		auth_pam_accepted(client, job->password);
+	} else if (client) {
+		slog_warning(client, "PAM authentication failed: %s", job->why);
+		disconnect_client(client, true, "PAM authentication failed");
+	}
+	job_free(job);
+}
+
+static void client_address(const struct pgsocket *client, char *buf, size_t len)
+{
+	const struct sockaddr_storage *ss = &client->remote_addr;
+
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)len);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)len);
+	else
+		snprintf(buf, len, "unix");
+}
+
+bool pam_auth_start(struct pgsocket *client, const char *password)
+{
+	struct pam_job *job = xcalloc(1, sizeof(*job));
+
+	job->client = client;
+	strlcpy_safe(job->user, client->user_name, sizeof(job->user));
+	client_address(client, job->rhost, sizeof(job->rhost));
+	job->password = xstrdup(password);
+	if (plugin_worker_submit(NULL, check_with_pam, pam_done, job) < 0) {
+		job_free(job);
+		disconnect_client(client, true, "PAM authentication failed");
+		return false;
+	}
+	list_append(&in_flight, &job->node);
+	return true;
+}
+
+void pam_auth_abandon(struct pgsocket *client)
+{
+	struct list_node *n;
+
+	list_for_each(n, &in_flight) {
+		struct pam_job *job = container_of(n, struct pam_job, node);
+		if (job->client == client)
+			job->client = NULL;	/* the check finishes; nobody hears of it */
+	}
+}
