@@ -205,6 +205,16 @@ def ssl_request(p):
     return s
 
 
+def raw_tls(p):
+    """A TLS connection through an SSLRequest, the certificate unchecked."""
+    s = ssl_request(p)
+    assert s.recv(1) == b"S"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(s)
+
+
 def closed_by_peer(s, timeout=5.0):
     s.settimeout(timeout)
     try:
@@ -249,12 +259,7 @@ def test_broken_record_after_the_handshake_is_logged_as_a_tls_error(pgwarden, ce
     """A client whose TLS record fails its integrity check is closed with
     OpenSSL's reason in the log, not as if it had hung up."""
     p = pgwarden(tls_settings(certs, "prefer"))
-    s = ssl_request(p)
-    assert s.recv(1) == b"S"
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with ctx.wrap_socket(s) as t:
+    with raw_tls(p) as t:
         t.sendall(startup_packet({"user": "appuser", "database": "appdb"}))
         # an application-data record whose MAC cannot verify, past the TLS layer
         os.write(t.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)
@@ -282,12 +287,7 @@ def test_stalled_handshake_times_out(pgwarden, certs):
 
 def peer_certificate(p):
     """The certificate pgwarden presents now (DER), via a raw handshake."""
-    s = ssl_request(p)
-    assert s.recv(1) == b"S"
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with ctx.wrap_socket(s) as t:
+    with raw_tls(p) as t:
         return t.getpeercert(binary_form=True)
 
 
