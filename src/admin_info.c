@@ -9,8 +9,7 @@
 #include "admin_result.h"
 #include "pgwarden/version.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <arpa/inet.h>	/* INET6_ADDRSTRLEN */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -222,11 +221,8 @@ static void put_dns_host(void *arg, const char *name, usec_t ttl_left, const str
 	size_t used = 0;
 
 	for (int i = 0; i < n && used < sizeof(list) - 1; i++) {
-		char ip[INET6_ADDRSTRLEN] = "";
-		const void *raw = addrs[i]->sa_family == AF_INET6
-			? (const void *)&((const struct sockaddr_in6 *)addrs[i])->sin6_addr
-			: (const void *)&((const struct sockaddr_in *)addrs[i])->sin_addr;
-		inet_ntop(addrs[i]->sa_family, raw, ip, sizeof(ip));
+		char ip[INET6_ADDRSTRLEN];
+		sockaddr_ip(addrs[i], ip, sizeof(ip));
 		/* PgBouncer's form: address and port, the port 0 for a name's address */
 		used += (size_t)snprintf(list + used, sizeof(list) - used, addrs[i]->sa_family == AF_INET6 ? "%s[%s]:0" : "%s%s:0",
 					 i ? "," : "", ip);

@@ -102,32 +102,19 @@ struct socket_row {
 #define SK(p) (((const struct socket_row *)(p))->sk)
 #define SR(p) ((const struct socket_row *)(p))
 
-#define SIN(ss) ((const struct sockaddr_in *)(const void *)(ss))
-#define SIN6(ss) ((const struct sockaddr_in6 *)(const void *)(ss))
-
 static void put_addr(struct resultset *rs, const struct sockaddr_storage *ss)
 {
-	char buf[INET6_ADDRSTRLEN] = "";
+	char buf[INET6_ADDRSTRLEN];
 
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &SIN(ss)->sin_addr, buf, sizeof(buf));
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &SIN6(ss)->sin6_addr, buf, sizeof(buf));
-	else if (ss->ss_family == AF_UNIX)
-		snprintf(buf, sizeof(buf), "unix");
-	rs_str(rs, buf);
+	rs_str(rs, sockaddr_ip((const struct sockaddr *)ss, buf, sizeof(buf)));
 }
 
 /* A unix socket has no port: PgBouncer shows the port its path was made from. */
 static void put_port(struct resultset *rs, const struct pgsocket *sk, const struct sockaddr_storage *ss)
 {
-	int port = 0;
+	int port = sockaddr_port((const struct sockaddr *)ss);
 
-	if (ss->ss_family == AF_INET)
-		port = ntohs(SIN(ss)->sin_port);
-	else if (ss->ss_family == AF_INET6)
-		port = ntohs(SIN6(ss)->sin6_port);
-	else if (ss->ss_family == AF_UNIX)
+	if (ss->ss_family == AF_UNIX)
 		port = sk->is_server && sk->db ? sk->db->port : cf->listen_port;
 	rs_int(rs, port);
 }

@@ -97,17 +97,9 @@ static void append_client_host(struct pgsocket *client)
 	strlcpy_safe(app, varcache_get(&client->vars, VAR_APPNAME), sizeof(app));
 	used = strlen(app);
 
-	if (client->remote_addr.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)&client->remote_addr;
-		char ip[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(addr, sizeof(addr), "%s:%d", ip, ntohs(in->sin_port));
-	} else if (client->remote_addr.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)&client->remote_addr;
-		char ip[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(addr, sizeof(addr), "[%s]:%d", ip, ntohs(in6->sin6_port));
-	}
+	/* an address and port; "unix" otherwise (not socket_addr_text's "unix(PID)") */
+	if (client->remote_addr.ss_family == AF_INET || client->remote_addr.ss_family == AF_INET6)
+		socket_addr_text(client, addr, sizeof(addr));
 	snprintf(app + used, sizeof(app) - used, "%s%s", used ? " - " : "", addr);
 	varcache_set_id(&client->vars, VAR_APPNAME, app);
 }

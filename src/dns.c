@@ -408,6 +408,13 @@ static const char *zone_of(const char *name)
 	return dot && dot[1] ? dot + 1 : NULL;
 }
 
+static bool in_zone(const char *name, const char *zone)
+{
+	const char *z = zone_of(name);
+
+	return z && strcasecmp(z, zone) == 0;
+}
+
 static struct dns_zone *find_zone(struct dns_context *ctx, const char *name)
 {
 	struct list_node *n;
@@ -425,10 +432,8 @@ static int zone_name_count(struct dns_context *ctx, const char *zone)
 	struct list_node *n;
 	int count = 0;
 
-	list_for_each(n, &ctx->entries) {
-		const char *z = zone_of(container_of(n, struct dns_entry, node)->name);
-		count += z && strcasecmp(z, zone) == 0;
-	}
+	list_for_each(n, &ctx->entries)
+		count += in_zone(container_of(n, struct dns_entry, node)->name, zone);
 	return count;
 }
 
@@ -439,8 +444,7 @@ static void refresh_zone(struct dns_context *ctx, const char *zone)
 
 	list_for_each_safe(n, tmp, &ctx->entries) {
 		struct dns_entry *e = container_of(n, struct dns_entry, node);
-		const char *z = zone_of(e->name);
-		if (z && strcasecmp(z, zone) == 0 && !e->pending)
+		if (in_zone(e->name, zone) && !e->pending)
 			start_lookup(e);	/* the answer replaces the cached one */
 	}
 }

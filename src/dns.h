@@ -14,7 +14,6 @@ struct dns_context;
 /* addrs: resolved addresses (sockaddr_in / sockaddr_in6 with port 0), n = 0 on failure. */
 typedef void (*dns_callback)(void *arg, const struct sockaddr *const *addrs, int n, const char *errmsg);
 
-/* resolv_conf: a resolv.conf to use instead of the system's (NULL or "": the system's). */
 /* A cached name's addresses changed (a later answer differs from the one before). */
 typedef void (*dns_change_callback)(const char *name);
 /* One cached answer: seconds left, and the addresses (none for a failed lookup). */
@@ -22,6 +21,7 @@ typedef void (*dns_host_fn)(void *arg, const char *name, usec_t ttl_left, const 
 			    int n);
 typedef void (*dns_zone_fn)(void *arg, const char *zone, uint32_t serial, int names);
 
+/* resolv_conf: a resolv.conf to use instead of the system's (NULL or "": the system's). */
 struct dns_context *dns_create(struct event_base *base, const char *resolv_conf);
 /* dns_zone_check_period: poll the zones' SOA serials this often (0: never). */
 void dns_set_zone_check(struct dns_context *ctx, usec_t period);

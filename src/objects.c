@@ -20,26 +20,17 @@ static void schedule_reap(void);
 
 static void format_addr(const struct sockaddr_storage *ss, bool is_unix, int peer_pid, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN] = "";
-	int port = 0;
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+	char host[INET6_ADDRSTRLEN];
 
-	if (is_unix || ss->ss_family == AF_UNIX) {
+	if (is_unix || ss->ss_family == AF_UNIX)
 		snprintf(buf, len, "unix(%d)", peer_pid);
-		return;
-	}
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(buf, len, "%s:%d", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(buf, len, "[%s]:%d", host, port);
-	} else {
+	else if (ss->ss_family == AF_INET)
+		snprintf(buf, len, "%s:%d", sockaddr_ip(sa, host, sizeof(host)), sockaddr_port(sa));
+	else if (ss->ss_family == AF_INET6)
+		snprintf(buf, len, "[%s]:%d", sockaddr_ip(sa, host, sizeof(host)), sockaddr_port(sa));
+	else
 		snprintf(buf, len, "(noaddr)");
-	}
 }
 
 void socket_addr_text(const struct pgsocket *sk, char *buf, size_t len)

@@ -8,7 +8,7 @@
  */
 #include "pgwarden.h"
 
-#include <arpa/inet.h>
+#include <arpa/inet.h>	/* INET6_ADDRSTRLEN */
 #include <security/pam_appl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,25 +98,13 @@ static void pam_done(void *arg)
 	job_free(job);
 }
 
-static void client_address(const struct pgsocket *client, char *buf, size_t len)
-{
-	const struct sockaddr_storage *ss = &client->remote_addr;
-
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)len);
-	else if (ss->ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)len);
-	else
-		snprintf(buf, len, "unix");
-}
-
 bool pam_auth_start(struct pgsocket *client, const char *password)
 {
 	struct pam_job *job = xcalloc(1, sizeof(*job));
 
 	job->client = client;
 	strlcpy_safe(job->user, client->user_name, sizeof(job->user));
-	client_address(client, job->rhost, sizeof(job->rhost));
+	sockaddr_ip((const struct sockaddr *)&client->remote_addr, job->rhost, sizeof(job->rhost));
 	job->password = xstrdup(password);
 	if (plugin_worker_submit(NULL, check_with_pam, pam_done, job) < 0) {
 		job_free(job);

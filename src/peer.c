@@ -27,17 +27,20 @@ struct peer {
 
 static struct list_node peers = LIST_HEAD_INIT(peers);
 
-static struct pgdatabase *peer_database(const struct peer_def *def)
+static struct peer *find_peer(int id)
 {
 	struct list_node *n;
-	struct peer *p = NULL;
 
-	list_for_each(n, &peers) {
-		if (container_of(n, struct peer, node)->id == def->id) {
-			p = container_of(n, struct peer, node);
-			break;
-		}
-	}
+	list_for_each(n, &peers)
+		if (container_of(n, struct peer, node)->id == id)
+			return container_of(n, struct peer, node);
+	return NULL;
+}
+
+static struct pgdatabase *peer_database(const struct peer_def *def)
+{
+	struct peer *p = find_peer(def->id);
+
 	if (!p) {
 		p = xcalloc(1, sizeof(*p));
 		p->id = def->id;
@@ -94,14 +97,13 @@ bool peer_forward_cancel(uint8_t key[CANCEL_KEY_LEN])
 /* In-flight forwarded cancels per peer (SHOW PEER_POOLS). */
 int peer_cancels_in_flight(int id)
 {
+	const struct peer *p = find_peer(id);
 	struct list_node *n;
-	const struct pgdatabase *db = NULL;
 	int count = 0;
 
-	list_for_each(n, &peers)
-		if (container_of(n, struct peer, node)->id == id)
-			db = &container_of(n, struct peer, node)->db;
+	if (!p)
+		return 0;	/* nothing forwarded there yet */
 	list_for_each(n, &pooler.cancel_servers)
-		count += db && container_of(n, struct pgsocket, node)->db == db;
+		count += container_of(n, struct pgsocket, node)->db == &p->db;
 	return count;
 }

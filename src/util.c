@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -81,7 +83,28 @@ void secure_zero(void *p, size_t len)
 	OPENSSL_cleanse(p, len);
 }
 
-/* ---------------- unix socket addresses ---------------- */
+/* ---------------- socket addresses ---------------- */
+
+const char *sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
+	else if (sa->sa_family == AF_UNIX)
+		snprintf(buf, len, "unix");
+	return buf;
+}
+
+int sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	return 0;
+}
 
 bool unix_socket_address(const char *dir, int port, struct sockaddr_un *un, unsigned int *len)
 {

@@ -40,6 +40,13 @@ char *xstrndup(const char *s, size_t n);
 /* strlcpy semantics: always NUL-terminates, returns strlen(src). */
 size_t strlcpy_safe(char *dst, const char *src, size_t dstsize);
 
+struct sockaddr;
+/* An IPv4/IPv6 address as text ("10.0.0.5", "::1"), "unix" for a unix
+ * socket, "" otherwise; buf needs INET6_ADDRSTRLEN bytes.  Returns buf. */
+const char *sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len);
+/* The port of an IPv4/IPv6 address; 0 otherwise. */
+int sockaddr_port(const struct sockaddr *sa);
+
 struct sockaddr_un;
 /*
  * PostgreSQL's socket in dir: dir/.s.PGSQL.port.  A dir starting with '@' is
