@@ -437,21 +437,40 @@ void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_resul
 	}
 }
 
-/* Unknown users get a throwaway secret so the exchange looks the same. */
+/* Key of the per-name salts (scram_user_salt): random, once per process. */
+static bool user_salt(const char *username, uint8_t salt[SCRAM_SALT_LEN])
+{
+	static uint8_t nonce[SCRAM_KEY_LEN];
+	static bool have_nonce;
+
+	if (!have_nonce && RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return false;
+	have_nonce = true;
+	return scram_user_salt(username, nonce, salt);
+}
+
+/*
+ * The secret a SCRAM exchange with this client runs against: the stored
+ * SCRAM secret; for a plain password, one derived with this user's own salt
+ * (PBKDF2 once, then from the cache); for an unknown user, a mock secret with
+ * such a salt.  A plain password and an unknown user look the same to the
+ * client, and the same at every attempt.
+ */
 static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
 {
-	const char *secret = client_secret(client);
+	struct pguser *user = client_known_user(client);
+	const char *secret = user ? user->secret : NULL;
+	uint8_t salt[SCRAM_SALT_LEN];
+
 	if (secret && password_type_of(secret) == PASSWORD_SCRAM)
 		return scram_parse_secret(secret, out);
+	if (!user_salt(client->user_name, salt))
+		return false;
 	if (secret && password_type_of(secret) == PASSWORD_PLAIN && secret[0])
-		return scram_secret_from_password(secret, cf->scram_iterations, out);
-	uint8_t junk[16];
-	RAND_bytes(junk, sizeof(junk));
-	char *fake = b64_encode(junk, sizeof(junk));
-	bool ok = scram_secret_from_password(fake, cf->scram_iterations, out);
-	free(fake);
+		return scram_secret_from_password_salt(secret, salt, sizeof(salt), cf->scram_iterations,
+						       &user->client_scram_cache, out);
 	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
-	return ok;
+	return scram_mock_secret(salt, sizeof(salt), cf->scram_iterations, out);
 }
 
 static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t *body, size_t len)
@@ -633,7 +652,10 @@ bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len
 	case AUTH_REQ_SASL_CONT: {
 		if (!server->scram_cli)
 			return server_auth_fail(server, "server login failed: unexpected SASL message");
+		/* set here, not kept: the user outlives this call, not necessarily the login */
+		server->scram_cli->keys_cache = &user->server_scram_cache;
 		char *final = scram_client_final(server->scram_cli, (const char *)rest, rest_len, &err);
+		server->scram_cli->keys_cache = NULL;
 		if (!final)
 			return server_auth_fail(server, err ? err : "server login failed: bad SCRAM message");
 		send_password_msg(server, final, strlen(final));

@@ -154,6 +154,12 @@ struct pguser {
 	bool has_scram_keys;
 	uint8_t scram_client_key[SCRAM_KEY_LEN];
 	uint8_t scram_server_key[SCRAM_KEY_LEN];
+
+	/* PBKDF2 results of a plain password kept between logins (scram.h):
+	 * with our salt for this user when a client logs in with SCRAM, and
+	 * with PostgreSQL's salt when we log in to the server. */
+	struct scram_keys_cache client_scram_cache;
+	struct scram_keys_cache server_scram_cache;
 };
 
 enum sock_state {

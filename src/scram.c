@@ -18,7 +18,6 @@
 
 #define SCRAM_PREFIX "SCRAM-SHA-256$"
 #define SCRAM_NONCE_RAW_LEN 18		/* random bytes per nonce, as PostgreSQL */
-#define SCRAM_SALT_LEN 16		/* PostgreSQL's SCRAM_DEFAULT_SALT_LEN */
 #define MD5_DIGEST_LEN 16
 
 /*
@@ -207,6 +206,56 @@ static bool keys_from_password(const char *password, const uint8_t *salt, int sa
 	return ok;
 }
 
+/* What the keys cache is keyed on: SHA-256 over iterations, salt and password. */
+static bool keys_cache_inputs(const char *password, const uint8_t *salt, int saltlen, int iterations,
+			      uint8_t out[SCRAM_KEY_LEN])
+{
+	uint8_t head[8] = {
+		(uint8_t)(iterations >> 24), (uint8_t)(iterations >> 16), (uint8_t)(iterations >> 8), (uint8_t)iterations,
+		(uint8_t)(saltlen >> 24), (uint8_t)(saltlen >> 16), (uint8_t)(saltlen >> 8), (uint8_t)saltlen,
+	};
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		  EVP_DigestUpdate(ctx, head, sizeof(head)) == 1 &&
+		  EVP_DigestUpdate(ctx, salt, (size_t)saltlen) == 1 &&
+		  EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
+		  EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+/* keys_from_password, or the keys the cache holds for the same three inputs. */
+static bool cached_keys_from_password(struct scram_keys_cache *cache, const char *password,
+				      const uint8_t *salt, int saltlen, int iterations,
+				      uint8_t client_key[SCRAM_KEY_LEN], uint8_t server_key[SCRAM_KEY_LEN])
+{
+	uint8_t inputs[SCRAM_KEY_LEN];
+
+	if (!cache)
+		return keys_from_password(password, salt, saltlen, iterations, client_key, server_key);
+	if (!keys_cache_inputs(password, salt, saltlen, iterations, inputs))
+		return false;
+	if (cache->valid && secure_equal(cache->inputs, inputs, SCRAM_KEY_LEN)) {
+		memcpy(client_key, cache->client_key, SCRAM_KEY_LEN);
+		memcpy(server_key, cache->server_key, SCRAM_KEY_LEN);
+		return true;
+	}
+	scram_keys_cache_clear(cache);
+	if (!keys_from_password(password, salt, saltlen, iterations, client_key, server_key))
+		return false;
+	memcpy(cache->inputs, inputs, SCRAM_KEY_LEN);
+	memcpy(cache->client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(cache->server_key, server_key, SCRAM_KEY_LEN);
+	cache->valid = true;
+	return true;
+}
+
+void scram_keys_cache_clear(struct scram_keys_cache *cache)
+{
+	secure_zero(cache, sizeof(*cache));
+}
+
 /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof */
 static char *auth_message(const char *client_first_bare, const char *server_first,
 			  const char *final_no_proof, size_t final_len)
@@ -359,16 +408,16 @@ bad:
 	return false;
 }
 
-bool scram_secret_from_password(const char *password, int iterations, struct scram_secret *out)
+bool scram_secret_from_password_salt(const char *password, const uint8_t *salt, int saltlen, int iterations,
+				     struct scram_keys_cache *cache, struct scram_secret *out)
 {
-	uint8_t salt[SCRAM_SALT_LEN];
 	uint8_t client_key[SCRAM_KEY_LEN];
 	bool ok;
 
 	memset(out, 0, sizeof(*out));
-	if (iterations < 1 || RAND_bytes(salt, sizeof(salt)) != 1)
+	if (iterations < 1)
 		return false;
-	ok = keys_from_password(password, salt, sizeof(salt), iterations, client_key, out->server_key) &&
+	ok = cached_keys_from_password(cache, password, salt, saltlen, iterations, client_key, out->server_key) &&
 	     sha256(client_key, SCRAM_KEY_LEN, out->stored_key);
 	secure_zero(client_key, sizeof(client_key));
 	if (!ok) {
@@ -376,8 +425,51 @@ bool scram_secret_from_password(const char *password, int iterations, struct scr
 		return false;
 	}
 	out->iterations = iterations;
-	out->salt_b64 = b64_encode(salt, sizeof(salt));
+	out->salt_b64 = b64_encode(salt, (size_t)saltlen);
 	return true;
+}
+
+bool scram_secret_from_password(const char *password, int iterations, struct scram_secret *out)
+{
+	uint8_t salt[SCRAM_SALT_LEN];
+
+	memset(out, 0, sizeof(*out));
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return false;
+	return scram_secret_from_password_salt(password, salt, sizeof(salt), iterations, NULL, out);
+}
+
+/*
+ * PostgreSQL's mock authentication, for a user we have no secret for: the
+ * exchange runs as for a real user, with a salt that stays the same for
+ * that name (scram_user_salt) and random keys no proof can match, so the
+ * client cannot tell from the salt, nor from the time PBKDF2 would take,
+ * that the user does not exist.
+ */
+bool scram_mock_secret(const uint8_t *salt, int saltlen, int iterations, struct scram_secret *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (iterations < 1 || RAND_bytes(out->stored_key, SCRAM_KEY_LEN) != 1 ||
+	    RAND_bytes(out->server_key, SCRAM_KEY_LEN) != 1)
+		return false;
+	out->iterations = iterations;
+	out->salt_b64 = b64_encode(salt, (size_t)saltlen);
+	return true;
+}
+
+/* As PostgreSQL's scram_mock_salt: SHA-256(username || nonce), cut to salt length. */
+bool scram_user_salt(const char *username, const uint8_t nonce[SCRAM_KEY_LEN], uint8_t salt[SCRAM_SALT_LEN])
+{
+	uint8_t digest[SCRAM_KEY_LEN];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+		  EVP_DigestUpdate(ctx, username, strlen(username)) == 1 &&
+		  EVP_DigestUpdate(ctx, nonce, SCRAM_KEY_LEN) == 1 &&
+		  EVP_DigestFinal_ex(ctx, digest, NULL) == 1;
+
+	EVP_MD_CTX_free(ctx);
+	memcpy(salt, digest, SCRAM_SALT_LEN);
+	return ok;
 }
 
 /*
@@ -735,7 +827,8 @@ char *scram_client_final(struct scram_client *st, const char *server_first, size
 	if (!read_server_first(st, server_first, len, &nonce, &salt, &salt_len, &iterations, errmsg))
 		return NULL;
 	ok = st->use_keys ||
-	     keys_from_password(st->password, salt, salt_len, iterations, st->client_key, st->server_key);
+	     cached_keys_from_password(st->keys_cache, st->password, salt, salt_len, iterations,
+				       st->client_key, st->server_key);
 	free(salt);
 	if (!ok) {
 		fail(errmsg, "SCRAM internal error");

@@ -10,6 +10,7 @@
 #include "util.h"
 
 #define SCRAM_KEY_LEN 32		/* SHA-256 */
+#define SCRAM_SALT_LEN 16		/* PostgreSQL's SCRAM_DEFAULT_SALT_LEN */
 #define MD5_PASSWD_LEN 35		/* "md5" + 32 hex */
 
 enum password_type { PASSWORD_PLAIN, PASSWORD_MD5, PASSWORD_SCRAM };
@@ -29,8 +30,32 @@ struct scram_secret {
 	uint8_t server_key[SCRAM_KEY_LEN];
 };
 bool scram_parse_secret(const char *secret, struct scram_secret *out);
+
+/*
+ * PBKDF2 runs on the event loop and costs about a millisecond at 4096
+ * iterations.  A login with the same password, salt and iteration count as
+ * the one before takes the keys that came out of it then.  Only for
+ * passwords held in the clear anyway (the cache adds nothing an attacker
+ * reading memory would not have): never for checking a client's password.
+ */
+struct scram_keys_cache {
+	bool valid;
+	uint8_t inputs[SCRAM_KEY_LEN];	/* SHA-256 over iterations, salt, password */
+	uint8_t client_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+};
+void scram_keys_cache_clear(struct scram_keys_cache *cache);
+
 /* Build a secret from a plain password (random salt, given iterations). */
 bool scram_secret_from_password(const char *password, int iterations, struct scram_secret *out);
+/* The same with a given salt; cache (may be NULL) as above. */
+bool scram_secret_from_password_salt(const char *password, const uint8_t *salt, int saltlen, int iterations,
+				     struct scram_keys_cache *cache, struct scram_secret *out);
+/* A user's own salt when we hold no SCRAM secret for it (plain password, or
+ * no such user): SHA-256(username || nonce), the same at every login. */
+bool scram_user_salt(const char *username, const uint8_t nonce[SCRAM_KEY_LEN], uint8_t salt[SCRAM_SALT_LEN]);
+/* A secret for a user that does not exist: that salt, keys no proof matches. */
+bool scram_mock_secret(const uint8_t *salt, int saltlen, int iterations, struct scram_secret *out);
 /* Format as PostgreSQL stores it in pg_authid (malloc'd). */
 char *scram_secret_format(const struct scram_secret *s);
 void scram_secret_clear(struct scram_secret *s);
@@ -66,6 +91,7 @@ void scram_server_clear(struct scram_server *st);
 /* --- client side: we log in to PostgreSQL --- */
 struct scram_client {
 	char *password;		/* plain password, or NULL when using keys */
+	struct scram_keys_cache *keys_cache;	/* optional, with password: not owned */
 	bool use_keys;		/* use client_key/server_key learned from the client */
 	uint8_t client_key[SCRAM_KEY_LEN];
 	uint8_t server_key[SCRAM_KEY_LEN];

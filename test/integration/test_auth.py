@@ -117,6 +117,41 @@ def test_scram(pgwarden):
     assert "SASL authentication failed" in msg or "password authentication failed" in msg
 
 
+def scram_server_first(p, user, db="appdb"):
+    """The salt and iteration count the pooler's server-first-message offers."""
+    with p.raw() as r:
+        r.startup({"user": user, "database": db})
+        mtype, body = r.recv_msg()
+        assert (mtype, struct.unpack("!I", body[:4])[0]) == (b"R", 10), (mtype, body)
+        client_first = b"n,,n=,r=abcdefghijklmnopqrstuvwx"
+        r.send(message(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(client_first)) + client_first))
+        mtype, body = r.recv_msg()
+        assert (mtype, struct.unpack("!I", body[:4])[0]) == (b"R", 11), (mtype, body)
+        attrs = dict(kv.split("=", 1) for kv in body[4:].decode().split(","))
+        return attrs["s"], attrs["i"]
+
+
+@pytest.mark.pgwarden_only
+def test_scram_salt_does_not_tell_unknown_users(pgwarden):
+    """As PostgreSQL's mock authentication: an unknown user is offered a salt
+    that stays the same from one attempt to the next, like a real user's, and
+    differs from other names'.  A user with a plain password in auth_file gets
+    a stable salt of its own too (derived once, then cached), and still logs
+    in.  (PgBouncer 1.18 draws a new random salt for both at every attempt.)"""
+    p = pgwarden({"auth_type": "scram-sha-256"})
+    unknown = scram_server_first(p, "nosuchuser")
+    assert scram_server_first(p, "nosuchuser") == unknown
+    assert scram_server_first(p, "nosuchuser2")[0] != unknown[0]
+    plain = scram_server_first(p, "plainuser")
+    assert scram_server_first(p, "plainuser") == plain
+    assert plain != unknown and plain[1] == unknown[1] == "4096"
+    for _ in range(2):
+        assert login_ok(p, "plainuser", "plainpass") == "plainuser"
+    assert scram_server_first(p, "plainuser") == plain
+    msg = login_error(p, "plainuser", "wrong")
+    assert "SASL authentication failed" in msg or "password authentication failed" in msg
+
+
 def test_md5_upgrades_to_scram_for_scram_secret(pgwarden, pg):
     """auth_type=md5 with a SCRAM secret in the userlist: the client is asked
     for SCRAM, and the pooler logs in to PostgreSQL (which requires SCRAM for
@@ -149,9 +184,14 @@ def test_scram_passthrough_to_server(pgwarden, pg, mode):
 @pytest.mark.parametrize("user", ["appuser", "md5user", "plainuser"])
 def test_server_login_methods(pgwarden, user):
     """Server login with SCRAM (appuser), md5 (md5user) and cleartext
-    (plainuser) using the passwords in the userlist."""
+    (plainuser) using the passwords in the userlist; two clients at once need
+    two server logins (for SCRAM the second takes the keys PBKDF2 gave the
+    first)."""
     p = pgwarden({"auth_type": "trust"})
     assert login_ok(p, user, "") == user
+    with p.connect(user=user, password="") as a, p.connect(user=user, password="") as b:
+        pids = {c.execute("SELECT pg_backend_pid()").fetchone()[0] for c in (a, b)}
+        assert len(pids) == 2
 
 
 def test_server_login_wrong_password_in_userlist(pgwarden):

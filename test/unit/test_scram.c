@@ -271,6 +271,95 @@ static void test_secret_from_password(void **unused)
 	scram_secret_clear(&secret);
 }
 
+/* The RFC client through a keys cache: filled by the first exchange, and
+ * what a second exchange with the same salt and password takes. */
+static void test_client_keys_cache(void **unused)
+{
+	struct scram_keys_cache cache = { 0 };
+	uint8_t rfc_client_key[SCRAM_KEY_LEN];
+	struct scram_client cl;
+
+	decode_key(RFC_CLIENT_KEY, rfc_client_key);
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	cl.keys_cache = &cache;
+	expect_rfc_exchange(&cl);
+	assert_true(cache.valid);
+	assert_memory_equal(cache.client_key, rfc_client_key, SCRAM_KEY_LEN);
+
+	/* A hit is taken as it is: spoil the cached key, the proof changes. */
+	cache.client_key[0] ^= 1;
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	cl.keys_cache = &cache;
+	client_use_rfc_first(&cl);
+	const char *errmsg = NULL;
+	char *final = scram_client_final(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &errmsg);
+	assert_non_null(final);
+	assert_string_not_equal(final, RFC_CLIENT_FINAL);
+	free(final);
+	scram_client_clear(&cl);
+
+	/* Another password misses and replaces the entry. */
+	client_init(&cl, "pencil2", RFC_CLIENT_NONCE);
+	cl.keys_cache = &cache;
+	client_use_rfc_first(&cl);
+	final = scram_client_final(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &errmsg);
+	assert_non_null(final);
+	assert_false(memcmp(cache.client_key, rfc_client_key, SCRAM_KEY_LEN) == 0);
+	free(final);
+	scram_client_clear(&cl);
+
+	/* ... and the RFC password gives the RFC exchange again. */
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	cl.keys_cache = &cache;
+	expect_rfc_exchange(&cl);
+	scram_keys_cache_clear(&cache);
+	assert_false(cache.valid);
+}
+
+/*
+ * Per-user salts: the same name gives the same salt, another name or another
+ * nonce a different one; a secret made with one logs in with its password
+ * only, and a mock secret with none.
+ */
+static void test_user_salt_and_mock_secret(void **unused)
+{
+	uint8_t nonce[SCRAM_KEY_LEN] = { 1, 2, 3 }, salt[SCRAM_SALT_LEN], again[SCRAM_SALT_LEN];
+	struct scram_keys_cache cache = { 0 };
+	struct scram_secret secret, cached;
+	char *text;
+
+	assert_true(scram_user_salt("alice", nonce, salt));
+	assert_true(scram_user_salt("alice", nonce, again));
+	assert_memory_equal(salt, again, SCRAM_SALT_LEN);
+	assert_true(scram_user_salt("alicf", nonce, again));
+	assert_memory_not_equal(salt, again, SCRAM_SALT_LEN);
+	nonce[0] = 9;
+	assert_true(scram_user_salt("alice", nonce, again));
+	assert_memory_not_equal(salt, again, SCRAM_SALT_LEN);
+
+	assert_true(scram_secret_from_password_salt("s3cr3t", salt, sizeof(salt), 4096, &cache, &secret));
+	assert_true(cache.valid);
+	assert_true(scram_secret_from_password_salt("s3cr3t", salt, sizeof(salt), 4096, &cache, &cached));
+	assert_string_equal(secret.salt_b64, cached.salt_b64);
+	assert_memory_equal(secret.stored_key, cached.stored_key, SCRAM_KEY_LEN);
+	assert_memory_equal(secret.server_key, cached.server_key, SCRAM_KEY_LEN);
+	assert_true(scram_verify_plain_password(&cached, "s3cr3t", NULL));
+	assert_false(scram_verify_plain_password(&cached, "s3cr3T", NULL));
+	text = scram_secret_format(&secret);
+	assert_int_equal(strncmp(text, "SCRAM-SHA-256$4096:", 19), 0);
+	free(text);
+	scram_secret_clear(&cached);
+
+	assert_true(scram_mock_secret(salt, sizeof(salt), 4096, &cached));
+	assert_string_equal(cached.salt_b64, secret.salt_b64);
+	assert_int_equal(cached.iterations, 4096);
+	assert_false(scram_verify_plain_password(&cached, "s3cr3t", NULL));
+	assert_false(scram_verify_plain_password(&cached, "", NULL));
+	scram_secret_clear(&cached);
+	assert_false(scram_mock_secret(salt, sizeof(salt), 0, &cached));
+	scram_secret_clear(&secret);
+}
+
 static void test_format_rfc_secret(void **unused)
 {
 	struct scram_secret s;
@@ -571,6 +660,8 @@ int main(void)
 		cmocka_unit_test(test_server_wrong_password),
 		cmocka_unit_test(test_server_y_flag),
 		cmocka_unit_test(test_secret_from_password),
+		cmocka_unit_test(test_client_keys_cache),
+		cmocka_unit_test(test_user_salt_and_mock_secret),
 		cmocka_unit_test(test_format_rfc_secret),
 		cmocka_unit_test(test_use_keys_matches_password),
 		cmocka_unit_test(test_server_bad_first),
