@@ -534,6 +534,7 @@ static const struct pgw_host host = {
 	.session_transport = host_session_transport,
 	.session_close = plugin_session_close,
 	.server_query = plugin_server_query,
+	.exiting = plugin_workers_exiting,
 };
 
 /* ---------------- loading ---------------- */

@@ -291,6 +291,7 @@ int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg);
 int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg);
 /* Stop the threads after finishing queued work (at exit). */
 void plugin_workers_shutdown(void);
+int plugin_workers_exiting(void);
 
 /* Run client_auth with the cleartext password; the answer goes to auth.c. */
 enum sbuf_result plugin_client_auth(struct pgsocket *client, const char *password);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -50,6 +51,9 @@ static struct {
 	int pipe_fd[2];			/* workers -> loop: "finished has jobs" */
 	struct event ev_finished;
 } workers = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .pipe_fd = { -1, -1 } };
+
+/* Set once exiting begins; read by jobs on the workers (host->exiting). */
+static atomic_bool exiting;
 
 static void push(struct job_list *l, struct job *j)
 {
@@ -213,12 +217,20 @@ int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done
 	return 0;
 }
 
+int plugin_workers_exiting(void)
+{
+	return atomic_load_explicit(&exiting, memory_order_relaxed);
+}
+
 /*
  * Let the workers finish what is queued, then run the done callbacks here
  * (before plugins unload): a plugin's last writes are not lost on exit.
+ * Jobs that could block for long (a network fetch) see host->exiting() and
+ * give up instead of holding the exit up.
  */
 void plugin_workers_shutdown(void)
 {
+	atomic_store(&exiting, true);
 	if (workers.pipe_fd[0] < 0)
 		return;
 	pthread_mutex_lock(&workers.lock);

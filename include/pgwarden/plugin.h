@@ -21,9 +21,9 @@
  * the core: a plugin cannot forget to call the next one.
  *
  * THREADING: every callback runs on pgwarden's event-loop thread, and every
- * host function must be called from it — except host->call_on_loop(), which
- * any thread may call, and the `work` function given to
- * host->worker_submit(), which runs on a worker thread and may call no
+ * host function must be called from it — except host->call_on_loop() and
+ * host->exiting(), which any thread may call, and the `work` function given
+ * to host->worker_submit(), which runs on a worker thread and may call no
  * other host function.  A callback must not block: work that waits (an
  * IdP, an approver, a disk) answers PGW_LATER and completes the request
  * from a timer, a worker's `done` callback or another loop callback.
@@ -383,7 +383,8 @@ struct pgw_host {
 	/*
 	 * Run work(arg) on one of pgwarden's worker threads, then done(arg)
 	 * back on the loop thread.  work may block (disk, network) but must
-	 * not call any host function; hand it copies of what it needs.
+	 * not call any host function but exiting(); hand it copies of what it
+	 * needs.
 	 * Returns 0, or -1 when the queue is full (done is then not called).
 	 */
 	int (*worker_submit)(struct pgw_plugin *self, void (*work)(void *arg), void (*done)(void *arg), void *arg);
@@ -413,9 +414,9 @@ struct pgw_host {
 
 	/* ---- from the plugin's own threads ---- */
 	/*
-	 * Run fn(arg) on the loop thread soon.  The one host function that may
-	 * be called from any thread (e.g. a plugin's writer thread saying
-	 * "committed").  Returns 0, -1 when it could not be queued.
+	 * Run fn(arg) on the loop thread soon.  With exiting(), the host
+	 * functions that may be called from any thread (e.g. a plugin's writer
+	 * thread saying "committed").  Returns 0, -1 when it could not be queued.
 	 */
 	int (*call_on_loop)(struct pgw_plugin *self, void (*fn)(void *arg), void *arg);
 
@@ -488,6 +489,15 @@ struct pgw_host {
 	 * audit plugin records it).  Before the request is completed.
 	 */
 	void (*request_note)(struct pgw_request *req, const char *note);
+
+	/*
+	 * Nonzero once pgwarden has begun to exit: the worker threads finish
+	 * what is queued before the plugins unload, and the exit waits for
+	 * them.  The one host function a worker_submit job may call (from any
+	 * thread): work that can block for long (a network fetch) polls it
+	 * and gives up rather than hold the exit up.
+	 */
+	int (*exiting)(void);
 };
 
 /* The entry point every plugin exports (visible even with -fvisibility=hidden). */

@@ -367,6 +367,9 @@ static void start_fetch(struct oidc *o)
 	job->jwks_uri = o->conf->jwks_uri ? strdup(o->conf->jwks_uri) : NULL;
 	job->ca_file = o->conf->ca_file ? strdup(o->conf->ca_file) : NULL;
 	job->timeout_s = (long)o->conf->http_timeout;
+	/* a core older than host->exiting: the exit waits up to http_timeout */
+	if (host->size >= offsetof(struct pgw_host, exiting) + sizeof(host->exiting))
+		job->exiting = host->exiting;
 	job->owner = o;
 	o->fetching = true;
 	o->last_fetch = now_s();

@@ -34,6 +34,16 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* libcurl calls this at least once a second, connecting or not: the exit
+ * of pgwarden does not wait for a silent issuer until http_timeout. */
+static int abandon_on_exit(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct oidc_fetch *job = arg;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return job->exiting && job->exiting();
+}
+
 /* GET url; the body (NUL-terminated) or NULL with job->err. */
 static char *https_get(struct oidc_fetch *job, const char *url, size_t *len)
 {
@@ -62,11 +72,16 @@ static char *https_get(struct oidc_fetch *job, const char *url, size_t *len)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abandon_on_exit);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, job);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(h);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK) {
 		snprintf(job->err, sizeof(job->err), "GET %.120s: %s", url,
-			 b.too_big ? "document larger than 1 MiB" : curl_err[0] ? curl_err : curl_easy_strerror(rc));
+			 b.too_big ? "document larger than 1 MiB"
+			 : rc == CURLE_ABORTED_BY_CALLBACK ? "abandoned: pgwarden is exiting"
+			 : curl_err[0] ? curl_err : curl_easy_strerror(rc));
 		free(b.data);
 		return NULL;
 	}

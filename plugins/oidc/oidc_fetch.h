@@ -15,6 +15,7 @@ struct oidc_fetch {
 	char *jwks_uri;			/* NULL: discover it */
 	char *ca_file;			/* NULL: the system's CAs */
 	long timeout_s;
+	int (*exiting)(void);		/* nonzero: give up now (may be NULL) */
 	void *owner;			/* the caller's, untouched */
 	/* out */
 	char *body;			/* the JWKS document */

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import http.server
 import json
+import signal
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -492,6 +494,28 @@ def test_discovery_naming_another_issuer_is_refused(gateway, idp, keys, certs): 
     p.wait_log(r"cannot load the issuer's keys: discovery document names another issuer")
     assert idp.hits["/jwks.json"] == 0
     assert "keys are not loaded yet" in str(rejected(p, mint(keys, iss=idp.issuer)))
+
+
+def test_exit_does_not_wait_for_a_silent_issuer(gateway, certs):  # noqa: F811
+    """An issuer that accepts the connection and never answers: the key fetch
+    is stuck in the TLS handshake with http_timeout 60 s to go.  SIGTERM
+    still ends pgwarden within a couple of seconds (the fetch gives up when
+    the exit begins) instead of holding the exit for the whole timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the TCP handshake; nobody reads
+    try:
+        p = gateway(jwks_file=None, issuer=f"https://localhost:{silent.getsockname()[1]}",
+                    ca_file=str(certs / "ca.crt"), http_timeout="60")
+        time.sleep(1.0)  # the fetch is under way
+        started = time.monotonic()
+        p.stopped_by_us = True
+        p.signal(signal.SIGTERM)
+        p.proc.wait(timeout=15)
+        assert time.monotonic() - started < 5.0
+        p.wait_log(r"cannot load the issuer's keys: GET .*: abandoned: pgwarden is exiting")
+    finally:
+        silent.close()
 
 
 def test_audit_records_the_token_identity(gateway, keys):
