@@ -104,12 +104,44 @@ static void append_client_host(struct pgsocket *client)
 	varcache_set_id(&client->vars, VAR_APPNAME, app);
 }
 
+/* "_pq_.name": a protocol extension the client would like, not a GUC. */
+static bool is_protocol_option(const char *name)
+{
+	return strncmp(name, "_pq_.", 5) == 0;
+}
+
+/*
+ * As PostgreSQL answers a client asking for a newer minor protocol version
+ * (libpq 18's max_protocol_version = 3.2) or for protocol options: a
+ * NegotiateProtocolVersion saying 3.0 and naming every "_pq_." option as not
+ * recognized, after which the login goes on in 3.0.  Silence would let the
+ * client believe the newer version was accepted.
+ */
+static void negotiate_protocol_version(struct pgsocket *client, struct pktreader params, uint32_t n_options)
+{
+	const char *name, *value;
+	struct pktbuf pb;
+
+	pktbuf_init(&pb);
+	pktbuf_begin(&pb, 'v');
+	pktbuf_put_u32(&pb, PKT_PROTO_V3);
+	pktbuf_put_u32(&pb, n_options);
+	while (pkt_next_param(&params, &name, &value) == PKT_PARAM)
+		if (is_protocol_option(name))
+			pktbuf_put_string(&pb, name);
+	pktbuf_end(&pb);
+	sbuf_send_pktbuf(&client->sbuf, &pb);
+	pktbuf_free(&pb);
+}
+
 /* Returns false after disconnecting the client. */
-static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
+static bool read_startup_params(struct pgsocket *client, struct pktreader *r, uint16_t minor)
 {
 	const char *name, *value;
 	const char *user = NULL, *dbname = NULL;
 	size_t params_start = r->pos;
+	struct pktreader params = *r;
+	uint32_t n_options = 0;
 	enum pkt_param_result res;
 
 	while ((res = pkt_next_param(r, &name, &value)) == PKT_PARAM) {
@@ -117,6 +149,8 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 			user = value;
 		} else if (strcmp(name, "database") == 0) {
 			dbname = value;
+		} else if (is_protocol_option(name)) {
+			n_options++;
 		} else if (varcache_lookup(name) >= 0) {
 			varcache_set(&client->vars, name, value);
 		} else if (ignored_param(name)) {
@@ -131,6 +165,8 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r)
 		disconnect_client(client, true, "bad packet");
 		return false;
 	}
+	if (minor > 0 || n_options > 0)
+		negotiate_protocol_version(client, params, n_options);
 	if (!user || !user[0]) {
 		disconnect_client(client, true, "no username supplied");
 		return false;
@@ -257,7 +293,7 @@ static enum sbuf_result handle_startup(struct pgsocket *client, struct sbuf_pkt 
 		break;
 	}
 	client->sbuf.startup_phase = false;
-	if (!read_startup_params(client, &msg.params))
+	if (!read_startup_params(client, &msg.params, msg.minor))
 		return SBUF_CLOSED;
 	start_login(client);
 	return client->state == CL_JUSTFREE ? SBUF_CLOSED : SBUF_DONE;

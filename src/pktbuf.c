@@ -319,6 +319,7 @@ const char *pkt_read_startup(const uint8_t *msg, size_t len, struct pkt_startup 
 	if (code >> 16 != 3)
 		return "bad packet header";
 	out->kind = PKT_STARTUP_V3;
+	out->minor = (uint16_t)(code & 0xffff);
 	out->params = r;
 	return NULL;
 }

@@ -134,6 +134,7 @@ enum pkt_startup_kind {
 struct pkt_startup {
 	enum pkt_startup_kind kind;
 	const uint8_t *cancel_key;
+	uint16_t minor;		/* V3: the minor protocol version asked for */
 	struct pktreader params;
 };
 

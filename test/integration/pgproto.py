@@ -158,12 +158,14 @@ class RawConn:
     def startup(self, params, protocol=PROTOCOL_3):
         self.send(startup_packet(params, protocol))
 
-    def login(self, user, database, password=None, **extra):
+    def login(self, user, database, password=None, protocol=PROTOCOL_3, **extra):
         """Send a startup packet and complete authentication (trust,
-        cleartext or md5).  Raises ServerError on an ErrorResponse."""
+        cleartext or md5).  Raises ServerError on an ErrorResponse.  A
+        NegotiateProtocolVersion is kept in self.negotiated as
+        (version, [option names])."""
         params = {"user": user, "database": database}
         params.update(extra)
-        self.startup(params)
+        self.startup(params, protocol)
         while True:
             msg = self.recv_msg()
             if msg is None:
@@ -193,6 +195,10 @@ class RawConn:
                 self.params[k.decode()] = v.decode()
             elif mtype == b"K":
                 self.backend_key = struct.unpack("!II", body)
+            elif mtype == b"v":
+                version, count = struct.unpack("!II", body[:8])
+                names = [n.decode() for n in body[8:].split(b"\0")[:count]]
+                self.negotiated = (version, names)
             elif mtype == b"N":
                 self.notices.append(parse_error_fields(body))
             elif mtype == b"Z":

@@ -3,9 +3,10 @@ application_name and client_encoding even when clients share one server
 connection in transaction mode."""
 
 import psycopg
+import pytest
 
 from conftest import PASSWORDS
-from pgproto import message
+from pgproto import PROTOCOL_3, RawConn, message
 
 
 def tx_pooler(pgwarden):
@@ -93,3 +94,33 @@ def test_datestyle_follows_the_client(pgwarden):
         assert a.execute("SELECT '2024-03-01'::date::text").fetchone()[0] == "01.03.2024"
         assert b.execute("SELECT '2024-03-01'::date::text").fetchone()[0] == "2024-03-01"
         assert a.execute("SELECT '2024-03-01'::date::text").fetchone()[0] == "01.03.2024"
+
+
+@pytest.mark.pgwarden_only
+def test_newer_protocol_version_is_negotiated_down(pgwarden, pg):
+    """A client asking for protocol 3.2 with a protocol option gets a
+    NegotiateProtocolVersion (3.0, the option not recognized) before the
+    login goes on in 3.0, exactly what PostgreSQL 15 itself answers to the
+    same startup packet (PgBouncer 1.18 says nothing and refuses the
+    option as an unsupported startup parameter)."""
+    protocol_3_2 = PROTOCOL_3 | 2
+    p = pgwarden()
+    conn = RawConn(p.host, p.port).login("md5user", "appdb", PASSWORDS["md5user"], protocol=protocol_3_2,
+                                          **{"_pq_.test_option": "on"})
+    try:
+        assert conn.negotiated == (PROTOCOL_3, ["_pq_.test_option"])
+        assert conn.query("SELECT 1") == [("1",)]
+    finally:
+        conn.terminate()
+    direct = RawConn("127.0.0.1", pg.port).login("md5user", "appdb", PASSWORDS["md5user"], protocol=protocol_3_2,
+                                                  **{"_pq_.test_option": "on"})
+    try:
+        assert direct.negotiated == (PROTOCOL_3, ["_pq_.test_option"])
+    finally:
+        direct.terminate()
+    # 3.0 without options: no NegotiateProtocolVersion, as before
+    plain = RawConn(p.host, p.port).login("md5user", "appdb", PASSWORDS["md5user"])
+    try:
+        assert not hasattr(plain, "negotiated")
+    finally:
+        plain.terminate()

@@ -169,6 +169,8 @@ static void test_read_startup(void **state)
 	const uint8_t cancel[] = { 0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 1, 2, 3, 4, 5, 6, 7, 8 };
 	const uint8_t v2[] = { 0, 0, 0, 9, 0, 2, 0, 0, 0 };
 	const uint8_t v3[] = { 0, 0, 0, 17, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0, 'b', 'o', 'b', 0 };
+	const uint8_t v3_2[] = { 0, 0, 0, 9, 0, 3, 0, 2, 0 };
+	const uint8_t v4[] = { 0, 0, 0, 9, 0, 4, 0, 0, 0 };
 	struct pkt_startup st;
 	const char *name, *value;
 
@@ -188,6 +190,13 @@ static void test_read_startup(void **state)
 	assert_string_equal(name, "user");
 	assert_string_equal(value, "bob");
 	assert_int_equal(pkt_next_param(&st.params, &name, &value), PKT_PARAM_BAD);
+	assert_int_equal(st.minor, 0);
+	/* 3.2: accepted, the minor version kept for NegotiateProtocolVersion */
+	assert_null(pkt_read_startup(v3_2, sizeof(v3_2), &st));
+	assert_int_equal(st.kind, PKT_STARTUP_V3);
+	assert_int_equal(st.minor, 2);
+	assert_int_equal(pkt_next_param(&st.params, &name, &value), PKT_PARAM_END);
+	assert_string_equal(pkt_read_startup(v4, sizeof(v4), &st), "bad packet header");
 }
 
 static void test_read_bind(void **state)
