@@ -57,11 +57,20 @@ void varcache_track_extra(const char *list)
 			extra_names[n_extra++] = xstrdup(name);
 }
 
+static bool listed_before(char names[][VAR_NAME_MAX + 1], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
 bool varcache_extra_allowed(const char *list, char *err, size_t errlen)
 {
 	char name[VAR_NAME_MAX + 2];
+	char extra[VAR_EXTRA_MAX][VAR_NAME_MAX + 1];	/* distinct, as varcache_track_extra keeps them */
 	const char *p = list;
-	int extra = 0;
+	int n = 0;
 
 	while ((p = config_list_next(p, name, sizeof(name))) != NULL) {
 		if (strlen(name) > VAR_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz"
@@ -69,13 +78,14 @@ bool varcache_extra_allowed(const char *list, char *err, size_t errlen)
 			snprintf(err, errlen, "track_extra_parameters: invalid parameter name: %s", name);
 			return false;
 		}
-		if (builtin_lookup(name) < 0)
-			extra++;
-	}
-	if (extra > VAR_EXTRA_MAX) {
-		snprintf(err, errlen, "track_extra_parameters: at most %d parameters besides the always tracked ones",
-			 VAR_EXTRA_MAX);
-		return false;
+		if (builtin_lookup(name) >= 0 || listed_before(extra, n, name))
+			continue;
+		if (n == VAR_EXTRA_MAX) {
+			snprintf(err, errlen, "track_extra_parameters: at most %d parameters besides the always tracked ones",
+				 VAR_EXTRA_MAX);
+			return false;
+		}
+		strcpy(extra[n++], name);
 	}
 	return true;
 }

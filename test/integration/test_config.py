@@ -181,6 +181,15 @@ def test_bad_track_extra_parameters_stops_startup(pgwarden, value, error):
     assert error in str(failed.value)
 
 
+@pytest.mark.pgwarden_only
+def test_track_extra_parameters_counts_each_name_once(pgwarden):
+    """Eight distinct extra names, one of them repeated in another case and the
+    always-tracked ones listed too: within the limit, so pgwarden starts."""
+    names = [f"p{i}" for i in range(8)] + ["P0", "p7", "TimeZone", "application_name"]
+    p = pgwarden({"track_extra_parameters": ", ".join(names)})
+    p.assert_serving()
+
+
 def test_reload_adds_database(pooler, pg):
     assert "no such database: added" in connect_error(pooler, db="added")
     pooler.configure(databases={"added": f"host=127.0.0.1 port={pg.port} dbname=otherdb"})
