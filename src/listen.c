@@ -104,6 +104,23 @@ static bool add_listener(int fd, bool is_unix, const char *path)
 	return true;
 }
 
+/* tcp_defer_accept: a connection is accepted once it has sent something
+ * (or after 45 s), so silent connections do not take a client slot. */
+static void set_defer_accept(int fd)
+{
+	int secs = cf->tcp_defer_accept ? 45 : 0;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
+/* After a reload or SET, on the TCP sockets already listening. */
+void listen_apply_defer_accept(void)
+{
+	for (int i = 0; i < n_listeners; i++)
+		if (!listeners[i].is_unix && listeners[i].fd >= 0)
+			set_defer_accept(listeners[i].fd);
+}
+
 static bool listen_tcp_addr(const struct addrinfo *ai, const char *what)
 {
 	int on = 1;
@@ -122,10 +139,7 @@ static bool listen_tcp_addr(const struct addrinfo *ai, const char *what)
 		close(fd);
 		return false;
 	}
-	if (cf->tcp_defer_accept) {
-		int secs = 45;
-		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
-	}
+	set_defer_accept(fd);
 	log_info("listening on %s", what);
 	return add_listener(fd, false, NULL);
 }

@@ -148,6 +148,8 @@ void pooler_apply_runtime_settings(void)
 	dns_set_ttl(pooler.dns, cf->dns_max_ttl, cf->dns_nxdomain_ttl);
 	dns_set_zone_check(pooler.dns, cf->dns_zone_check_period);
 	sbuf_set_read_loops(cf->sbuf_loopcnt);
+	listen_apply_defer_accept();	/* no-ops before the sockets and the timer exist */
+	stats_apply_period();
 }
 
 /* Re-read the ini and auth_file; the running config stays if the new one is bad. */

@@ -474,9 +474,11 @@ bool listen_start(void);
 void tune_tcp_socket(int fd);
 void listen_stop_tcp(void);
 void listen_cleanup(void);
+void listen_apply_defer_accept(void);
 
 /* ---- stats.c ---- */
 void stats_setup(void);
+void stats_apply_period(void);
 /* Counters of db's pools (every pool when db is NULL): the current totals and
  * PgBouncer's averages (per second for counts and bytes, per transaction /
  * query / server assignment for times) since the older snapshot. */

@@ -112,7 +112,9 @@ static void stats_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNU
 	pooler.last_totals = total;
 }
 
-void stats_setup(void)
+static usec_t armed_period;	/* the stats_period the timer runs with; 0 before stats_setup */
+
+static void arm_stats_timer(void)
 {
 	struct timeval tv = {
 		.tv_sec = (time_t)(cf->stats_period / USEC_PER_SEC),
@@ -120,10 +122,25 @@ void stats_setup(void)
 	};
 	if (tv.tv_sec == 0 && tv.tv_usec == 0)
 		tv.tv_sec = 60;
+	event_add(&pooler.ev_stats, &tv);	/* re-adding a pending timer restarts it */
+	armed_period = cf->stats_period ? cf->stats_period : 60 * USEC_PER_SEC;
+}
+
+void stats_setup(void)
+{
 	pooler.last_stats_time = get_time_usec();
 	/* As PgBouncer: the first averages are over at least one second. */
 	if (pooler.last_stats_time > USEC_PER_SEC)
 		pooler.prev_stats_time = pooler.last_stats_time - USEC_PER_SEC;
 	event_assign(&pooler.ev_stats, pooler.base, -1, EV_PERSIST, stats_cb, NULL);
-	event_add(&pooler.ev_stats, &tv);
+	arm_stats_timer();
+}
+
+/* After a reload or SET: a new period starts now. */
+void stats_apply_period(void)
+{
+	usec_t wanted = cf->stats_period ? cf->stats_period : 60 * USEC_PER_SEC;
+
+	if (armed_period && wanted != armed_period)
+		arm_stats_timer();
 }

@@ -394,6 +394,16 @@ def test_stats_move_as_queries_run(pgwarden):
                r"wait \d+ us", timeout=5)
 
 
+@pytest.mark.pgwarden_only
+def test_stats_period_follows_a_reload(pgwarden):
+    """A new stats_period starts at the reload (PgBouncer 1.18 keeps the
+    period it started with until a restart)."""
+    p = pgwarden({"stats_period": "60", "log_stats": "1"})
+    p.configure({"stats_period": "1"})
+    p.reload()
+    p.wait_log(r"stats: \d+ xacts/s", timeout=4)
+
+
 def test_console_counts_one_query_per_connection(pooler):
     """As PgBouncer: a console connection counts one transaction and one
     query, however many commands it runs."""

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import wait_for
+from conftest import PASSWORDS, wait_for
 
 
 def test_query_timeout(pgwarden):
@@ -137,6 +137,28 @@ def test_client_login_timeout_silent_client(pgwarden):
     with p.raw() as r:
         r.wait_closed(timeout=5)
     p.assert_serving()
+
+
+def test_tcp_defer_accept_follows_a_reload(pgwarden):
+    """tcp_defer_accept applies to the listening sockets at a reload: with it
+    off a silent connection is accepted (a login client), with it on the
+    kernel holds a silent connection back until it sends something."""
+    p = pgwarden({"tcp_defer_accept": 0, "client_login_timeout": 60})
+
+    def login_clients():
+        return next(int(r["items"]) for r in p.admin_rows("SHOW LISTS") if r["list"] == "login_clients")
+
+    first = p.raw()
+    wait_for(lambda: login_clients() == 1, timeout=3, what="the silent connection accepted")
+    p.configure({"tcp_defer_accept": 1})
+    p.reload()
+    second = p.raw()
+    time.sleep(1.0)
+    assert login_clients() == 1
+    second.login("appuser", "appdb", PASSWORDS["appuser"])  # data arrives: accepted and served
+    assert second.scalar("SELECT 1") == "1"
+    first.close()
+    second.close()
 
 
 def test_client_login_timeout_during_auth(pgwarden):
