@@ -114,11 +114,23 @@ static bool start_plugin_auth(struct pgsocket *client)
 }
 
 /*
- * auth_type = cert: the TLS handshake verified the client's certificate
- * against client_tls_ca_file; its common name must be the user asked for,
- * and that user must be in the auth file (as for trust).
+ * cert and peer: the name the certificate or the kernel vouches for must be
+ * the user asked for, or, with the hba rule's map=, be mapped to it by the
+ * ident map file (auth_ident_file; no file: no mapping allows anything).
  */
-static void cert_auth(struct pgsocket *client, struct pguser *user)
+static bool external_name_may_be(const char *external, const char *map, const char *user_name)
+{
+	if (map)
+		return ident_allows(pooler.ident, map, external, user_name);
+	return strcmp(external, user_name) == 0;
+}
+
+/*
+ * auth_type = cert: the TLS handshake verified the client's certificate
+ * against client_tls_ca_file; its common name must be the user asked for
+ * (or mapped to it), and that user must be in the auth file (as for trust).
+ */
+static void cert_auth(struct pgsocket *client, struct pguser *user, const char *map)
 {
 	char cn[256];
 
@@ -130,8 +142,9 @@ static void cert_auth(struct pgsocket *client, struct pguser *user)
 		disconnect_client_sqlstate(client, "28000", "connection requires a valid client certificate");
 		return;
 	}
-	if (strcmp(cn, client->user_name) != 0 || !user) {
-		slog_info(client, "certificate common name \"%s\" is not the user", cn);
+	if (!external_name_may_be(cn, map, client->user_name) || !user) {
+		slog_info(client, map ? "certificate common name \"%s\" is not mapped to the user by map \"%s\""
+				      : "certificate common name \"%s\" is not the user", cn, map);
 		disconnect_client_sqlstate(client, "28000", "certificate authentication failed for user \"%s\"",
 					   client->user_name);
 		return;
@@ -139,12 +152,15 @@ static void cert_auth(struct pgsocket *client, struct pguser *user)
 	auth_succeeded(client, user);
 }
 
-/* hba "peer": the unix socket's peer is the operating-system user of that name. */
-static void peer_auth(struct pgsocket *client, struct pguser *user)
+/* hba "peer": the unix socket's peer is the operating-system user of that
+ * name (or one the rule's map= maps to it). */
+static void peer_auth(struct pgsocket *client, struct pguser *user, const char *map)
 {
 	struct passwd *pw = client->is_unix && client->peer_uid >= 0 ? getpwuid((uid_t)client->peer_uid) : NULL;
 
-	if (!pw || strcmp(pw->pw_name, client->user_name) != 0 || !user) {
+	if (!pw || !external_name_may_be(pw->pw_name, map, client->user_name) || !user) {
+		if (pw && map)
+			slog_info(client, "system user \"%s\" is not mapped to the user by map \"%s\"", pw->pw_name, map);
 		disconnect_client_sqlstate(client, "28000", "peer authentication failed for user \"%s\"",
 					   client->user_name);
 		return;
@@ -166,15 +182,19 @@ static enum auth_type method_of_rule(enum hba_method m)
 	return AUTH_TYPE_REJECT;
 }
 
-/* auth_type, or with auth_type = hba the method of the first matching rule. */
-static enum auth_type client_auth_method(struct pgsocket *client)
+/* auth_type, or with auth_type = hba the method of the first matching rule
+ * (and its map=, when map is not NULL). */
+static enum auth_type client_auth_method(struct pgsocket *client, const char **map)
 {
 	enum hba_conn_type conn = client->is_unix ? HBA_CONN_LOCAL : client->sbuf.tls ? HBA_CONN_TCP_TLS : HBA_CONN_TCP;
 
+	if (map)
+		*map = NULL;
 	if (cf->auth_type != AUTH_TYPE_HBA)
 		return cf->auth_type;
-	return method_of_rule(hba_match(pooler.hba, conn, client->db_name, client->user_name,
-					client->is_unix ? NULL : (const struct sockaddr *)&client->remote_addr));
+	return method_of_rule(hba_match_map(pooler.hba, conn, client->db_name, client->user_name,
+					    client->is_unix ? NULL : (const struct sockaddr *)&client->remote_addr,
+					    map));
 }
 
 static void reject_by_hba(struct pgsocket *client)
@@ -201,7 +221,8 @@ static void client_start_core_auth(struct pgsocket *client)
 {
 	struct pguser *user = client_known_user(client);
 	const char *secret = user ? user->secret : NULL;
-	enum auth_type method = client_auth_method(client);
+	const char *map;
+	enum auth_type method = client_auth_method(client, &map);
 
 	if (client->db->is_admin && admin_peer_login(client)) {
 		auth_succeeded(client, user ? user : add_user(client->user_name, ""));
@@ -258,10 +279,10 @@ static void client_start_core_auth(struct pgsocket *client)
 		start_scram(client);
 		return;
 	case AUTH_TYPE_CERT:
-		cert_auth(client, user);
+		cert_auth(client, user, map);
 		return;
 	case AUTH_TYPE_PEER:
-		peer_auth(client, user);
+		peer_auth(client, user, map);
 		return;
 	case AUTH_TYPE_REJECT:
 		reject_by_hba(client);
@@ -417,7 +438,7 @@ void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_resul
 		return;
 	case PGW_CONTINUE:
 		/* The core's own method, with the password already in hand. */
-		switch (client_auth_method(client)) {
+		switch (client_auth_method(client, NULL)) {
 		case AUTH_TYPE_MD5:
 		case AUTH_TYPE_SCRAM:
 		case AUTH_TYPE_PLAIN:

@@ -64,10 +64,23 @@ struct hba_rule {
 	uint8_t addr[16];	/* network address, host bits zeroed */
 	unsigned bits;		/* prefix length */
 	enum hba_method method;
+	char *map;		/* map=NAME of a cert or peer rule, or NULL */
 };
 
 struct hba {
 	struct hba_rule *rules;
+	size_t n, cap;
+};
+
+/* One line of the ident map file: MAP SYSTEM-USER DATABASE-USER. */
+struct ident_line {
+	char *map;
+	char *system_user;
+	char *db_user;		/* NULL: "all" */
+};
+
+struct ident_map {
+	struct ident_line *lines;
 	size_t n, cap;
 };
 
@@ -824,11 +837,12 @@ static bool parse_method(struct cursor *c, struct hba_rule *rule)
 }
 
 /*
- * Options (map=..., clientcert=...) are accepted and ignored, as the
- * methods above need none.  Only the name=value shape is checked, so a
- * stray word such as a forgotten column is still caught.
+ * Options: map=NAME names the user name map (auth_ident_file) of a cert or
+ * peer rule, as PgBouncer 1.23; the others (clientcert=...) are accepted
+ * and ignored, as the methods above need none.  The name=value shape is
+ * checked, so a stray word such as a forgotten column is still caught.
  */
-static bool parse_options(struct cursor *c)
+static bool parse_options(struct cursor *c, struct hba_rule *rule)
 {
 	const struct token *t;
 
@@ -838,6 +852,14 @@ static bool parse_options(struct cursor *c)
 		if (t->text[0] == '=' || !strchr(t->text, '='))
 			return fail(c->fp, "invalid auth option " TOK_FMT " (expected name=value)",
 				    t->text);
+		if (strncmp(t->text, "map=", 4) == 0) {
+			if (rule->method != HBA_CERT && rule->method != HBA_PEER)
+				return fail(c->fp, "map= is only supported for the cert and peer methods");
+			if (!t->text[4])
+				return fail(c->fp, "map= needs a map name");
+			free(rule->map);
+			rule->map = xstrdup(t->text + 4);
+		}
 		c->i++;
 	}
 	return true;
@@ -873,6 +895,7 @@ static void rule_free(struct hba_rule *rule)
 {
 	name_list_free(&rule->db);
 	name_list_free(&rule->user);
+	free(rule->map);
 }
 
 static void hba_add_rule(struct hba *hba, const struct hba_rule *rule)
@@ -907,7 +930,7 @@ static bool parse_rule(struct hba *hba, const struct token_list *tl, const struc
 	    !parse_name_field(&c, &rule.user, false) ||
 	    (rule.type != RULE_LOCAL && !parse_address(&c, &rule)) ||
 	    !parse_method(&c, &rule) ||
-	    !parse_options(&c)) {
+	    !parse_options(&c, &rule)) {
 		rule_free(&rule);
 		return false;
 	}
@@ -915,25 +938,19 @@ static bool parse_rule(struct hba *hba, const struct token_list *tl, const struc
 	return true;
 }
 
-struct hba *hba_parse(const char *text, const char *filename, char *err, size_t errlen)
+typedef bool (*record_fn)(void *target, const struct token_list *tl, const struct file_pos *fp);
+
+/* Each record of text through tokenize and parse_record; false at the first error. */
+static bool parse_records(const char *text, const char *filename, char *err, size_t errlen,
+			  record_fn parse_record, void *target)
 {
 	struct parse_state st = { err, errlen, 0 };
 	struct file_pos fp;
 	struct reader r;
 	struct strbuf line = { 0 };
 	struct token_list tl = { 0 };
-	struct hba *hba;
 	bool ok = true;
 
-	set_error(err, errlen, "%s", "");
-	if (!filename)
-		filename = DEFAULT_FILENAME;
-	if (!text) {
-		set_error(err, errlen, "%s: no HBA text", filename);
-		return NULL;
-	}
-
-	hba = xcalloc(1, sizeof(*hba));
 	fp.st = &st;
 	fp.name = filename;
 	fp.dir = base_dir(filename);
@@ -943,33 +960,61 @@ struct hba *hba_parse(const char *text, const char *filename, char *err, size_t 
 	r.lineno = 0;
 
 	while (ok && next_record(&r, &line, &fp.line))
-		ok = tokenize(line.s, &tl, &fp) && parse_rule(hba, &tl, &fp);
+		ok = tokenize(line.s, &tl, &fp) && parse_record(target, &tl, &fp);
 
 	tokens_free(&tl);
 	free(line.s);
 	free(fp.dir);
-	if (!ok) {
+	return ok;
+}
+
+static bool hba_record(void *hba, const struct token_list *tl, const struct file_pos *fp)
+{
+	return parse_rule(hba, tl, fp);
+}
+
+struct hba *hba_parse(const char *text, const char *filename, char *err, size_t errlen)
+{
+	struct hba *hba;
+
+	set_error(err, errlen, "%s", "");
+	if (!filename)
+		filename = DEFAULT_FILENAME;
+	if (!text) {
+		set_error(err, errlen, "%s: no HBA text", filename);
+		return NULL;
+	}
+	hba = xcalloc(1, sizeof(*hba));
+	if (!parse_records(text, filename, err, errlen, hba_record, hba)) {
 		hba_free(hba);
 		return NULL;
 	}
 	return hba;
 }
 
-struct hba *hba_load_file(const char *path, char *err, size_t errlen)
+/* text of a whole file, or NULL with "PATH: could not read WHAT file: why" */
+static char *read_config_file(const char *path, const char *what, char *err, size_t errlen)
 {
 	const char *why;
-	struct hba *hba;
 	char *text;
 
 	if (!path || !*path) {
-		set_error(err, errlen, "no HBA file name given");
+		set_error(err, errlen, "no %s file name given", what);
 		return NULL;
 	}
 	text = read_text_file(path, &why);
-	if (!text) {
-		set_error(err, errlen, "%s: could not read HBA file: %s", path, why);
+	if (!text)
+		set_error(err, errlen, "%s: could not read %s file: %s", path, what, why);
+	return text;
+}
+
+struct hba *hba_load_file(const char *path, char *err, size_t errlen)
+{
+	char *text = read_config_file(path, "HBA", err, errlen);
+	struct hba *hba;
+
+	if (!text)
 		return NULL;
-	}
 	hba = hba_parse(text, path, err, errlen);
 	free(text);
 	return hba;
@@ -1079,8 +1124,17 @@ enum hba_method hba_match(const struct hba *hba, enum hba_conn_type conn,
 			  const char *database, const char *user,
 			  const struct sockaddr *addr)
 {
+	return hba_match_map(hba, conn, database, user, addr, NULL);
+}
+
+enum hba_method hba_match_map(const struct hba *hba, enum hba_conn_type conn,
+			      const char *database, const char *user,
+			      const struct sockaddr *addr, const char **map)
+{
 	size_t i;
 
+	if (map)
+		*map = NULL;
 	if (!hba || !database || !user)
 		return HBA_REJECT;
 	for (i = 0; i < hba->n; i++) {
@@ -1094,7 +1148,127 @@ enum hba_method hba_match(const struct hba *hba, enum hba_conn_type conn,
 			continue;
 		if (!user_matches(&rule->user, user))
 			continue;
+		if (map)
+			*map = rule->map;
 		return rule->method;
 	}
 	return HBA_REJECT;
+}
+
+/*
+ * The ident map file (auth_ident_file), PgBouncer 1.23's subset of
+ * pg_ident.conf: MAP SYSTEM-USER DATABASE-USER per line, the database
+ * user a name or "all".  What PgBouncer does not support is refused
+ * rather than half understood: a regular expression ("/..."), "+group",
+ * include directives.
+ */
+
+static bool ident_field(struct cursor *c, const char *what, const struct token **out)
+{
+	const struct token *t = expect_word(c, what);
+
+	if (!t || !no_list(c, what))
+		return false;
+	if (!t->quoted && (t->text[0] == '/' || t->text[0] == '+' || t->text[0] == '@'))
+		return fail(c->fp, "%s " TOK_FMT ": regular expressions, groups and files are not supported",
+			    what, t->text);
+	*out = t;
+	return true;
+}
+
+static bool is_include_directive(const struct token *t)
+{
+	return t->kind == TOK_WORD && !t->quoted &&
+	       (strcmp(t->text, "include") == 0 || strcmp(t->text, "include_if_exists") == 0 ||
+		strcmp(t->text, "include_dir") == 0);
+}
+
+static bool ident_record(void *target, const struct token_list *tl, const struct file_pos *fp)
+{
+	struct ident_map *im = target;
+	struct cursor c = { tl, 0, fp };
+	const struct token *map, *system_user, *db_user;
+
+	if (tl->n == 0)
+		return true;
+	if (is_include_directive(&tl->v[0]))
+		return fail(fp, "include directives are not supported in the ident map file");
+	if (!ident_field(&c, "map name", &map) || !ident_field(&c, "system user name", &system_user) ||
+	    !ident_field(&c, "database user name", &db_user))
+		return false;
+	if (peek(&c))
+		return fail(fp, "extra field " TOK_FMT " after the database user name", peek(&c)->text);
+	if (im->n == im->cap) {
+		im->cap = im->cap ? im->cap * 2 : 8;
+		im->lines = xrealloc(im->lines, im->cap * sizeof(*im->lines));
+	}
+	im->lines[im->n++] = (struct ident_line) {
+		.map = xstrdup(map->text),
+		.system_user = xstrdup(system_user->text),
+		.db_user = !db_user->quoted && strcmp(db_user->text, "all") == 0 ? NULL : xstrdup(db_user->text),
+	};
+	return true;
+}
+
+struct ident_map *ident_parse(const char *text, const char *filename, char *err, size_t errlen)
+{
+	struct ident_map *im;
+
+	set_error(err, errlen, "%s", "");
+	if (!filename)
+		filename = "pg_ident.conf";
+	if (!text) {
+		set_error(err, errlen, "%s: no ident map text", filename);
+		return NULL;
+	}
+	im = xcalloc(1, sizeof(*im));
+	if (!parse_records(text, filename, err, errlen, ident_record, im)) {
+		ident_free(im);
+		return NULL;
+	}
+	return im;
+}
+
+struct ident_map *ident_load_file(const char *path, char *err, size_t errlen)
+{
+	char *text = read_config_file(path, "ident map", err, errlen);
+	struct ident_map *im;
+
+	if (!text)
+		return NULL;
+	im = ident_parse(text, path, err, errlen);
+	free(text);
+	return im;
+}
+
+void ident_free(struct ident_map *im)
+{
+	if (!im)
+		return;
+	for (size_t i = 0; i < im->n; i++) {
+		free(im->lines[i].map);
+		free(im->lines[i].system_user);
+		free(im->lines[i].db_user);
+	}
+	free(im->lines);
+	free(im);
+}
+
+size_t ident_line_count(const struct ident_map *im)
+{
+	return im ? im->n : 0;
+}
+
+bool ident_allows(const struct ident_map *im, const char *map, const char *system_user, const char *db_user)
+{
+	if (!im || !map || !system_user || !db_user)
+		return false;
+	for (size_t i = 0; i < im->n; i++) {
+		const struct ident_line *l = &im->lines[i];
+
+		if (strcmp(l->map, map) == 0 && strcmp(l->system_user, system_user) == 0 &&
+		    (!l->db_user || strcmp(l->db_user, db_user) == 0))
+			return true;
+	}
+	return false;
 }

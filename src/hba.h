@@ -14,7 +14,13 @@
  * ADDRESS:  "all", a.b.c.d/len, x::y/len, or an address with an optional
  *           separate netmask column (no mask = that single host).
  * METHOD:   trust, reject, md5, password, scram-sha-256, cert, peer
- *           (peer on local lines only).  Options are accepted and ignored.
+ *           (peer on local lines only).  Options: map=NAME on cert and
+ *           peer rules names a user name map of the ident map file (below);
+ *           other options are accepted and ignored.
+ *
+ * The ident map file (auth_ident_file) is PgBouncer 1.23's subset of
+ * pg_ident.conf: "MAP SYSTEM-USER DATABASE-USER" lines, DATABASE-USER a
+ * name or "all"; regular expressions, +groups and includes are refused.
  *
  * Loading is all-or-nothing: a file with any bad line yields NULL and a
  * "FILE:LINE: message" error, so a reload can keep the previous rules.
@@ -74,7 +80,25 @@ enum hba_method hba_match(const struct hba *hba, enum hba_conn_type conn,
 			  const char *database, const char *user,
 			  const struct sockaddr *addr);
 
+/* hba_match, also giving the matching rule's map= (NULL: none), valid while hba is. */
+enum hba_method hba_match_map(const struct hba *hba, enum hba_conn_type conn,
+			      const char *database, const char *user,
+			      const struct sockaddr *addr, const char **map);
+
 /* "trust", "reject", "md5", "password", "scram-sha-256", "cert", "peer". */
 const char *hba_method_name(enum hba_method m);
+
+/* ---- user name maps ---- */
+struct ident_map;
+
+/* Read and parse an ident map file; NULL with "FILE:LINE: message" on any error. */
+struct ident_map *ident_load_file(const char *path, char *err, size_t errlen);
+/* The same from text (filename for messages; NULL: "pg_ident.conf"). */
+struct ident_map *ident_parse(const char *text, const char *filename, char *err, size_t errlen);
+void ident_free(struct ident_map *im);
+size_t ident_line_count(const struct ident_map *im);
+/* Does map allow the external name system_user (OS user, certificate CN)
+ * to log in as db_user?  False for a NULL map file or an unknown map. */
+bool ident_allows(const struct ident_map *im, const char *map, const char *system_user, const char *db_user);
 
 #endif

@@ -76,11 +76,13 @@ static void load_userlist(void)
 	pooler.userlist = ul;
 }
 
-/* auth_type = hba: the rules, all or nothing (a bad file keeps the old config). */
+/* auth_type = hba: the rules and the user name maps, all or nothing (a bad
+ * file keeps the old config). */
 static bool load_hba(const struct config *ncf)
 {
 	char err[512] = "";
 	struct hba *rules = NULL;
+	struct ident_map *maps = NULL;
 
 	if (ncf->auth_type == AUTH_TYPE_HBA) {
 		if (!ncf->auth_hba_file || !ncf->auth_hba_file[0]) {
@@ -91,9 +93,17 @@ static bool load_hba(const struct config *ncf)
 			log_error("%s", err);
 			return false;
 		}
+		if (ncf->auth_ident_file && ncf->auth_ident_file[0] &&
+		    !(maps = ident_load_file(ncf->auth_ident_file, err, sizeof(err)))) {
+			log_error("%s", err);
+			hba_free(rules);
+			return false;
+		}
 	}
 	hba_free(pooler.hba);
 	pooler.hba = rules;
+	ident_free(pooler.ident);
+	pooler.ident = maps;
 	return true;
 }
 

@@ -295,6 +295,7 @@ struct pooler {
 	struct config *config;
 	struct userlist *userlist;
 	struct hba *hba;		/* auth_type = hba: the auth_hba_file rules */
+	struct ident_map *ident;	/* ... and the auth_ident_file user name maps */
 	struct dns_context *dns;
 
 	struct list_node databases;

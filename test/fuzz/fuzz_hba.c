@@ -13,7 +13,10 @@
  * same message).  On rules, hba_match() over connection types, addresses,
  * databases and users: always a known method, "peer" only for unix
  * sockets, no rules = reject, no database or user = reject, and an
- * IPv4-mapped IPv6 client (::ffff:a.b.c.d) gets what the IPv4 client gets.
+ * IPv4-mapped IPv6 client (::ffff:a.b.c.d) gets what the IPv4 client gets;
+ * a map= comes only with a cert or peer rule.  The same text read as an
+ * ident map file (auth_ident_file): a map or a "pg_ident.conf:LINE: ..."
+ * error, and ident_allows() over map and user names never crashes.
  */
 /* fuzz-build: src/hba.c src/util.c src/log.c -- -Wl,--wrap=fopen -lcrypto */
 #include <arpa/inet.h>
@@ -92,8 +95,10 @@ static void check_matches(const struct hba *hba)
 					mapped.sin6_addr.s6_addr[10] = 0xff;
 					mapped.sin6_addr.s6_addr[11] = 0xff;
 					memcpy(mapped.sin6_addr.s6_addr + 12, &sin.sin_addr, 4);
-					m = hba_match(hba, tcp[t], db, user, (struct sockaddr *)&sin);
+					const char *map;
+					m = hba_match_map(hba, tcp[t], db, user, (struct sockaddr *)&sin, &map);
 					check_method(m, tcp[t]);
+					CHECK(!map || m == HBA_CERT || m == HBA_PEER);
 					CHECK(hba_match(hba, tcp[t], db, user, (struct sockaddr *)&mapped) == m);
 				}
 				for (size_t a = 0; a < sizeof(ipv6) / sizeof(ipv6[0]); a++) {
@@ -103,6 +108,24 @@ static void check_matches(const struct hba *hba)
 			}
 		}
 	}
+}
+
+static void check_ident(const char *text)
+{
+	char err[1024];
+	struct ident_map *im = ident_parse(text, NULL, err, sizeof(err));
+	size_t n_names = sizeof(names) / sizeof(names[0]);
+
+	if (!im) {
+		CHECK(strncmp(err, "pg_ident.conf:", 14) == 0);
+		return;
+	}
+	CHECK(err[0] == '\0');
+	for (size_t a = 0; a < n_names; a++)
+		for (size_t b = 0; b < n_names; b++)
+			(void)ident_allows(im, names[a], names[b], names[(a + b) % n_names]);
+	CHECK(!ident_allows(im, NULL, "app", "app"));
+	ident_free(im);
 }
 
 /* hba_load_file() of the virtual file must say exactly what hba_parse() said. */
@@ -145,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strlen(text) == vfs.files[0].len)
 		check_load_agrees(hba, err);
 	hba_free(hba);
+	check_ident(text);
 	free(text);
 	return 0;
 }

@@ -482,6 +482,55 @@ def test_hba_reload_and_bad_files(pgwarden, certs):
         assert c.execute("SELECT 1").fetchone() == (1,)
 
 
+MAPPED_RULES = """\
+local     all  all                peer  map=localmap
+hostssl   all  all  127.0.0.1/32  cert  clientcert=verify-full map=certmap
+"""
+
+IDENT_MAPS = """\
+# MAP      SYSTEM-USER  DATABASE-USER
+localmap   root         appuser
+certmap    mallory      md5user
+certmap    appuser      appuser
+"""
+
+
+@pytest.mark.pgwarden_only
+def test_hba_user_name_maps(pgwarden, certs):
+    """PgBouncer 1.23's auth_ident_file: map= on peer and cert rules lets an
+    operating-system user (this test runs as root) or a certificate's common
+    name log in as the database users its map names, and only those.  A
+    reload reads the map again; a bad map file keeps the running maps."""
+    p = pgwarden(tls_settings(certs, "prefer", auth_type="hba", client_tls_ca_file=str(certs / "ca.crt")),
+                 files={"hba.conf": MAPPED_RULES, "ident.conf": IDENT_MAPS},
+                 extra_ini="auth_hba_file = @DIR@/hba.conf\nauth_ident_file = @DIR@/ident.conf")
+    local = dict(host=str(p.dir), password="", sslmode="disable")
+    with p.connect(user="appuser", **local) as c:
+        assert c.execute("SELECT current_user").fetchone() == ("appuser",)
+    with pytest.raises(psycopg.OperationalError, match='peer authentication failed for user "md5user"'):
+        p.connect(user="md5user", **local)
+    p.wait_log(r'system user "root" is not mapped to the user by map "localmap"')
+    with p.connect(user="md5user", password="", sslmode="require", **client_cert(certs, "mallory")) as c:
+        assert c.execute("SELECT current_user").fetchone() == ("md5user",)
+    with pytest.raises(psycopg.OperationalError, match='certificate authentication failed for user "appuser"'):
+        p.connect(user="appuser", password="", sslmode="require", **client_cert(certs, "mallory"))
+    with p.connect(user="appuser", password="", sslmode="require", **client_cert(certs, "appuser")) as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+    (p.dir / "ident.conf").write_text("localmap root md5user\n")
+    p.reload()
+    with pytest.raises(psycopg.OperationalError, match='peer authentication failed for user "appuser"'):
+        p.connect(user="appuser", **local)
+    with p.connect(user="md5user", **local) as c:
+        assert c.execute("SELECT current_user").fetchone() == ("md5user",)
+
+    (p.dir / "ident.conf").write_text("localmap /^(.*)$ \\1\n")
+    p.reload()
+    p.wait_log(r"ident.conf:1: system user name .*regular expressions, groups and files are not supported")
+    with p.connect(user="md5user", **local) as c:  # the running maps stay
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_hba_bad_file_refuses_to_start(pgwarden, certs):
     with pytest.raises(Exception):
         hba_pooler(pgwarden, certs, rules="host all all 10.0.0.0/33 trust\n")

@@ -650,6 +650,106 @@ static void test_method_options(void **state)
 	hba_free(hba);
 }
 
+/* map= is kept for cert and peer rules and handed out with the match. */
+static void test_rule_maps(void **state)
+{
+	struct hba *hba = parse(
+		"local all all peer map=omap\n"
+		"hostssl all all all cert clientcert=verify-full map=\"my map\"\n"
+		"host all all all cert\n");
+	const char *map = "unset";
+
+	assert_int_equal(hba_match_map(hba, HBA_CONN_LOCAL, "db", "u", NULL, &map), HBA_PEER);
+	assert_string_equal(map, "omap");
+	assert_int_equal(hba_match_map(hba, HBA_CONN_TCP_TLS, "db", "u", ip("1.2.3.4"), &map), HBA_CERT);
+	assert_string_equal(map, "my map");
+	assert_int_equal(hba_match_map(hba, HBA_CONN_TCP, "db", "u", ip("1.2.3.4"), &map), HBA_CERT);
+	assert_null(map);
+	map = "unset";
+	assert_int_equal(hba_match_map(NULL, HBA_CONN_TCP, "db", "u", ip("1.2.3.4"), &map), HBA_REJECT);
+	assert_null(map);
+	hba_free(hba);
+
+	expect_error("host all all all md5 map=m\n",
+		     "pg_hba.conf:1: map= is only supported for the cert and peer methods");
+	expect_error("local all all peer map=\n", "pg_hba.conf:1: map= needs a map name");
+}
+
+static struct ident_map *ident_ok(const char *text)
+{
+	char err[256] = "";
+	struct ident_map *im = ident_parse(text, NULL, err, sizeof(err));
+
+	if (!im)
+		fail_msg("unexpected ident error: %s", err);
+	return im;
+}
+
+static void expect_ident_error(const char *text, const char *msg)
+{
+	char err[256] = "";
+
+	assert_null(ident_parse(text, NULL, err, sizeof(err)));
+	assert_string_equal(err, msg);
+}
+
+static void test_ident_maps(void **state)
+{
+	struct ident_map *im = ident_ok(
+		"# MAP  SYSTEM-USER  DATABASE-USER\n"
+		"ops    alice        appuser\n"
+		"ops    alice        md5user   # one system user, two roles\n"
+		"ops    \"bob smith\"  appuser\n"
+		"certs  mallory      all\n"
+		"certs  eve          \"all\"\n"
+		"\n");
+
+	assert_int_equal(ident_line_count(im), 5);
+	assert_true(ident_allows(im, "ops", "alice", "appuser"));
+	assert_true(ident_allows(im, "ops", "alice", "md5user"));
+	assert_false(ident_allows(im, "ops", "alice", "postgres"));
+	assert_true(ident_allows(im, "ops", "bob smith", "appuser"));
+	assert_false(ident_allows(im, "ops", "bob", "appuser"));
+	assert_false(ident_allows(im, "ops", "Alice", "appuser"));	/* case matters */
+	assert_false(ident_allows(im, "certs", "alice", "appuser"));	/* another map */
+	assert_true(ident_allows(im, "certs", "mallory", "anyone"));	/* all */
+	assert_true(ident_allows(im, "certs", "eve", "all"));		/* "all" quoted: the name */
+	assert_false(ident_allows(im, "certs", "eve", "anyone"));
+	assert_false(ident_allows(im, "nomap", "alice", "appuser"));
+	assert_false(ident_allows(im, NULL, "alice", "appuser"));
+	assert_false(ident_allows(NULL, "ops", "alice", "appuser"));
+	ident_free(im);
+
+	expect_ident_error("ops alice\n", "pg_ident.conf:1: missing database user name");
+	expect_ident_error("ops alice appuser extra\n",
+			   "pg_ident.conf:1: extra field \"extra\" after the database user name");
+	expect_ident_error("\nops /^(.*)$ \\1\n",
+			   "pg_ident.conf:2: system user name \"/^(.*)$\": regular expressions, groups and files are not supported");
+	expect_ident_error("ops alice +admins\n",
+			   "pg_ident.conf:1: database user name \"+admins\": regular expressions, groups and files are not supported");
+	expect_ident_error("ops alice,bob appuser\n", "pg_ident.conf:1: system user name cannot be a list");
+	expect_ident_error("include other.conf\n",
+			   "pg_ident.conf:1: include directives are not supported in the ident map file");
+	expect_ident_error("ops \"alice appuser\n", "pg_ident.conf:1: unterminated quoted string");
+	expect_ident_error(", ops alice appuser\n", "pg_ident.conf:1: unexpected \",\" where map name was expected");
+}
+
+static void test_ident_load_file(void **state)
+{
+	char err[256];
+	struct ident_map *im;
+
+	write_file("ident.conf", "m  root  postgres\n");
+	im = ident_load_file(tmp_path("ident.conf"), err, sizeof(err));
+	assert_non_null(im);
+	assert_true(ident_allows(im, "m", "root", "postgres"));
+	ident_free(im);
+	assert_null(ident_load_file(tmp_path("missing.conf"), err, sizeof(err)));
+	assert_non_null(strstr(err, "could not read ident map file"));
+	assert_null(ident_load_file("", err, sizeof(err)));
+	assert_string_equal(err, "no ident map file name given");
+}
+
 static void test_comments_and_continuations(void **state)
 {
 	struct hba *hba;
@@ -1074,6 +1174,9 @@ int main(void)
 		cmocka_unit_test(test_address_all),
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_method_options),
+		cmocka_unit_test(test_rule_maps),
+		cmocka_unit_test(test_ident_maps),
+		cmocka_unit_test(test_ident_load_file),
 		cmocka_unit_test(test_comments_and_continuations),
 		cmocka_unit_test(test_error_messages),
 		cmocka_unit_test(test_bad_file_rejected_whole),
