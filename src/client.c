@@ -139,8 +139,7 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r, ui
 {
 	const char *name, *value;
 	const char *user = NULL, *dbname = NULL;
-	size_t params_start = r->pos;
-	struct pktreader params = *r;
+	struct pktreader params = *r;	/* from the first parameter on, read again below */
 	uint32_t n_options = 0;
 	enum pkt_param_result res;
 
@@ -186,7 +185,7 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r, ui
 	client->user_name = strpool_get(user, strlen(user));
 	client->db_name = strpool_get(dbname, strlen(dbname));
 	if (plugin_has(PLUGIN_HOOK_AUTH))
-		plugin_keep_startup_params(client, r->data + params_start, r->pos - params_start);
+		plugin_keep_startup_params(client, r->data + params.pos, r->pos - params.pos);
 	return true;
 }
 

@@ -907,9 +907,14 @@ static void hba_add_rule(struct hba *hba, const struct hba_rule *rule)
 	hba->rules[hba->n++] = *rule;
 }
 
-/* One tokenized record; an empty one (blank or comment line) is fine. */
-static bool parse_rule(struct hba *hba, const struct token_list *tl, const struct file_pos *fp)
+/* What parse_records does with each tokenized record of a file. */
+typedef bool (*record_fn)(void *target, const struct token_list *tl, const struct file_pos *fp);
+
+/* One tokenized record of the HBA file (a record_fn on a struct hba); an
+ * empty one (blank or comment line) is fine. */
+static bool parse_rule(void *target, const struct token_list *tl, const struct file_pos *fp)
 {
+	struct hba *hba = target;
 	struct cursor c = { tl, 0, fp };
 	struct hba_rule rule;
 	const struct token *t;
@@ -937,8 +942,6 @@ static bool parse_rule(struct hba *hba, const struct token_list *tl, const struc
 	hba_add_rule(hba, &rule);
 	return true;
 }
-
-typedef bool (*record_fn)(void *target, const struct token_list *tl, const struct file_pos *fp);
 
 /* Each record of text through tokenize and parse_record; false at the first error. */
 static bool parse_records(const char *text, const char *filename, char *err, size_t errlen,
@@ -968,11 +971,6 @@ static bool parse_records(const char *text, const char *filename, char *err, siz
 	return ok;
 }
 
-static bool hba_record(void *hba, const struct token_list *tl, const struct file_pos *fp)
-{
-	return parse_rule(hba, tl, fp);
-}
-
 struct hba *hba_parse(const char *text, const char *filename, char *err, size_t errlen)
 {
 	struct hba *hba;
@@ -985,7 +983,7 @@ struct hba *hba_parse(const char *text, const char *filename, char *err, size_t 
 		return NULL;
 	}
 	hba = xcalloc(1, sizeof(*hba));
-	if (!parse_records(text, filename, err, errlen, hba_record, hba)) {
+	if (!parse_records(text, filename, err, errlen, parse_rule, hba)) {
 		hba_free(hba);
 		return NULL;
 	}

@@ -156,6 +156,19 @@ static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
 	return EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) == 1;
 }
 
+/* SHA-256 over parts one after the other, as if concatenated. */
+static bool sha256_parts(const struct span *parts, size_t n, uint8_t out[SCRAM_KEY_LEN])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = EVP_DigestUpdate(ctx, parts[i].ptr, parts[i].len) == 1;
+	ok = ok && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 static bool hmac_sha256(const uint8_t key[SCRAM_KEY_LEN], const void *data, size_t len,
 			uint8_t out[SCRAM_KEY_LEN])
 {
@@ -214,15 +227,13 @@ static bool keys_cache_inputs(const char *password, const uint8_t *salt, int sal
 		(uint8_t)(iterations >> 24), (uint8_t)(iterations >> 16), (uint8_t)(iterations >> 8), (uint8_t)iterations,
 		(uint8_t)(saltlen >> 24), (uint8_t)(saltlen >> 16), (uint8_t)(saltlen >> 8), (uint8_t)saltlen,
 	};
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		  EVP_DigestUpdate(ctx, head, sizeof(head)) == 1 &&
-		  EVP_DigestUpdate(ctx, salt, (size_t)saltlen) == 1 &&
-		  EVP_DigestUpdate(ctx, password, strlen(password)) == 1 &&
-		  EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+	const struct span parts[] = {
+		{ (const char *)head, sizeof(head) },
+		{ (const char *)salt, (size_t)saltlen },
+		{ password, strlen(password) },
+	};
 
-	EVP_MD_CTX_free(ctx);
-	return ok;
+	return sha256_parts(parts, ARRAY_SIZE(parts), out);
 }
 
 /* keys_from_password, or the keys the cache holds for the same three inputs. */
@@ -460,14 +471,10 @@ bool scram_mock_secret(const uint8_t *salt, int saltlen, int iterations, struct 
 /* As PostgreSQL's scram_mock_salt: SHA-256(username || nonce), cut to salt length. */
 bool scram_user_salt(const char *username, const uint8_t nonce[SCRAM_KEY_LEN], uint8_t salt[SCRAM_SALT_LEN])
 {
+	const struct span parts[] = { { username, strlen(username) }, { (const char *)nonce, SCRAM_KEY_LEN } };
 	uint8_t digest[SCRAM_KEY_LEN];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		  EVP_DigestUpdate(ctx, username, strlen(username)) == 1 &&
-		  EVP_DigestUpdate(ctx, nonce, SCRAM_KEY_LEN) == 1 &&
-		  EVP_DigestFinal_ex(ctx, digest, NULL) == 1;
+	bool ok = sha256_parts(parts, ARRAY_SIZE(parts), digest);
 
-	EVP_MD_CTX_free(ctx);
 	memcpy(salt, digest, SCRAM_SALT_LEN);
 	return ok;
 }

@@ -112,18 +112,22 @@ static void stats_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg UNU
 	pooler.last_totals = total;
 }
 
-static usec_t armed_period;	/* the stats_period the timer runs with; 0 before stats_setup */
+static usec_t armed_period;	/* the period the timer runs with; 0 before stats_setup */
+
+/* stats_period, 0 meaning PgBouncer's default of 60 s. */
+static usec_t stats_period(void)
+{
+	return cf->stats_period ? cf->stats_period : 60 * USEC_PER_SEC;
+}
 
 static void arm_stats_timer(void)
 {
-	struct timeval tv = {
-		.tv_sec = (time_t)(cf->stats_period / USEC_PER_SEC),
-		.tv_usec = (suseconds_t)(cf->stats_period % USEC_PER_SEC),
-	};
-	if (tv.tv_sec == 0 && tv.tv_usec == 0)
-		tv.tv_sec = 60;
+	struct timeval tv;
+
+	armed_period = stats_period();
+	tv.tv_sec = (time_t)(armed_period / USEC_PER_SEC);
+	tv.tv_usec = (suseconds_t)(armed_period % USEC_PER_SEC);
 	event_add(&pooler.ev_stats, &tv);	/* re-adding a pending timer restarts it */
-	armed_period = cf->stats_period ? cf->stats_period : 60 * USEC_PER_SEC;
 }
 
 void stats_setup(void)
@@ -139,8 +143,6 @@ void stats_setup(void)
 /* After a reload or SET: a new period starts now. */
 void stats_apply_period(void)
 {
-	usec_t wanted = cf->stats_period ? cf->stats_period : 60 * USEC_PER_SEC;
-
-	if (armed_period && wanted != armed_period)
+	if (armed_period && stats_period() != armed_period)
 		arm_stats_timer();
 }
