@@ -299,12 +299,10 @@ void client_start_auth(struct pgsocket *client)
 		client_start_core_auth(client);
 }
 
-/* A cleartext password checked against any kind of stored secret. */
+/* A cleartext password checked against a plain or md5 secret: quick, on the loop. */
 static bool check_plain_password(const char *secret, const char *user, const char *password)
 {
 	char md5[MD5_PASSWD_LEN + 1];
-	struct scram_secret s;
-	bool ok = false;
 
 	switch (password_type_of(secret)) {
 	case PASSWORD_PLAIN:
@@ -314,13 +312,65 @@ static bool check_plain_password(const char *secret, const char *user, const cha
 		md5_password_hash(password, user, md5);
 		return secure_equal(md5, secret, MD5_PASSWD_LEN);
 	case PASSWORD_SCRAM:
-		if (scram_parse_secret(secret, &s)) {
-			ok = scram_verify_plain_password(&s, password, NULL);
-			scram_secret_clear(&s);
-		}
-		return ok;
+		break;	/* check_scram_password */
 	}
 	return false;
+}
+
+/* A cleartext password against a SCRAM secret: PBKDF2, on a worker (auth_check.c). */
+struct scram_password_check {
+	struct auth_check check;
+	char *secret;			/* copies: a RELOAD may change the user meanwhile */
+	char *password;
+	bool ok;			/* written by the worker, read after it is done */
+};
+
+static void verify_scram_password(struct auth_check *check)
+{
+	struct scram_password_check *c = container_of(check, struct scram_password_check, check);
+	struct scram_secret s;
+
+	if (scram_parse_secret(c->secret, &s)) {
+		c->ok = scram_verify_plain_password(&s, c->password, NULL);
+		scram_secret_clear(&s);
+	}
+}
+
+static void scram_password_answer(struct pgsocket *client, struct auth_check *check)
+{
+	struct scram_password_check *c = container_of(check, struct scram_password_check, check);
+	struct pguser *user = client_known_user(client);
+
+	if (!c->ok || !user) {
+		fail_auth(client);
+		return;
+	}
+	auth_succeeded(client, user);
+	if (client->state != CL_JUSTFREE)
+		sbuf_continue(&client->sbuf);
+}
+
+static void scram_password_check_free(struct auth_check *check)
+{
+	struct scram_password_check *c = container_of(check, struct scram_password_check, check);
+
+	free_secret_str(&c->secret);
+	free_secret_str(&c->password);
+	free(c);
+}
+
+static void check_scram_password(struct pgsocket *client, const char *secret, const char *password)
+{
+	struct scram_password_check *c = xcalloc(1, sizeof(*c));
+
+	c->check.run = verify_scram_password;
+	c->check.answer = scram_password_answer;
+	c->check.free = scram_password_check_free;
+	c->secret = xstrdup(secret);
+	c->password = xstrdup(password);
+	client->auth_phase = AUTH_PHASE_VERIFY;
+	if (!auth_check_start(client, &c->check))
+		disconnect_client_sqlstate(client, "53000", "cannot check the password now: too many waiting");
 }
 
 /* The password message's string; NULL after disconnecting the client. */
@@ -351,6 +401,9 @@ static void check_password(struct pgsocket *client, const char *password)
 			md5_challenge_response(secret, client->user_name, client->md5_salt, expect);
 			ok = secret[0] && strlen(password) == MD5_PASSWD_LEN &&
 			     secure_equal(expect, password, MD5_PASSWD_LEN);
+		} else if (password_type_of(secret) == PASSWORD_SCRAM) {
+			check_scram_password(client, secret, password);
+			return;
 		} else {
 			ok = check_plain_password(secret, client->user_name, password);
 		}

@@ -23,15 +23,6 @@ struct auth_lookup {
 	struct pguser *user;		/* after a good answer: the queried user */
 };
 
-static void wipe_str(char **s)
-{
-	if (*s) {
-		secure_zero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 static const char *auth_user_name(const struct pgdatabase *db)
 {
 	return db->auth_user ? db->auth_user : cf->auth_user;
@@ -168,7 +159,7 @@ void auth_query_finished(struct pgsocket *client)
 		lk->user = update_queried_user(client->db, client->user_name, lk->secret);
 	else if (!lk->failed)
 		slog_info(client, "no such user: %s", client->user_name);
-	wipe_str(&lk->secret);
+	free_secret_str(&lk->secret);
 	client->pool = NULL;
 	client->auth_phase = AUTH_PHASE_NONE;
 	change_client_state(client, CL_LOGIN);
@@ -176,7 +167,7 @@ void auth_query_finished(struct pgsocket *client)
 	auth_lookup_done(client, lk->password);
 	/* The client may be gone; its lookup is freed with it, not before. */
 	if (client->lookup)
-		wipe_str(&client->lookup->password);
+		free_secret_str(&client->lookup->password);
 }
 
 enum sbuf_result auth_query_server_msg(struct pgsocket *server, struct pgsocket *client, uint8_t type,
@@ -222,8 +213,8 @@ void auth_query_free(struct pgsocket *client)
 {
 	if (!client->lookup)
 		return;
-	wipe_str(&client->lookup->secret);
-	wipe_str(&client->lookup->password);
+	free_secret_str(&client->lookup->secret);
+	free_secret_str(&client->lookup->password);
 	free(client->lookup);
 	client->lookup = NULL;
 }

@@ -525,8 +525,8 @@ static void client_disconnect_v(struct pgsocket *client, bool notify, const char
 		plugin_session_end(client, reason);
 	if (client->pquery)
 		plugin_query_abandon(client, reason);
-	if (client->auth_phase == AUTH_PHASE_PAM)
-		pam_auth_abandon(client);
+	if (client->auth_phase == AUTH_PHASE_PAM || client->auth_phase == AUTH_PHASE_VERIFY)
+		auth_check_abandon(client);
 
 	if (client->link) {
 		struct pgsocket *server = client->link;

@@ -2,9 +2,9 @@
  * auth_type = pam: the client's cleartext password is checked by PAM, with
  * the service name "pgbouncer" as PgBouncer uses (so /etc/pam.d/pgbouncer
  * keeps working).  PAM modules block (files, LDAP, Kerberos, a helper
- * program), so the check runs on a worker thread and the client waits,
- * paused, for the answer.  A user PAM accepts logs in to the server with
- * that same password, as in PgBouncer.
+ * program), so the check runs on a worker thread (auth_check.c) and the
+ * client waits, paused, for the answer.  A user PAM accepts logs in to the
+ * server with that same password, as in PgBouncer.
  */
 #include "pgwarden.h"
 
@@ -16,17 +16,13 @@
 #define PGBOUNCER_PAM_SERVICE "pgbouncer"
 
 struct pam_job {
-	struct list_node node;		/* in_flight, on the loop thread */
-	struct pgsocket *client;	/* NULL once the client is gone */
+	struct auth_check check;
 	char user[MAX_USERNAME];
 	char rhost[INET6_ADDRSTRLEN];	/* PAM_RHOST, for modules and their logs */
 	char *password;
 	bool ok;			/* written by the worker, read after it is done */
 	char why[128];
 };
-
-/* Jobs whose client may still be waiting: a leaving client is unhooked here. */
-static struct list_node in_flight = LIST_HEAD_INIT(in_flight);
 
 /* PAM asks for the password (echo off, or on); anything else it says is logged. */
 static int conversation(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
@@ -55,9 +51,9 @@ static int conversation(int n, const struct pam_message **msg, struct pam_respon
 }
 
 /* On a worker thread: authenticate, then the account check (expiry, hours...). */
-static void check_with_pam(void *arg)
+static void check_with_pam(struct auth_check *check)
 {
-	struct pam_job *job = arg;
+	struct pam_job *job = container_of(check, struct pam_job, check);
 	struct pam_conv conv = { conversation, job };
 	pam_handle_t *pamh = NULL;
 	int rc = pam_start(PGBOUNCER_PAM_SERVICE, job->user, &conv, &pamh);
@@ -75,53 +71,39 @@ static void check_with_pam(void *arg)
 		pam_end(pamh, rc);
 }
 
-static void job_free(struct pam_job *job)
+static void job_free(struct auth_check *check)
 {
-	secure_zero(job->password, strlen(job->password));
-	free(job->password);
+	struct pam_job *job = container_of(check, struct pam_job, check);
+
+	free_secret_str(&job->password);
 	free(job);
 }
 
-/* Back on the loop thread. */
-static void pam_done(void *arg)
+static void pam_answer(struct pgsocket *client, struct auth_check *check)
 {
-	struct pam_job *job = arg;
-	struct pgsocket *client = job->client;
+	struct pam_job *job = container_of(check, struct pam_job, check);
 
-	list_del(&job->node);
-	if (client && job->ok) {
+	if (job->ok) {
 		auth_pam_accepted(client, job->password);
-	} else if (client) {
+	} else {
 		slog_warning(client, "PAM authentication failed: %s", job->why);
 		disconnect_client(client, true, "PAM authentication failed");
 	}
-	job_free(job);
 }
 
 bool pam_auth_start(struct pgsocket *client, const char *password)
 {
 	struct pam_job *job = xcalloc(1, sizeof(*job));
 
-	job->client = client;
+	job->check.run = check_with_pam;
+	job->check.answer = pam_answer;
+	job->check.free = job_free;
 	strlcpy_safe(job->user, client->user_name, sizeof(job->user));
 	sockaddr_ip((const struct sockaddr *)&client->remote_addr, job->rhost, sizeof(job->rhost));
 	job->password = xstrdup(password);
-	if (plugin_worker_submit(NULL, check_with_pam, pam_done, job) < 0) {
-		job_free(job);
+	if (!auth_check_start(client, &job->check)) {
 		disconnect_client(client, true, "PAM authentication failed");
 		return false;
 	}
-	list_append(&in_flight, &job->node);
 	return true;
-}
-
-void pam_auth_abandon(struct pgsocket *client)
-{
-	struct list_node *n;
-
-	list_for_each(n, &in_flight) {
-		struct pam_job *job = container_of(n, struct pam_job, node);
-		if (job->client == client)
-			job->client = NULL;	/* the check finishes; nobody hears of it */
-	}
 }

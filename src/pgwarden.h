@@ -221,6 +221,7 @@ enum auth_phase {
 	AUTH_PHASE_SCRAM_FINAL,
 	AUTH_PHASE_PLUGIN,		/* cleartext password for client_auth plugins */
 	AUTH_PHASE_PAM,			/* cleartext password for PAM, then PAM's answer */
+	AUTH_PHASE_VERIFY,		/* cleartext password checked against a SCRAM secret (auth_check.c) */
 	AUTH_PHASE_DONE,
 };
 
@@ -413,8 +414,21 @@ void client_start_auth(struct pgsocket *client);
 void auth_lookup_done(struct pgsocket *client, const char *password);
 /* auth_type = pam (pam_auth.c): check on a worker thread; the client waits paused. */
 bool pam_auth_start(struct pgsocket *client, const char *password);
-void pam_auth_abandon(struct pgsocket *client);
 void auth_pam_accepted(struct pgsocket *client, const char *password);
+
+/* ---- auth_check.c: a password check on a worker thread ---- */
+struct auth_check {
+	struct list_node node;		/* in flight, on the loop thread */
+	struct pgsocket *client;	/* NULL once the client is gone */
+	void (*run)(struct auth_check *check);	/* on a worker thread: the check */
+	void (*answer)(struct pgsocket *client, struct auth_check *check);	/* loop: the client is still there */
+	void (*free)(struct auth_check *check);	/* loop: always, last */
+};
+/* Queue the check and pause the client until its answer; false (check
+ * freed) when it cannot be queued. */
+bool auth_check_start(struct pgsocket *client, struct auth_check *check);
+/* The client is going: its check's answer goes nowhere. */
+void auth_check_abandon(struct pgsocket *client);
 
 /* ---- auth_query.c: secrets of users not in auth_file, from PostgreSQL ---- */
 /* auth_user is set for the client's database and auth_file lacks the user. */

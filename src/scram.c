@@ -67,16 +67,6 @@ static char *str_printf(const char *fmt, ...)
 	return s;
 }
 
-/* Free a string that may hold key material or a password. */
-static void free_secret_str(char **s)
-{
-	if (*s) {
-		secure_zero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 /* --- base64 --- */
 
 static bool is_b64_char(char c)

@@ -83,6 +83,15 @@ void secure_zero(void *p, size_t len)
 	OPENSSL_cleanse(p, len);
 }
 
+void free_secret_str(char **s)
+{
+	if (*s) {
+		secure_zero(*s, strlen(*s));
+		free(*s);
+		*s = NULL;
+	}
+}
+
 /* ---------------- socket addresses ---------------- */
 
 const char *sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)

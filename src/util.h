@@ -62,5 +62,7 @@ bool secure_equal(const void *a, const void *b, size_t len);
 
 /* Zero memory in a way the compiler will not elide. */
 void secure_zero(void *p, size_t len);
+/* Zero and free a string holding a secret; *s becomes NULL. */
+void free_secret_str(char **s);
 
 #endif

@@ -10,6 +10,9 @@ Real PgBouncer 1.18 behaviour, checked against the binary:
   enumeration); with auth_type=trust it is '"trust" authentication failed'.
 """
 
+import base64
+import hashlib
+import hmac
 import shutil
 import struct
 import tempfile
@@ -20,7 +23,7 @@ import psycopg
 import pytest
 
 from conftest import PASSWORDS, md5_secret
-from pgproto import ServerError, message
+from pgproto import ServerError, message, parse_error_fields
 
 AUTH_FAILED_CODES = {"08P01", "28P01"}  # 1.18 sends 08P01; PostgreSQL sends 28P01
 
@@ -82,6 +85,57 @@ def test_plain(pgwarden):
     assert "password authentication failed" in err.message
     assert err.sqlstate in AUTH_FAILED_CODES
     assert err.fields.get("S") == "FATAL"
+
+
+def scram_secret(password, iterations, salt=b"pgwarden-salt-16"):
+    """A SCRAM-SHA-256 secret as PostgreSQL stores it (RFC 5802 keys)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}"
+
+
+@pytest.mark.pgwarden_only  # PgBouncer runs this PBKDF2 on its event loop
+def test_cleartext_password_against_scram_secret_runs_off_the_event_loop(pgwarden, pg):
+    """auth_type = plain with a SCRAM secret in auth_file costs one PBKDF2
+    per login, here of 2,000,000 rounds (as long as Python takes to make the
+    secret): other clients do not wait for it, the right password gets in,
+    a wrong one gets the usual error, and a client that leaves meanwhile is
+    forgotten."""
+    t0 = time.monotonic()
+    secret = scram_secret("slowpass", 2_000_000)
+    pbkdf2_seconds = time.monotonic() - t0
+    p = pgwarden({"auth_type": "plain"}, userlist={"slowuser": secret},
+                 databases={"slowdb": f"host=127.0.0.1 port={pg.port} dbname=appdb user=appuser password=apppass"})
+
+    def send_password(password):
+        r = p.raw(timeout=30)
+        r.startup({"user": "slowuser", "database": "slowdb"})
+        assert r.recv_msg()[0] == b"R"  # cleartext password, please
+        r.send(message(b"p", password.encode() + b"\0"))
+        return r
+
+    slow = send_password("slowpass")
+    t0 = time.monotonic()
+    with p.connect(user="md5user", password="md5pass") as c:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    others = time.monotonic() - t0
+    mtype, body = slow.recv_msg(timeout=30)
+    assert (mtype, struct.unpack("!I", body[:4])[0]) == (b"R", 0), (mtype, body)  # AuthenticationOk
+    slow.close()
+    assert others < pbkdf2_seconds / 2, f"another login took {others:.2f}s during a {pbkdf2_seconds:.2f}s check"
+
+    wrong = send_password("wrong")
+    mtype, body = wrong.recv_msg(timeout=30)
+    err = ServerError(parse_error_fields(body))
+    assert mtype == b"E" and "password authentication failed" in err.message, (mtype, body)
+    assert err.sqlstate in AUTH_FAILED_CODES
+    wrong.close()
+
+    send_password("slowpass").close()  # leaves while its check runs
+    time.sleep(pbkdf2_seconds * 1.5)   # the check ends with nobody to tell
+    p.assert_serving()
 
 
 @pytest.mark.parametrize("user", ["appuser", "md5user"])
