@@ -693,6 +693,85 @@ static bool start_server_scram(struct pgsocket *server, const char *secret, cons
 	return true;
 }
 
+/* SCRAM client-final for the server's server-first message. */
+static bool answer_server_first(struct pgsocket *server, struct pguser *user, const uint8_t *msg, size_t len)
+{
+	const char *err = NULL;
+	char *final;
+
+	/* set here, not kept: the user outlives this call, not necessarily the login */
+	server->scram_cli->keys_cache = &user->server_scram_cache;
+	final = scram_client_final(server->scram_cli, (const char *)msg, len, &err);
+	server->scram_cli->keys_cache = NULL;
+	if (!final)
+		return server_auth_fail(server, err ? err : "server login failed: bad SCRAM message");
+	send_password_msg(server, final, strlen(final));
+	free(final);
+	return true;
+}
+
+/* The server-first message waits, with the server paused, for its keys. */
+struct server_keys_check {
+	struct auth_check check;
+	struct scram_keys_job *job;
+	uint8_t *msg;
+	size_t len;
+};
+
+static void derive_server_keys(struct auth_check *check)
+{
+	scram_keys_job_run(container_of(check, struct server_keys_check, check)->job);
+}
+
+/* Keys in the user's cache: the answer does not run PBKDF2 again. */
+static void server_keys_answer(struct pgsocket *server, struct auth_check *check)
+{
+	struct server_keys_check *c = container_of(check, struct server_keys_check, check);
+	struct pguser *user = server->login_user;
+
+	scram_keys_job_store(c->job, &user->server_scram_cache);
+	if (!answer_server_first(server, user, c->msg, c->len)) {
+		server_login_failed(server);
+		return;
+	}
+	sbuf_continue(&server->sbuf);
+}
+
+static void server_keys_check_free(struct auth_check *check)
+{
+	struct server_keys_check *c = container_of(check, struct server_keys_check, check);
+
+	scram_keys_job_free(c->job);
+	free(c->msg);
+	free(c);
+}
+
+/*
+ * Logging in to a server with a plain-text password, the first time for
+ * its salt and iteration count: the PBKDF2 runs on a worker, the server
+ * waits.  A server may ask for up to SCRAM_MAX_ITERATIONS rounds, seconds
+ * of work.  False: nothing to derive (or no worker free), answer now.
+ */
+static bool derive_server_keys_off_loop(struct pgsocket *server, struct pguser *user, const uint8_t *msg,
+					size_t len)
+{
+	struct scram_keys_job *job = scram_client_keys_job(server->scram_cli, &user->server_scram_cache,
+							   (const char *)msg, len);
+	struct server_keys_check *c;
+
+	if (!job)
+		return false;
+	c = xcalloc(1, sizeof(*c));
+	c->check.run = derive_server_keys;
+	c->check.answer = server_keys_answer;
+	c->check.free = server_keys_check_free;
+	c->job = job;
+	c->msg = xmalloc(len);
+	memcpy(c->msg, msg, len);
+	c->len = len;
+	return auth_check_start(server, &c->check);
+}
+
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len)
 {
 	struct pguser *user = server->login_user;
@@ -723,19 +802,11 @@ bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len
 		if (!pkt_sasl_offers(rest, rest_len, SCRAM_MECHANISM))
 			return server_auth_fail(server, "server login failed: none of the server's SASL authentication mechanisms are supported");
 		return start_server_scram(server, secret, user);
-	case AUTH_REQ_SASL_CONT: {
+	case AUTH_REQ_SASL_CONT:
 		if (!server->scram_cli)
 			return server_auth_fail(server, "server login failed: unexpected SASL message");
-		/* set here, not kept: the user outlives this call, not necessarily the login */
-		server->scram_cli->keys_cache = &user->server_scram_cache;
-		char *final = scram_client_final(server->scram_cli, (const char *)rest, rest_len, &err);
-		server->scram_cli->keys_cache = NULL;
-		if (!final)
-			return server_auth_fail(server, err ? err : "server login failed: bad SCRAM message");
-		send_password_msg(server, final, strlen(final));
-		free(final);
-		return true;
-	}
+		return derive_server_keys_off_loop(server, user, rest, rest_len) ||
+		       answer_server_first(server, user, rest, rest_len);
 	case AUTH_REQ_SASL_FIN:
 		if (!server->scram_cli || !scram_client_verify_final(server->scram_cli, (const char *)rest, rest_len, &err))
 			return server_auth_fail(server, "server login failed: invalid server signature");

@@ -613,6 +613,7 @@ void disconnect_server(struct pgsocket *server, bool notify, const char *fmt, ..
 			server->login_user->server_count--;
 	}
 	if (server->scram_cli) {
+		auth_check_abandon(server);	/* its keys may be on their way */
 		scram_client_clear(server->scram_cli);
 		free(server->scram_cli);
 		server->scram_cli = NULL;

@@ -398,6 +398,7 @@ void client_activate(struct pgsocket *client);
 /* ---- server.c ---- */
 enum sbuf_result server_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
 void connect_server(struct pgsocket *server);
+void server_login_failed(struct pgsocket *server);
 /* Our own query runs for this client: its auth_query, or it stands in for
  * a plugin's server_query. */
 static inline bool side_query_running(const struct pgsocket *client)
@@ -416,19 +417,19 @@ void auth_lookup_done(struct pgsocket *client, const char *password);
 bool pam_auth_start(struct pgsocket *client, const char *password);
 void auth_pam_accepted(struct pgsocket *client, const char *password);
 
-/* ---- auth_check.c: a password check on a worker thread ---- */
+/* ---- auth_check.c: a login step on a worker thread ---- */
 struct auth_check {
 	struct list_node node;		/* in flight, on the loop thread */
-	struct pgsocket *client;	/* NULL once the client is gone */
-	void (*run)(struct auth_check *check);	/* on a worker thread: the check */
-	void (*answer)(struct pgsocket *client, struct auth_check *check);	/* loop: the client is still there */
+	struct pgsocket *sk;		/* the client or server waiting; NULL once gone */
+	void (*run)(struct auth_check *check);	/* on a worker thread: the slow part */
+	void (*answer)(struct pgsocket *sk, struct auth_check *check);	/* loop: sk is still there */
 	void (*free)(struct auth_check *check);	/* loop: always, last */
 };
-/* Queue the check and pause the client until its answer; false (check
- * freed) when it cannot be queued. */
-bool auth_check_start(struct pgsocket *client, struct auth_check *check);
-/* The client is going: its check's answer goes nowhere. */
-void auth_check_abandon(struct pgsocket *client);
+/* Queue the check and pause sk until its answer; false (check freed) when
+ * it cannot be queued. */
+bool auth_check_start(struct pgsocket *sk, struct auth_check *check);
+/* sk is going: its check's answer goes nowhere. */
+void auth_check_abandon(struct pgsocket *sk);
 
 /* ---- auth_query.c: secrets of users not in auth_file, from PostgreSQL ---- */
 /* auth_user is set for the client's database and auth_file lacks the user. */
@@ -449,6 +450,8 @@ struct pguser *client_known_user(const struct pgsocket *client);
 bool auth_query_failed(const struct pgsocket *client);
 void auth_query_free(struct pgsocket *client);
 enum sbuf_result client_auth_packet(struct pgsocket *client, struct sbuf_pkt *pkt);
+/* false: the login failed (server_login_failed's business).  The answer may
+ * come later, from a worker (auth_check.c), with the server paused. */
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len);
 
 /* ---- admin.c: the console, a client whose "server" is the pooler ---- */

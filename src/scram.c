@@ -226,6 +226,15 @@ static bool keys_cache_inputs(const char *password, const uint8_t *salt, int sal
 	return sha256_parts(parts, ARRAY_SIZE(parts), out);
 }
 
+static void cache_store(struct scram_keys_cache *cache, const uint8_t inputs[SCRAM_KEY_LEN],
+			const uint8_t client_key[SCRAM_KEY_LEN], const uint8_t server_key[SCRAM_KEY_LEN])
+{
+	memcpy(cache->inputs, inputs, SCRAM_KEY_LEN);
+	memcpy(cache->client_key, client_key, SCRAM_KEY_LEN);
+	memcpy(cache->server_key, server_key, SCRAM_KEY_LEN);
+	cache->valid = true;
+}
+
 /* keys_from_password, or the keys the cache holds for the same three inputs. */
 static bool cached_keys_from_password(struct scram_keys_cache *cache, const char *password,
 				      const uint8_t *salt, int saltlen, int iterations,
@@ -245,10 +254,7 @@ static bool cached_keys_from_password(struct scram_keys_cache *cache, const char
 	scram_keys_cache_clear(cache);
 	if (!keys_from_password(password, salt, saltlen, iterations, client_key, server_key))
 		return false;
-	memcpy(cache->inputs, inputs, SCRAM_KEY_LEN);
-	memcpy(cache->client_key, client_key, SCRAM_KEY_LEN);
-	memcpy(cache->server_key, server_key, SCRAM_KEY_LEN);
-	cache->valid = true;
+	cache_store(cache, inputs, client_key, server_key);
 	return true;
 }
 
@@ -759,7 +765,7 @@ char *scram_client_first(struct scram_client *st)
 }
 
 /* Parse server-first into its nonce, raw salt and iteration count. */
-static bool read_server_first(struct scram_client *st, const char *msg, size_t len,
+static bool read_server_first(const struct scram_client *st, const char *msg, size_t len,
 			      struct span *nonce, uint8_t **salt, int *salt_len,
 			      int *iterations, const char **errmsg)
 {
@@ -801,6 +807,64 @@ static bool make_client_proof(struct scram_client *st, const char *auth_msg, uin
 	     hmac_sha256(st->server_key, auth_msg, strlen(auth_msg), st->expected_server_signature);
 	secure_zero(stored_key, sizeof(stored_key));
 	return ok;
+}
+
+/* Does the cache hold keys for these inputs? */
+static bool keys_cached(const struct scram_keys_cache *cache, const char *password,
+			const uint8_t *salt, int saltlen, int iterations)
+{
+	uint8_t inputs[SCRAM_KEY_LEN];
+
+	return cache && cache->valid && keys_cache_inputs(password, salt, saltlen, iterations, inputs) &&
+	       secure_equal(cache->inputs, inputs, SCRAM_KEY_LEN);
+}
+
+struct scram_keys_job *scram_client_keys_job(const struct scram_client *st, const struct scram_keys_cache *cache,
+					     const char *server_first, size_t len)
+{
+	struct scram_keys_job *job;
+	struct span nonce;
+	uint8_t *salt;
+	int salt_len, iterations;
+	const char *err;
+
+	if (st->use_keys || !st->password || !st->client_first_bare || st->server_first ||
+	    !read_server_first(st, server_first, len, &nonce, &salt, &salt_len, &iterations, &err))
+		return NULL;
+	if (keys_cached(cache, st->password, salt, salt_len, iterations)) {
+		free(salt);
+		return NULL;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->password = xstrdup(st->password);
+	job->salt = salt;
+	job->salt_len = salt_len;
+	job->iterations = iterations;
+	return job;
+}
+
+void scram_keys_job_run(struct scram_keys_job *job)
+{
+	job->ok = keys_from_password(job->password, job->salt, job->salt_len, job->iterations,
+				     job->client_key, job->server_key);
+}
+
+void scram_keys_job_store(const struct scram_keys_job *job, struct scram_keys_cache *cache)
+{
+	uint8_t inputs[SCRAM_KEY_LEN];
+
+	if (job->ok && keys_cache_inputs(job->password, job->salt, job->salt_len, job->iterations, inputs))
+		cache_store(cache, inputs, job->client_key, job->server_key);
+}
+
+void scram_keys_job_free(struct scram_keys_job *job)
+{
+	if (!job)
+		return;
+	free_secret_str(&job->password);
+	free(job->salt);
+	secure_zero(job, sizeof(*job));
+	free(job);
 }
 
 char *scram_client_final(struct scram_client *st, const char *server_first, size_t len,

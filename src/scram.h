@@ -100,6 +100,29 @@ struct scram_client {
 	char *server_first;
 	uint8_t expected_server_signature[SCRAM_KEY_LEN];
 };
+/*
+ * The PBKDF2 scram_client_final would run for this server-first message,
+ * to run elsewhere first (a worker thread: a server asking for a huge
+ * iteration count would stall the event loop).  NULL when there is none
+ * to run: keys from the client, keys already in cache, or a bad message
+ * (scram_client_final then says what is wrong with it).
+ */
+struct scram_keys_job {
+	char *password;
+	uint8_t *salt;
+	int salt_len, iterations;
+	bool ok;			/* after scram_keys_job_run */
+	uint8_t client_key[SCRAM_KEY_LEN];
+	uint8_t server_key[SCRAM_KEY_LEN];
+};
+struct scram_keys_job *scram_client_keys_job(const struct scram_client *st, const struct scram_keys_cache *cache,
+					     const char *server_first, size_t len);
+/* Any thread: derive the keys. */
+void scram_keys_job_run(struct scram_keys_job *job);
+/* The derived keys into cache, where scram_client_final finds them. */
+void scram_keys_job_store(const struct scram_keys_job *job, struct scram_keys_cache *cache);
+void scram_keys_job_free(struct scram_keys_job *job);
+
 /* Produce client-first-message ("n,,n=,r=<nonce>").  A client_nonce set
  * beforehand (malloc'd) is used instead of a random one: test vectors only. */
 char *scram_client_first(struct scram_client *st);

@@ -343,6 +343,18 @@ static bool take_ready_status(struct pgsocket *server, const uint8_t *body, size
 	return true;
 }
 
+/* The login was refused (pool->last_login_error says why): the clients
+ * waiting for this pool hear it, and the pool waits before trying again. */
+void server_login_failed(struct pgsocket *server)
+{
+	struct pgpool *pool = server->pool;
+
+	pool->last_login_failed = true;
+	pool->last_connect_time = get_time_usec();
+	kill_pool_logins(pool, "08P01", pool->last_login_error);
+	disconnect_server(server, false, "%s", pool->last_login_error);
+}
+
 static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pkt *pkt)
 {
 	const uint8_t *body = pkt->data + pkt->hdr.hdr_len;
@@ -355,11 +367,7 @@ static enum sbuf_result handle_login_pkt(struct pgsocket *server, struct sbuf_pk
 			break;
 		}
 		if (!server_answer_auth(server, body, len)) {
-			struct pgpool *pool = server->pool;
-			pool->last_login_failed = true;
-			pool->last_connect_time = get_time_usec();
-			kill_pool_logins(pool, "08P01", pool->last_login_error);
-			disconnect_server(server, false, "%s", pool->last_login_error);
+			server_login_failed(server);
 			return SBUF_CLOSED;
 		}
 		break;

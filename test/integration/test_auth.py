@@ -16,6 +16,7 @@ import hmac
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -136,6 +137,49 @@ def test_cleartext_password_against_scram_secret_runs_off_the_event_loop(pgwarde
     send_password("slowpass").close()  # leaves while its check runs
     time.sleep(pbkdf2_seconds * 1.5)   # the check ends with nobody to tell
     p.assert_serving()
+
+
+@pytest.mark.pgwarden_only  # PgBouncer derives the server's SCRAM keys on its event loop
+def test_server_scram_keys_are_derived_off_the_event_loop(pgwarden, pg):
+    """Logging in to PostgreSQL with SCRAM from a plain-text password costs a
+    PBKDF2 with the server's iteration count, once per salt; here 2,000,000
+    rounds.  Other clients do not wait for it, the login succeeds, and the
+    keys are kept for the next server connection."""
+    t0 = time.monotonic()
+    slow_secret = scram_secret("apppass", 2_000_000)
+    pbkdf2_seconds = time.monotonic() - t0
+    with pg.connect() as c:
+        c.execute(f"ALTER ROLE appuser PASSWORD '{slow_secret}'")
+    try:
+        p = pgwarden({"auth_type": "trust", "pool_mode": "session"}, userlist={"appuser": "apppass"})
+        result = {}
+
+        def slow_login():
+            t = time.monotonic()
+            with p.connect(user="appuser") as c:
+                result["user"] = c.execute("SELECT current_user").fetchone()[0]
+            result["seconds"] = time.monotonic() - t
+
+        first = threading.Thread(target=slow_login)
+        first.start()
+        time.sleep(pbkdf2_seconds * 0.2)  # its server login is under way
+        t0 = time.monotonic()
+        with p.connect(user="md5user") as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+        others = time.monotonic() - t0
+        first.join(30)
+        assert result.get("user") == "appuser"
+        assert others < pbkdf2_seconds / 2, f"another login took {others:.2f}s during a {pbkdf2_seconds:.2f}s PBKDF2"
+        # a second server connection (session mode, the first is still held) reuses the keys
+        with p.connect(user="appuser") as held:
+            t0 = time.monotonic()
+            with p.connect(user="appuser") as c:
+                assert c.execute("SELECT current_user").fetchone()[0] == "appuser"
+            assert time.monotonic() - t0 < pbkdf2_seconds / 2, "the keys were derived again"
+            held.execute("SELECT 1")
+    finally:
+        with pg.connect() as c:
+            c.execute(f"ALTER ROLE appuser PASSWORD '{pg.scram_secrets['appuser']}'")
 
 
 @pytest.mark.parametrize("user", ["appuser", "md5user"])

@@ -271,6 +271,25 @@ static void test_secret_from_password(void **unused)
 	scram_secret_clear(&secret);
 }
 
+/* The RFC client with the RFC's keys in cache, one bit spoiled: the proof
+ * differs from the RFC's, so client-final took the cached keys as they are. */
+static void expect_cached_keys_taken(struct scram_keys_cache *cache)
+{
+	const char *errmsg = NULL;
+	struct scram_client cl;
+	char *final;
+
+	cache->client_key[0] ^= 1;
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	cl.keys_cache = cache;
+	client_use_rfc_first(&cl);
+	final = scram_client_final(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &errmsg);
+	assert_non_null(final);
+	assert_string_not_equal(final, RFC_CLIENT_FINAL);
+	free(final);
+	scram_client_clear(&cl);
+}
+
 /* The RFC client through a keys cache: filled by the first exchange, and
  * what a second exchange with the same salt and password takes. */
 static void test_client_keys_cache(void **unused)
@@ -286,19 +305,12 @@ static void test_client_keys_cache(void **unused)
 	assert_true(cache.valid);
 	assert_memory_equal(cache.client_key, rfc_client_key, SCRAM_KEY_LEN);
 
-	/* A hit is taken as it is: spoil the cached key, the proof changes. */
-	cache.client_key[0] ^= 1;
-	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
-	cl.keys_cache = &cache;
-	client_use_rfc_first(&cl);
-	const char *errmsg = NULL;
-	char *final = scram_client_final(&cl, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &errmsg);
-	assert_non_null(final);
-	assert_string_not_equal(final, RFC_CLIENT_FINAL);
-	free(final);
-	scram_client_clear(&cl);
+	/* A hit is taken as it is. */
+	expect_cached_keys_taken(&cache);
 
 	/* Another password misses and replaces the entry. */
+	const char *errmsg = NULL;
+	char *final;
 	client_init(&cl, "pencil2", RFC_CLIENT_NONCE);
 	cl.keys_cache = &cache;
 	client_use_rfc_first(&cl);
@@ -314,6 +326,47 @@ static void test_client_keys_cache(void **unused)
 	expect_rfc_exchange(&cl);
 	scram_keys_cache_clear(&cache);
 	assert_false(cache.valid);
+}
+
+/* The keys job: derived elsewhere, stored in the cache, taken by client-final
+ * (RFC vectors); none when keys are cached, come from the client, or the
+ * server-first is bad. */
+static void test_client_keys_job(void **unused)
+{
+	struct scram_keys_cache cache = { 0 };
+	uint8_t rfc_client_key[SCRAM_KEY_LEN];
+	struct scram_keys_job *job;
+	struct scram_client cl;
+
+	decode_key(RFC_CLIENT_KEY, rfc_client_key);
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	client_use_rfc_first(&cl);
+	assert_null(scram_client_keys_job(&cl, &cache, "r=bad", 5));
+	job = scram_client_keys_job(&cl, &cache, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST));
+	assert_non_null(job);
+	assert_int_equal(job->iterations, 4096);
+	scram_keys_job_run(job);
+	assert_true(job->ok);
+	assert_memory_equal(job->client_key, rfc_client_key, SCRAM_KEY_LEN);
+	scram_keys_job_store(job, &cache);
+	scram_keys_job_free(job);
+	assert_true(cache.valid);
+	assert_null(scram_client_keys_job(&cl, &cache, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST)));
+	scram_client_clear(&cl);
+
+	/* client-final takes the stored keys: spoiled, the proof changes */
+	client_init(&cl, "pencil", RFC_CLIENT_NONCE);
+	cl.keys_cache = &cache;
+	expect_rfc_exchange(&cl);
+	expect_cached_keys_taken(&cache);
+
+	/* keys from the client: nothing to derive */
+	client_init(&cl, NULL, RFC_CLIENT_NONCE);
+	cl.use_keys = true;
+	client_use_rfc_first(&cl);
+	assert_null(scram_client_keys_job(&cl, NULL, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST)));
+	scram_client_clear(&cl);
+	scram_keys_cache_clear(&cache);
 }
 
 /*
@@ -661,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_server_y_flag),
 		cmocka_unit_test(test_secret_from_password),
 		cmocka_unit_test(test_client_keys_cache),
+		cmocka_unit_test(test_client_keys_job),
 		cmocka_unit_test(test_user_salt_and_mock_secret),
 		cmocka_unit_test(test_format_rfc_secret),
 		cmocka_unit_test(test_use_keys_matches_password),
