@@ -154,18 +154,71 @@ static void cert_auth(struct pgsocket *client, struct pguser *user, const char *
 
 /* hba "peer": the unix socket's peer is the operating-system user of that
  * name (or one the rule's map= maps to it). */
-static void peer_auth(struct pgsocket *client, struct pguser *user, const char *map)
-{
-	struct passwd *pw = client->is_unix && client->peer_uid >= 0 ? getpwuid((uid_t)client->peer_uid) : NULL;
+/* auth_type = peer: getpwuid may ask NSS (LDAP, sssd, ...), so the system
+ * user's name is looked up on a worker. */
+struct peer_check {
+	struct auth_check check;
+	uid_t uid;
+	char *map;			/* a copy: a RELOAD may replace the rules meanwhile */
+	char name[256];			/* empty: no such uid */
+};
 
-	if (!pw || !external_name_may_be(pw->pw_name, map, client->user_name) || !user) {
-		if (pw && map)
-			slog_info(client, "system user \"%s\" is not mapped to the user by map \"%s\"", pw->pw_name, map);
-		disconnect_client_sqlstate(client, "28000", "peer authentication failed for user \"%s\"",
-					   client->user_name);
+static void look_up_peer(struct auth_check *check)
+{
+	struct peer_check *c = container_of(check, struct peer_check, check);
+	struct passwd pw, *found = NULL;
+	char buf[16384];
+
+	if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &found) == 0 && found)
+		strlcpy_safe(c->name, found->pw_name, sizeof(c->name));
+}
+
+static void peer_refused(struct pgsocket *client)
+{
+	disconnect_client_sqlstate(client, "28000", "peer authentication failed for user \"%s\"", client->user_name);
+}
+
+static void peer_answer(struct pgsocket *client, struct auth_check *check)
+{
+	struct peer_check *c = container_of(check, struct peer_check, check);
+	struct pguser *user = client_known_user(client);
+
+	if (!c->name[0] || !external_name_may_be(c->name, c->map, client->user_name) || !user) {
+		if (c->name[0] && c->map)
+			slog_info(client, "system user \"%s\" is not mapped to the user by map \"%s\"", c->name, c->map);
+		peer_refused(client);
 		return;
 	}
 	auth_succeeded(client, user);
+	if (client->state != CL_JUSTFREE)
+		sbuf_continue(&client->sbuf);
+}
+
+static void peer_check_free(struct auth_check *check)
+{
+	struct peer_check *c = container_of(check, struct peer_check, check);
+
+	free(c->map);
+	free(c);
+}
+
+static void peer_auth(struct pgsocket *client, const char *map)
+{
+	struct peer_check *c;
+
+	if (!client->is_unix || client->peer_uid < 0) {
+		peer_refused(client);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->check.run = look_up_peer;
+	c->check.answer = peer_answer;
+	c->check.free = peer_check_free;
+	c->uid = (uid_t)client->peer_uid;
+	c->map = map ? xstrdup(map) : NULL;
+	client->auth_phase = AUTH_PHASE_PEER;
+	if (!auth_check_start(client, &c->check))
+		disconnect_client_sqlstate(client, "53000", "cannot check the peer now: too many waiting");
 }
 
 static enum auth_type method_of_rule(enum hba_method m)
@@ -282,7 +335,7 @@ static void client_start_core_auth(struct pgsocket *client)
 		cert_auth(client, user, map);
 		return;
 	case AUTH_TYPE_PEER:
-		peer_auth(client, user, map);
+		peer_auth(client, map);
 		return;
 	case AUTH_TYPE_REJECT:
 		reject_by_hba(client);

@@ -28,8 +28,10 @@ static void check_done(void *arg)
 	struct auth_check *check = arg;
 
 	list_del(&check->node);
-	if (check->sk)
+	if (check->sk) {
+		check->sk->auth_check_waiting = false;
 		check->answer(check->sk, check);
+	}
 	check->free(check);
 }
 
@@ -41,6 +43,7 @@ bool auth_check_start(struct pgsocket *sk, struct auth_check *check)
 		return false;
 	}
 	list_append(&in_flight, &check->node);
+	sk->auth_check_waiting = true;
 	sbuf_pause(&sk->sbuf);
 	return true;
 }
@@ -49,6 +52,9 @@ void auth_check_abandon(struct pgsocket *sk)
 {
 	struct list_node *n;
 
+	if (!sk->auth_check_waiting)
+		return;
+	sk->auth_check_waiting = false;
 	list_for_each(n, &in_flight) {
 		struct auth_check *check = container_of(n, struct auth_check, node);
 		if (check->sk == sk)

@@ -525,8 +525,7 @@ static void client_disconnect_v(struct pgsocket *client, bool notify, const char
 		plugin_session_end(client, reason);
 	if (client->pquery)
 		plugin_query_abandon(client, reason);
-	if (client->auth_phase == AUTH_PHASE_PAM || client->auth_phase == AUTH_PHASE_VERIFY)
-		auth_check_abandon(client);
+	auth_check_abandon(client);
 
 	if (client->link) {
 		struct pgsocket *server = client->link;
@@ -612,8 +611,8 @@ void disconnect_server(struct pgsocket *server, bool notify, const char *fmt, ..
 		if (server->login_user)
 			server->login_user->server_count--;
 	}
+	auth_check_abandon(server);	/* its SCRAM keys may be on their way */
 	if (server->scram_cli) {
-		auth_check_abandon(server);	/* its keys may be on their way */
 		scram_client_clear(server->scram_cli);
 		free(server->scram_cli);
 		server->scram_cli = NULL;

@@ -222,6 +222,7 @@ enum auth_phase {
 	AUTH_PHASE_PLUGIN,		/* cleartext password for client_auth plugins */
 	AUTH_PHASE_PAM,			/* cleartext password for PAM, then PAM's answer */
 	AUTH_PHASE_VERIFY,		/* cleartext password checked against a SCRAM secret (auth_check.c) */
+	AUTH_PHASE_PEER,		/* the peer's system user looked up (auth_check.c) */
 	AUTH_PHASE_DONE,
 };
 
@@ -286,6 +287,7 @@ struct pgsocket {
 	struct scram_client *scram_cli;	/* server login SCRAM in progress */
 	struct dns_request *dns_req;	/* server: address lookup in flight */
 	bool is_cancel_conn : 1;		/* server: only carries a CancelRequest */
+	bool auth_check_waiting : 1;	/* a login step runs on a worker for it (auth_check.c) */
 	uint8_t cancel_to_send[CANCEL_KEY_LEN];	/* its payload: the server's key */
 	struct pktbuf login_params;	/* server: ParameterStatus seen at login */
 };
