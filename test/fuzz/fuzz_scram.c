@@ -22,8 +22,9 @@
  * accepts server-final exactly when it is the server's genuine one, and
  * never for a server-first it did not get from the server holding the
  * secret; a client with the password accepts the same server-first as one
- * with the keys (for small iteration counts); calls out of order are
- * refused.  Also scram_parse_secret() on
+ * with the keys (for small iteration counts), and so does one whose keys
+ * were derived by a job (scram_client_keys_job) and cached; calls out of
+ * order are refused.  Also scram_parse_secret() on
  * message 1: a parsed secret formats to one that parses the same.
  */
 /* fuzz-build: src/scram.c src/util.c src/log.c -- -lcrypto */
@@ -235,6 +236,50 @@ static long asked_iterations(struct msg m)
 	return v;
 }
 
+static void password_client(struct scram_client *cl)
+{
+	char *first;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->password = strdup("pencil");
+	cl->client_nonce = strdup(RFC_CLIENT_NONCE);
+	first = scram_client_first(cl);
+	CHECK(first);
+	free(first);
+}
+
+/*
+ * The keys derived by a job (what a worker thread runs for the server
+ * login) and taken from the cache: a job exactly when the client accepts
+ * the message, then the same answer as deriving them inline, and no second
+ * job for the same salt and count.
+ */
+static void check_keys_job(struct msg m, const char *password_final)
+{
+	struct scram_keys_cache cache = { 0 };
+	struct scram_client cl;
+	struct scram_keys_job *job;
+	const char *errmsg = NULL;
+	char *final;
+
+	password_client(&cl);
+	job = scram_client_keys_job(&cl, &cache, m.data, m.len);
+	CHECK(!job == !password_final);
+	if (job) {
+		scram_keys_job_run(job);
+		CHECK(job->ok);
+		scram_keys_job_store(job, &cache);
+		scram_keys_job_free(job);
+		CHECK(!scram_client_keys_job(&cl, &cache, m.data, m.len));
+		cl.keys_cache = &cache;
+		final = scram_client_final(&cl, m.data, m.len, &errmsg);
+		CHECK(final && strcmp(final, password_final) == 0);
+		free(final);
+	}
+	scram_client_clear(&cl);
+	scram_keys_cache_clear(&cache);
+}
+
 /*
  * The same server-first to a client with the password instead of the keys
  * (only for few iterations: PBKDF2 is slow by design): accepted or refused
@@ -242,17 +287,13 @@ static long asked_iterations(struct msg m)
  */
 static void check_password_client(struct msg m, const char *keyed_final)
 {
-	struct scram_client cl = { 0 };
+	struct scram_client cl;
 	const char *errmsg = NULL;
-	char *first, *final;
+	char *final;
 
 	if (asked_iterations(m) > 64)
 		return;
-	cl.password = strdup("pencil");
-	cl.client_nonce = strdup(RFC_CLIENT_NONCE);
-	first = scram_client_first(&cl);
-	CHECK(first);
-	free(first);
+	password_client(&cl);
 	final = scram_client_final(&cl, m.data, m.len, &errmsg);
 	CHECK(!final == !keyed_final);
 	if (final) {
@@ -262,6 +303,7 @@ static void check_password_client(struct msg m, const char *keyed_final)
 	} else {
 		check_refused(errmsg);
 	}
+	check_keys_job(m, final);
 	free(final);
 	scram_client_clear(&cl);
 }
