@@ -65,6 +65,14 @@ static void auth_succeeded(struct pgsocket *client, struct pguser *user)
 	finish_client_login(client);
 }
 
+/* The same for a client that was paused while a worker checked it. */
+static void auth_succeeded_after_wait(struct pgsocket *client, struct pguser *user)
+{
+	auth_succeeded(client, user);
+	if (client->state != CL_JUSTFREE)
+		sbuf_continue(&client->sbuf);
+}
+
 static void send_auth_request(struct pgsocket *client, uint32_t code, const void *extra, size_t len)
 {
 	struct pktbuf pb;
@@ -153,9 +161,8 @@ static void cert_auth(struct pgsocket *client, struct pguser *user, const char *
 }
 
 /* hba "peer": the unix socket's peer is the operating-system user of that
- * name (or one the rule's map= maps to it). */
-/* auth_type = peer: getpwuid may ask NSS (LDAP, sssd, ...), so the system
- * user's name is looked up on a worker. */
+ * name (or one the rule's map= maps to it).  getpwuid may ask NSS (LDAP,
+ * sssd, ...), so the name is looked up on a worker. */
 struct peer_check {
 	struct auth_check check;
 	uid_t uid;
@@ -189,9 +196,7 @@ static void peer_answer(struct pgsocket *client, struct auth_check *check)
 		peer_refused(client);
 		return;
 	}
-	auth_succeeded(client, user);
-	if (client->state != CL_JUSTFREE)
-		sbuf_continue(&client->sbuf);
+	auth_succeeded_after_wait(client, user);
 }
 
 static void peer_check_free(struct auth_check *check)
@@ -398,9 +403,7 @@ static void scram_password_answer(struct pgsocket *client, struct auth_check *ch
 		fail_auth(client);
 		return;
 	}
-	auth_succeeded(client, user);
-	if (client->state != CL_JUSTFREE)
-		sbuf_continue(&client->sbuf);
+	auth_succeeded_after_wait(client, user);
 }
 
 static void scram_password_check_free(struct auth_check *check)
@@ -500,9 +503,7 @@ static enum sbuf_result auth_pam_password(struct pgsocket *client, const uint8_t
 /* PAM said yes: the server login uses the password PAM accepted, as in PgBouncer. */
 void auth_pam_accepted(struct pgsocket *client, const char *password)
 {
-	auth_succeeded(client, add_user(client->user_name, password));
-	if (client->state != CL_JUSTFREE)
-		sbuf_continue(&client->sbuf);
+	auth_succeeded_after_wait(client, add_user(client->user_name, password));
 }
 
 static enum sbuf_result auth_plugin_password(struct pgsocket *client, const uint8_t *body, size_t len)
