@@ -7,8 +7,11 @@
  * (auth.c).  Inline, each would stall every session for as long as it
  * takes, and a client (or a hostile server) could repeat it at will.
  *
- * A socket that goes away before its answer is unhooked: the check runs to
- * its end on the worker and nobody hears of it.
+ * A socket that goes away before its answer is unhooked: a check already
+ * running goes on to its end and nobody hears of it; one still queued is
+ * not run at all.  A paused client is not read, so its hang-up is watched
+ * for separately (EV_CLOSED): clients that send a password and leave at
+ * once then cost no PBKDF2 each.
  */
 #include "pgwarden.h"
 
@@ -19,7 +22,41 @@ static void run_check(void *arg)
 {
 	struct auth_check *check = arg;
 
+	/*
+	 * Nobody will hear the answer: the socket left while the check was
+	 * queued, or pgwarden is exiting (the workers drain their queue before
+	 * exit, and up to 10,000 queued PBKDF2s would hold the exit up for
+	 * minutes).
+	 */
+	if (atomic_load(&check->abandoned) || plugin_workers_exiting())
+		return;
 	check->run(check);
+	check->ran = true;
+}
+
+static void stop_watching(struct auth_check *check)
+{
+	if (check->watching) {
+		event_del(&check->client_gone);
+		check->watching = false;
+	}
+}
+
+/* Loop: the client closed its end while it waited for the check. */
+static void client_gone_cb(evutil_socket_t fd UNUSED, short what UNUSED, void *arg)
+{
+	struct auth_check *check = arg;
+
+	disconnect_client(check->sk, false, "client unexpected eof");	/* abandons the check */
+}
+
+/* A server that hangs up is noticed when its login goes on. */
+static void watch_client(struct auth_check *check)
+{
+	if (check->sk->is_server)
+		return;
+	event_assign(&check->client_gone, pooler.base, check->sk->sbuf.fd, EV_CLOSED, client_gone_cb, check);
+	check->watching = event_add(&check->client_gone, NULL) == 0;
 }
 
 /* Back on the loop thread. */
@@ -28,7 +65,9 @@ static void check_done(void *arg)
 	struct auth_check *check = arg;
 
 	list_del(&check->node);
-	if (check->sk) {
+	stop_watching(check);
+	/* at exit (workers_shutdown) nobody is answered: the process ends */
+	if (check->sk && check->ran && !plugin_workers_exiting()) {
 		check->sk->auth_check_waiting = false;
 		check->answer(check->sk, check);
 	}
@@ -38,6 +77,9 @@ static void check_done(void *arg)
 bool auth_check_start(struct pgsocket *sk, struct auth_check *check)
 {
 	check->sk = sk;
+	atomic_init(&check->abandoned, false);
+	check->ran = false;
+	check->watching = false;
 	if (plugin_worker_submit(NULL, run_check, check_done, check) < 0) {
 		check->free(check);
 		return false;
@@ -45,6 +87,7 @@ bool auth_check_start(struct pgsocket *sk, struct auth_check *check)
 	list_append(&in_flight, &check->node);
 	sk->auth_check_waiting = true;
 	sbuf_pause(&sk->sbuf);
+	watch_client(check);
 	return true;
 }
 
@@ -57,7 +100,10 @@ void auth_check_abandon(struct pgsocket *sk)
 	sk->auth_check_waiting = false;
 	list_for_each(n, &in_flight) {
 		struct auth_check *check = container_of(n, struct auth_check, node);
-		if (check->sk == sk)
+		if (check->sk == sk) {
 			check->sk = NULL;
+			atomic_store(&check->abandoned, true);
+			stop_watching(check);
+		}
 	}
 }

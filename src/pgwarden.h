@@ -27,6 +27,7 @@
 #include "prepared.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <sys/un.h>
 
 #define PGWARDEN_NAME "pgwarden"
@@ -423,6 +424,10 @@ void auth_pam_accepted(struct pgsocket *client, const char *password);
 struct auth_check {
 	struct list_node node;		/* in flight, on the loop thread */
 	struct pgsocket *sk;		/* the client or server waiting; NULL once gone */
+	atomic_bool abandoned;		/* sk went: the worker need not run it */
+	bool ran;			/* set by the worker; read on the loop after it */
+	bool watching;			/* client_gone is added */
+	struct event client_gone;	/* the paused client hung up */
 	void (*run)(struct auth_check *check);	/* on a worker thread: the slow part */
 	void (*answer)(struct pgsocket *sk, struct auth_check *check);	/* loop: sk is still there */
 	void (*free)(struct auth_check *check);	/* loop: always, last */

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import shutil
+import signal
 import struct
 import tempfile
 import threading
@@ -97,6 +98,16 @@ def scram_secret(password, iterations, salt=b"pgwarden-salt-16"):
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}"
 
 
+def send_cleartext_password(p, user, database, password):
+    """A raw connection that has sent its password when asked for it in
+    cleartext; the answer is left to read."""
+    r = p.raw(timeout=30)
+    r.startup({"user": user, "database": database})
+    assert r.recv_msg()[0] == b"R"  # cleartext password, please
+    r.send(message(b"p", password.encode() + b"\0"))
+    return r
+
+
 @pytest.mark.pgwarden_only  # PgBouncer runs this PBKDF2 on its event loop
 def test_cleartext_password_against_scram_secret_runs_off_the_event_loop(pgwarden, pg):
     """auth_type = plain with a SCRAM secret in auth_file costs one PBKDF2
@@ -111,11 +122,7 @@ def test_cleartext_password_against_scram_secret_runs_off_the_event_loop(pgwarde
                  databases={"slowdb": f"host=127.0.0.1 port={pg.port} dbname=appdb user=appuser password=apppass"})
 
     def send_password(password):
-        r = p.raw(timeout=30)
-        r.startup({"user": "slowuser", "database": "slowdb"})
-        assert r.recv_msg()[0] == b"R"  # cleartext password, please
-        r.send(message(b"p", password.encode() + b"\0"))
-        return r
+        return send_cleartext_password(p, "slowuser", "slowdb", password)
 
     slow = send_password("slowpass")
     t0 = time.monotonic()
@@ -137,6 +144,69 @@ def test_cleartext_password_against_scram_secret_runs_off_the_event_loop(pgwarde
     send_password("slowpass").close()  # leaves while its check runs
     time.sleep(pbkdf2_seconds * 1.5)   # the check ends with nobody to tell
     p.assert_serving()
+
+
+def slow_password_pooler(pgwarden, pg):
+    """auth_type = plain against a SCRAM secret of 1,000,000 rounds: every
+    login of slowuser is one PBKDF2 on a worker thread.  Returns the pooler
+    and how long one such login takes through it, alone (sanitizer builds
+    are slower than Python's PBKDF2)."""
+    p = pgwarden({"auth_type": "plain"}, userlist={"slowuser": scram_secret("slowpass", 1_000_000)},
+                 databases={"slowdb": f"host=127.0.0.1 port={pg.port} dbname=appdb user=appuser password=apppass"})
+    t0 = time.monotonic()
+    r = send_cleartext_password(p, "slowuser", "slowdb", "slowpass")
+    assert r.recv_msg(timeout=60)[0] == b"R"
+    r.close()
+    return p, time.monotonic() - t0
+
+
+@pytest.mark.pgwarden_only  # PgBouncer checks passwords on its event loop, nothing is queued
+def test_queued_password_checks_of_departed_clients_are_skipped(pgwarden, pg):
+    """Clients that send a password and leave while its PBKDF2 waits in the
+    worker queue cost nothing: the next login waits for the checks already
+    running, not for theirs (before: every queued check ran, 8 of them
+    ahead of it here)."""
+    p, check_seconds = slow_password_pooler(pgwarden, pg)
+    departed = [send_cleartext_password(p, "slowuser", "slowdb", "slowpass") for _ in range(10)]
+    time.sleep(0.2)  # all ten read and queued (two of them running)
+    for r in departed:
+        r.close()
+    t0 = time.monotonic()
+    r = send_cleartext_password(p, "slowuser", "slowdb", "slowpass")
+    mtype, body = r.recv_msg(timeout=120)
+    waited = time.monotonic() - t0
+    r.close()
+    assert (mtype, struct.unpack("!I", body[:4])[0]) == (b"R", 0), (mtype, body)  # AuthenticationOk
+    assert waited < 3 * check_seconds, \
+        f"the login took {waited:.2f}s with 8 departed clients' checks queued ({check_seconds:.2f}s each)"
+    assert p.log_text().count("client unexpected eof") >= 10
+
+
+@pytest.mark.pgwarden_only  # PgBouncer checks passwords on its event loop, nothing is queued
+def test_fast_exit_does_not_run_queued_password_checks(pgwarden, pg):
+    """SIGTERM (fast exit) while 10 clients wait for their PBKDF2: pgwarden
+    waits for the two checks running on the worker threads, not for the
+    queue behind them, and lets no client in on its way out."""
+    p, check_seconds = slow_password_pooler(pgwarden, pg)
+    waiting = [send_cleartext_password(p, "slowuser", "slowdb", "slowpass") for _ in range(10)]
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    p.stopped_by_us = True  # the exit is the test
+    p.signal(signal.SIGTERM)
+    p.proc.wait(timeout=120)
+    exit_seconds = time.monotonic() - t0
+    assert exit_seconds < 2 * check_seconds, \
+        f"exit took {exit_seconds:.2f}s with 8 checks queued ({check_seconds:.2f}s each)"
+    answered = 0
+    for r in waiting:
+        try:
+            m = r.recv_msg(timeout=5)
+        except OSError:
+            m = None
+        if m and m[0] == b"R":
+            answered += 1
+        r.close()
+    assert answered == 0, f"{answered} clients were let in during the exit"
 
 
 @pytest.mark.pgwarden_only  # PgBouncer derives the server's SCRAM keys on its event loop
