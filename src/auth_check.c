@@ -1,6 +1,6 @@
 /*
- * Login steps too slow for the event loop run on the worker threads
- * (plugin_worker.c) while the client or server waits, paused: PAM, whose
+ * Login steps too slow for the event loop run on worker threads of their
+ * own (plugin_worker.c) while the client or server waits, paused: PAM, whose
  * modules block on files, LDAP or helper programs (pam_auth.c); a
  * cleartext password against a stored SCRAM secret, a PBKDF2 of 4096 HMAC
  * rounds or more; the SCRAM keys for a server's salt and iteration count
@@ -80,7 +80,7 @@ bool auth_check_start(struct pgsocket *sk, struct auth_check *check)
 	atomic_init(&check->abandoned, false);
 	check->ran = false;
 	check->watching = false;
-	if (plugin_worker_submit(NULL, run_check, check_done, check) < 0) {
+	if (login_worker_submit(run_check, check_done, check) < 0) {
 		check->free(check);
 		return false;
 	}

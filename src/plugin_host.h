@@ -289,6 +289,8 @@ void plugin_exec_free(struct pgw_session *s);
 bool plugin_workers_init(void);
 int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg);
 int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg);
+/* The core's login checks, on threads of their own (auth_check.c). */
+int login_worker_submit(void (*work)(void *), void (*done)(void *), void *arg);
 /* Stop the threads after finishing queued work (at exit). */
 void plugin_workers_shutdown(void);
 int plugin_workers_exiting(void);

@@ -1,5 +1,6 @@
 /*
- * Worker threads for plugins' blocking work (host->worker_submit).
+ * Worker threads for blocking work: plugins' (host->worker_submit) and the
+ * core's login checks (login_worker_submit: PAM, PBKDF2, NSS; auth_check.c).
  *
  * The loop thread queues a job; a worker runs job->work(arg); the finished
  * job goes onto a done list and a byte on a pipe wakes the loop, which runs
@@ -7,12 +8,14 @@
  * the loop ever waiting, and get their answer back on the loop thread,
  * where every host function may be called.
  *
- * The threads start with the first job: a pgwarden without plugins, or
- * with plugins that never submit work, runs no extra thread.
+ * Plugins' jobs and login checks have pools of their own: a webhook or key
+ * fetch hanging for its timeout does not hold up logins, and a flood of
+ * password checks does not hold up plugins.  Each pool starts its threads
+ * with its first job: a pgwarden without plugins, or with plugins that
+ * never submit work, runs no extra thread.
  *
  * The same finished list carries host->call_on_loop() requests from
- * plugins' own threads (a job with only `done`).  The core's own blocking
- * work (PAM, pam_auth.c) uses the same threads, with no plugin.
+ * plugins' own threads (a job with only `done`).
  */
 #include "pgwarden.h"
 
@@ -23,8 +26,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define WORKER_THREADS 2
-#define WORKER_QUEUE_MAX 10000	/* jobs waiting for a thread */
+#define WORKER_THREADS 2	/* per pool */
+#define WORKER_QUEUE_MAX 10000	/* jobs waiting for a thread, per pool */
 
 struct job {
 	struct job *next;
@@ -40,17 +43,25 @@ struct job_list {
 	int len;
 };
 
-static struct {
+struct worker_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct job_list todo;		/* for the workers */
-	struct job_list finished;	/* for the loop */
+	struct job_list todo;
 	pthread_t threads[WORKER_THREADS];
 	int nthreads;
 	bool stopping;
+};
+
+#define POOL_INIT { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER }
+static struct worker_pool plugin_pool = POOL_INIT, login_pool = POOL_INIT;
+
+/* The way back to the loop, shared by both pools and call_on_loop. */
+static struct {
+	pthread_mutex_t lock;
+	struct job_list finished;
 	int pipe_fd[2];			/* workers -> loop: "finished has jobs" */
 	struct event ev_finished;
-} workers = { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .pipe_fd = { -1, -1 } };
+} back = { .lock = PTHREAD_MUTEX_INITIALIZER, .pipe_fd = { -1, -1 } };
 
 /* Set once exiting begins; read by jobs on the workers (host->exiting). */
 static atomic_bool exiting;
@@ -88,37 +99,42 @@ static struct job *pop(struct job_list *l)
 	return j;
 }
 
-/* Under the lock: hand a finished job to the loop. */
-static void finish_locked(struct job *j)
+/* Any thread: hand a finished job (or a call_on_loop) to the loop. */
+static void finish(struct job *j)
 {
-	bool was_empty = workers.finished.head == NULL;
+	bool was_empty;
 
-	push(&workers.finished, j);
+	pthread_mutex_lock(&back.lock);
+	was_empty = back.finished.head == NULL;
+	push(&back.finished, j);
 	/* One wake-up byte per batch: the loop drains the whole list. */
 	if (was_empty) {
 		static const char byte = 1;
-		ssize_t n = write(workers.pipe_fd[1], &byte, 1);
+		ssize_t n = write(back.pipe_fd[1], &byte, 1);
 		(void)n;	/* a full pipe already says "look" */
 	}
+	pthread_mutex_unlock(&back.lock);
 }
 
-static void *worker_main(void *unused UNUSED)
+static void *worker_main(void *arg)
 {
-	pthread_mutex_lock(&workers.lock);
+	struct worker_pool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
 	for (;;) {
-		struct job *j = pop(&workers.todo);
+		struct job *j = pop(&pool->todo);
 		if (!j) {
-			if (workers.stopping)
+			if (pool->stopping)
 				break;
-			pthread_cond_wait(&workers.wake, &workers.lock);
+			pthread_cond_wait(&pool->wake, &pool->lock);
 			continue;
 		}
-		pthread_mutex_unlock(&workers.lock);
+		pthread_mutex_unlock(&pool->lock);
 		j->work(j->arg);
-		pthread_mutex_lock(&workers.lock);
-		finish_locked(j);
+		finish(j);
+		pthread_mutex_lock(&pool->lock);
 	}
-	pthread_mutex_unlock(&workers.lock);
+	pthread_mutex_unlock(&pool->lock);
 	return NULL;
 }
 
@@ -130,9 +146,9 @@ static void finished_cb(evutil_socket_t fd, short what UNUSED, void *arg UNUSED)
 
 	while (read(fd, drain, sizeof(drain)) > 0)
 		;
-	pthread_mutex_lock(&workers.lock);
-	j = take_all(&workers.finished);
-	pthread_mutex_unlock(&workers.lock);
+	pthread_mutex_lock(&back.lock);
+	j = take_all(&back.finished);
+	pthread_mutex_unlock(&back.lock);
 	while (j) {
 		struct job *next = j->next;
 		if (j->done)
@@ -146,30 +162,30 @@ static void finished_cb(evutil_socket_t fd, short what UNUSED, void *arg UNUSED)
  * own threads may call_on_loop from init on. */
 bool plugin_workers_init(void)
 {
-	if (workers.pipe_fd[0] >= 0)
+	if (back.pipe_fd[0] >= 0)
 		return true;
-	if (pipe2(workers.pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
-		log_error("plugin workers: pipe: %s", strerror(errno));
+	if (pipe2(back.pipe_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
+		log_error("workers: pipe: %s", strerror(errno));
 		return false;
 	}
-	event_assign(&workers.ev_finished, pooler.base, workers.pipe_fd[0], EV_READ | EV_PERSIST, finished_cb, NULL);
-	event_add(&workers.ev_finished, NULL);
+	event_assign(&back.ev_finished, pooler.base, back.pipe_fd[0], EV_READ | EV_PERSIST, finished_cb, NULL);
+	event_add(&back.ev_finished, NULL);
 	return true;
 }
 
-static bool start_threads(void)
+static bool start_threads(struct worker_pool *pool)
 {
 	if (!plugin_workers_init())
 		return false;
 	for (int i = 0; i < WORKER_THREADS; i++) {
-		int err = pthread_create(&workers.threads[i], NULL, worker_main, NULL);
+		int err = pthread_create(&pool->threads[i], NULL, worker_main, pool);
 		if (err) {
-			log_error("plugin workers: pthread_create: %s", strerror(err));
+			log_error("workers: pthread_create: %s", strerror(err));
 			break;
 		}
-		workers.nthreads++;
+		pool->nthreads++;
 	}
-	return workers.nthreads > 0;
+	return pool->nthreads > 0;
 }
 
 /* Any thread. */
@@ -177,7 +193,7 @@ int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg)
 {
 	struct job *j;
 
-	if (!fn || workers.pipe_fd[1] < 0)
+	if (!fn || back.pipe_fd[1] < 0)
 		return -1;
 	j = calloc(1, sizeof(*j));	/* not xcalloc: its failure path logs, loop-only */
 	if (!j)
@@ -185,23 +201,23 @@ int plugin_call_on_loop(struct pgw_plugin *p, void (*fn)(void *), void *arg)
 	j->plugin = p;
 	j->done = fn;
 	j->arg = arg;
-	pthread_mutex_lock(&workers.lock);
-	finish_locked(j);
-	pthread_mutex_unlock(&workers.lock);
+	finish(j);
 	return 0;
 }
 
-int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg)
+/* Loop thread. */
+static int submit(struct worker_pool *pool, struct pgw_plugin *p, void (*work)(void *), void (*done)(void *),
+		  void *arg)
 {
 	struct job *j;
 
-	if (!work || workers.stopping)
+	if (!work || pool->stopping)
 		return -1;
-	if (!workers.nthreads && !start_threads())
+	if (!pool->nthreads && !start_threads(pool))
 		return -1;
-	pthread_mutex_lock(&workers.lock);
-	if (workers.todo.len >= WORKER_QUEUE_MAX) {
-		pthread_mutex_unlock(&workers.lock);
+	pthread_mutex_lock(&pool->lock);
+	if (pool->todo.len >= WORKER_QUEUE_MAX) {
+		pthread_mutex_unlock(&pool->lock);
 		if (p)
 			p->errors++;
 		return -1;
@@ -211,10 +227,20 @@ int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
-	push(&workers.todo, j);
-	pthread_cond_signal(&workers.wake);
-	pthread_mutex_unlock(&workers.lock);
+	push(&pool->todo, j);
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
 	return 0;
+}
+
+int plugin_worker_submit(struct pgw_plugin *p, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	return submit(&plugin_pool, p, work, done, arg);
+}
+
+int login_worker_submit(void (*work)(void *), void (*done)(void *), void *arg)
+{
+	return submit(&login_pool, NULL, work, done, arg);
 }
 
 int plugin_workers_exiting(void)
@@ -222,27 +248,34 @@ int plugin_workers_exiting(void)
 	return atomic_load_explicit(&exiting, memory_order_relaxed);
 }
 
+static void stop_pool(struct worker_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (int i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	pool->nthreads = 0;
+}
+
 /*
  * Let the workers finish what is queued, then run the done callbacks here
  * (before plugins unload): a plugin's last writes are not lost on exit.
  * Jobs that could block for long (a network fetch) see host->exiting() and
- * give up instead of holding the exit up.
+ * give up instead of holding the exit up; queued login checks are dropped
+ * (auth_check.c).
  */
 void plugin_workers_shutdown(void)
 {
 	atomic_store(&exiting, true);
-	if (workers.pipe_fd[0] < 0)
+	if (back.pipe_fd[0] < 0)
 		return;
-	pthread_mutex_lock(&workers.lock);
-	workers.stopping = true;
-	pthread_cond_broadcast(&workers.wake);
-	pthread_mutex_unlock(&workers.lock);
-	for (int i = 0; i < workers.nthreads; i++)
-		pthread_join(workers.threads[i], NULL);
-	workers.nthreads = 0;
-	finished_cb(workers.pipe_fd[0], EV_READ, NULL);
-	event_del(&workers.ev_finished);
-	close(workers.pipe_fd[0]);
-	close(workers.pipe_fd[1]);
-	workers.pipe_fd[0] = workers.pipe_fd[1] = -1;
+	stop_pool(&login_pool);
+	stop_pool(&plugin_pool);
+	finished_cb(back.pipe_fd[0], EV_READ, NULL);
+	event_del(&back.ev_finished);
+	close(back.pipe_fd[0]);
+	close(back.pipe_fd[1]);
+	back.pipe_fd[0] = back.pipe_fd[1] = -1;
 }

@@ -21,6 +21,7 @@ struct notify_job {
 	struct pgw_timer *retry;
 	char *url, *ca_file, *body;
 	int attempt;
+	int (*exiting)(void);		/* host->exiting, NULL on older cores */
 	long status;
 	char err[CURL_ERROR_SIZE + 64];
 };
@@ -61,17 +62,36 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-/* Worker thread: no host calls. */
+static bool exiting(const struct notify_job *j)
+{
+	return j->exiting && j->exiting();
+}
+
+/* libcurl calls this at least once a second: pgwarden's exit does not wait
+ * for a silent webhook until POST_TIMEOUT_S, once per queued request. */
+static int abandon_on_exit(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return exiting(arg);
+}
+
+/* Worker thread: no host calls but exiting(). */
 static void post(void *arg)
 {
 	struct notify_job *j = arg;
-	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+	struct curl_slist *headers;
 	char curl_err[CURL_ERROR_SIZE] = "";
-	CURL *h = curl_easy_init();
+	CURL *h;
 	CURLcode rc;
 
 	j->status = 0;
 	j->err[0] = '\0';
+	if (exiting(j)) {
+		snprintf(j->err, sizeof(j->err), "abandoned: pgwarden is exiting");
+		return;
+	}
+	headers = curl_slist_append(NULL, "Content-Type: application/json");
+	h = curl_easy_init();
 	if (!h) {
 		snprintf(j->err, sizeof(j->err), "cannot start an HTTPS request");
 		curl_slist_free_all(headers);
@@ -89,8 +109,13 @@ static void post(void *arg)
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abandon_on_exit);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, j);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(h);
-	if (rc != CURLE_OK)
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		snprintf(j->err, sizeof(j->err), "abandoned: pgwarden is exiting");
+	else if (rc != CURLE_OK)
 		snprintf(j->err, sizeof(j->err), "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
 	else
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &j->status);
@@ -151,7 +176,7 @@ static void posted(void *arg)
 		job_free(j);
 		return;
 	}
-	if (j->attempt >= MAX_ATTEMPTS) {
+	if (j->attempt >= MAX_ATTEMPTS || exiting(j)) {
 		n->host->log(n->self, PGW_LOG_WARNING, "approval webhook: gave up after %d attempts: %s", j->attempt,
 			     j->err);
 		job_free(j);
@@ -175,6 +200,8 @@ void notifier_send(struct notifier *n, const char *body)
 	j->url = strdup(n->url);
 	j->ca_file = n->ca_file ? strdup(n->ca_file) : NULL;
 	j->body = strdup(body);
+	if (n->host->size >= offsetof(struct pgw_host, exiting) + sizeof(n->host->exiting))
+		j->exiting = n->host->exiting;
 	submit(j);
 }
 

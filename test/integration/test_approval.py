@@ -2,6 +2,8 @@
 statement is held — nothing reaches PostgreSQL — until an approver answers
 in the admin console, the timeout passes or the client gives up."""
 
+import signal
+import socket
 import threading
 import time
 
@@ -11,6 +13,7 @@ import pytest
 from conftest import PASSWORDS, wait_for
 from test_tls import certs, start_https_server  # noqa: F401 - the fixture
 from test_redact import guarded  # noqa: F401 - the fixture
+from test_auth import scram_secret
 
 pytestmark = pytest.mark.pgwarden_only
 
@@ -256,6 +259,42 @@ def test_webhook_announces_requests_and_retries(guarded, certs):  # noqa: F811
         h.close()
     finally:
         hook.stop()
+
+
+def test_a_silent_webhook_holds_up_neither_logins_nor_the_exit(guarded, pg):  # noqa: F811
+    """Six held statements whose webhook POSTs go to a server that accepts
+    the connection and never answers (each would wait 10 s): a login whose
+    password check runs on a worker thread (cleartext against a SCRAM
+    secret) still gets in at once, and SIGTERM exits without waiting for
+    the POSTs, running or queued."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel completes the TCP handshakes; nobody reads
+    held = []
+    try:
+        extra = APPROVERS.format(timeout=60) + f"notify_url = https://localhost:{silent.getsockname()[1]}/hook\n"
+        p = guarded(POLICY, settings={"admin_users": "postgres", "auth_type": "plain"}, extra=extra,
+                    userlist={"slowuser": scram_secret("slowpass", 4096)},
+                    databases={"slowdb": f"host=127.0.0.1 port={pg.port} dbname=appdb user=appuser password=apppass"})
+        held = [Held(p, "DELETE FROM rd_t") for _ in range(6)]
+        wait_pending(p, 6)
+        time.sleep(0.5)  # both worker threads inside a POST
+        t0 = time.monotonic()
+        with p.connect(db="slowdb", user="slowuser", password="slowpass") as c:
+            assert c.execute("SELECT 1").fetchone()[0] == 1
+        login = time.monotonic() - t0
+        assert login < 3, f"the login waited {login:.1f}s behind the webhook POSTs"
+        t0 = time.monotonic()
+        p.stopped_by_us = True  # the exit is the test
+        p.signal(signal.SIGTERM)
+        p.proc.wait(timeout=120)
+        exit_seconds = time.monotonic() - t0
+        assert exit_seconds < 5, f"exit took {exit_seconds:.1f}s with webhook POSTs hanging"
+        assert row_count(pg) == 5  # nothing was deleted
+    finally:
+        for h in held:
+            h.close()
+        silent.close()
 
 
 def test_webhook_must_be_https(guarded):  # noqa: F811

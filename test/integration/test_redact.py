@@ -38,11 +38,11 @@ def guarded(pgwarden, pg):
         c.execute("INSERT INTO rd_t SELECT g, 'v' || g FROM generate_series(1, 5) g")
         c.execute("GRANT ALL ON rd_t TO PUBLIC")
 
-    def start(policy=POLICY, settings=None, extra=""):
+    def start(policy=POLICY, settings=None, extra="", **kw):
         ini = {"plugins": "redact"}
         ini.update(settings or {})
         extra = f"[plugin.redact]\npath = {REDACT_SO}\npolicy_file = @DIR@/policy.ini\n" + extra
-        return pgwarden(ini, extra_ini=extra, files={"policy.ini": policy})
+        return pgwarden(ini, extra_ini=extra, files={"policy.ini": policy}, **kw)
     yield start
     with pg.connect("appdb") as c:
         c.execute("DROP TABLE IF EXISTS rd_t")
