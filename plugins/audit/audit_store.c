@@ -13,12 +13,16 @@
  * the plugin refuses new statements while `failed` is set (on_failure =
  * block).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* SCHED_IDLE, pthread_setname_np */
+#endif
 #include "audit_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -653,7 +657,22 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 		store_free(st);
 		return NULL;
 	}
+	pthread_setname_np(st->thread, "audit-writer");
 	return st;
+}
+
+void audit_store_set_flush_ms(struct audit_store *st, int flush_ms)
+{
+	pthread_mutex_lock(&st->lock);
+	st->cfg.flush_ms = flush_ms;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int audit_store_idle_priority(struct audit_store *st)
+{
+	struct sched_param none = { 0 };
+
+	return pthread_setschedparam(st->thread, SCHED_IDLE, &none);
 }
 
 static void enqueue(struct audit_store *st, const char *kind, int64_t at_us, const void *data, size_t len,

@@ -27,6 +27,8 @@ struct audit_store_config {
 	int queue_soft_max;		/* above it, new statements wait (backpressure) */
 };
 
+/* The writer thread is named "audit-writer" (ps -L, top -H). */
+
 struct audit_store_stats {
 	uint64_t queued;		/* events handed to the store */
 	uint64_t written;		/* events committed */
@@ -69,6 +71,16 @@ uint64_t audit_store_committed(struct audit_store *st);
 void audit_store_stats(struct audit_store *st, struct audit_store_stats *out);
 /* Are writes failing now?  why: the last error.  Cheap: per statement. */
 bool audit_store_failed(struct audit_store *st, char *why, size_t len);
+
+/* The batching window from now on (RELOAD of flush_ms). */
+void audit_store_set_flush_ms(struct audit_store *st, int flush_ms);
+
+/*
+ * Run the writer at idle priority (SCHED_IDLE): on CPU time no other
+ * thread wants, giving way to the event loop and PostgreSQL whenever they
+ * wake.  0, or the errno of pthread_setschedparam.
+ */
+int audit_store_idle_priority(struct audit_store *st);
 
 /* Called on the writer thread after each commit (or failure). */
 void audit_store_on_commit(struct audit_store *st, void (*cb)(void *arg), void *arg);

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import TARGET_BIN, TMP_ROOT, chown_postgres, copy_round_trip
+from conftest import TARGET_BIN, TMP_ROOT, chown_postgres, copy_round_trip, wait_for
 from pgproto import RawConn, message
 
 pytestmark = pytest.mark.pgwarden_only
@@ -256,6 +257,66 @@ def test_show_audit_in_the_console(audited):
     assert int(row["file_size"]) > 0
 
 
+def pending_records(p):
+    return int(p.admin_rows("SHOW AUDIT")[0]["pending"])
+
+
+def test_flush_ms_follows_reload(audited):
+    """RELOAD changes the batching window: at flush_ms = 3000 a statement's
+    record is still queued a second later (it was ignored before: the
+    window stayed at its start-up value)."""
+    p, a = audited()
+    with p.connect() as c:
+        c.execute("SELECT 1")
+    a.statements()
+    p.configure(extra_ini=a.ini_section + "flush_ms = 3000\n")
+    p.reload()
+    with p.connect() as c:
+        c.execute("SELECT 2")
+        time.sleep(1)
+        assert pending_records(p) > 0
+    wait_for(lambda: pending_records(p) == 0, timeout=10, what="the records written after the window")
+
+
+SCHED_OTHER, SCHED_IDLE = 0, 5
+
+
+def writer_policy(p):
+    """The scheduling policy of pgwarden's thread named audit-writer."""
+    for task in Path(f"/proc/{p.pid}/task").iterdir():
+        if (task / "comm").read_text().strip() == "audit-writer":
+            after_comm = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            return int(after_comm[41 - 3])  # field 41 of stat(5); the list starts at field 3
+    raise AssertionError("no audit-writer thread")
+
+
+def test_writer_priority(audited):
+    """The writer thread runs at idle priority (SCHED_IDLE) by default,
+    at normal priority with writer_priority = normal."""
+    p, _ = audited()
+    assert writer_policy(p) == SCHED_IDLE
+    p, _ = audited(writer_priority="normal")
+    assert writer_policy(p) == SCHED_OTHER
+
+
+def test_idle_writer_keeps_up_while_every_cpu_is_busy(audited):
+    """With a busy loop on every CPU at normal priority, the idle-priority
+    writer still gets its share: every record reaches the file."""
+    p, a = audited()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count())]
+    time.sleep(0.5)  # spinning
+    try:
+        with p.connect() as c:
+            for i in range(1000):
+                c.execute("SELECT %s::int", (i,))
+        wait_for(lambda: pending_records(p) == 0, timeout=60, what="every record written")
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert len(a.statements(1000, where="sql = 'SELECT $1::int'")) == 1000
+
+
 # ---------------------------------------------------------------------------
 # the chain
 # ---------------------------------------------------------------------------
@@ -338,6 +399,8 @@ def test_export_and_tail(audited):
     ({"on_failure": "maybe"}, "on_failure = maybe: expected block or continue"),
     ({"params": "some"}, "params = some: expected none, redacted or full"),
     ({"result_sample_rows": "-1"}, "result_sample_rows = -1: expected a number"),
+    ({"flush_ms": "0"}, "flush_ms = 0: expected a number"),
+    ({"writer_priority": "high"}, "writer_priority = high: expected normal or idle"),
 ])
 def test_bad_config_refuses_to_start(audited, keys, message):
     from conftest import PoolerFailed
