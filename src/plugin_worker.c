@@ -44,6 +44,7 @@ struct job_list {
 };
 
 struct worker_pool {
+	const char *thread_name;	/* ps -L, top -H */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct job_list todo;
@@ -52,8 +53,8 @@ struct worker_pool {
 	bool stopping;
 };
 
-#define POOL_INIT { .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER }
-static struct worker_pool plugin_pool = POOL_INIT, login_pool = POOL_INIT;
+#define POOL_INIT(name) { .thread_name = name, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER }
+static struct worker_pool plugin_pool = POOL_INIT("plugin-worker"), login_pool = POOL_INIT("login-worker");
 
 /* The way back to the loop, shared by both pools and call_on_loop. */
 static struct {
@@ -183,6 +184,7 @@ static bool start_threads(struct worker_pool *pool)
 			log_error("workers: pthread_create: %s", strerror(err));
 			break;
 		}
+		pthread_setname_np(pool->threads[i], pool->thread_name);
 		pool->nthreads++;
 	}
 	return pool->nthreads > 0;

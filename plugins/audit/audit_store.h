@@ -27,8 +27,6 @@ struct audit_store_config {
 	int queue_soft_max;		/* above it, new statements wait (backpressure) */
 };
 
-/* The writer thread is named "audit-writer" (ps -L, top -H). */
-
 struct audit_store_stats {
 	uint64_t queued;		/* events handed to the store */
 	uint64_t written;		/* events committed */
@@ -39,8 +37,8 @@ struct audit_store_stats {
 	bool failed;			/* a write failed: events are not being recorded */
 };
 
-/* Open (creating file and schema), read the chain's end, start the thread.
- * NULL with err filled on failure. */
+/* Open (creating file and schema), read the chain's end, start the thread
+ * (named "audit-writer": ps -L, top -H).  NULL with err filled on failure. */
 struct audit_store *audit_store_open(const struct audit_store_config *cfg, char *err, size_t errlen);
 
 /*

@@ -190,6 +190,8 @@ def test_fast_exit_does_not_run_queued_password_checks(pgwarden, pg):
     p, check_seconds = slow_password_pooler(pgwarden, pg)
     waiting = [send_cleartext_password(p, "slowuser", "slowdb", "slowpass") for _ in range(10)]
     time.sleep(0.2)
+    threads = [(t / "comm").read_text().strip() for t in Path(f"/proc/{p.pid}/task").iterdir()]
+    assert threads.count("login-worker") == 2 and "plugin-worker" not in threads, threads
     t0 = time.monotonic()
     p.stopped_by_us = True  # the exit is the test
     p.signal(signal.SIGTERM)
