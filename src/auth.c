@@ -565,6 +565,49 @@ void auth_plugin_decided(struct pgsocket *client, const struct plugin_auth_resul
 	}
 }
 
+/*
+ * A PBKDF2 for SCRAM keys on a worker (auth_check.c) while the message
+ * that needs them waits, its client or server paused: a client's secret
+ * built from a plain-text password, a server login's keys.  The answer
+ * puts the keys in the user's cache and handles the message again.
+ */
+struct keys_check {
+	struct auth_check check;
+	struct scram_keys_job *job;
+	uint8_t *msg;
+	size_t len;
+};
+
+static void derive_keys(struct auth_check *check)
+{
+	scram_keys_job_run(container_of(check, struct keys_check, check)->job);
+}
+
+static void keys_check_free(struct auth_check *check)
+{
+	struct keys_check *c = container_of(check, struct keys_check, check);
+
+	scram_keys_job_free(c->job);
+	free(c->msg);
+	free(c);
+}
+
+/* False (job freed): no worker free, do it inline. */
+static bool start_keys_check(struct pgsocket *sk, struct scram_keys_job *job, const uint8_t *msg, size_t len,
+			     void (*answer)(struct pgsocket *sk, struct auth_check *check))
+{
+	struct keys_check *c = xcalloc(1, sizeof(*c));
+
+	c->check.run = derive_keys;
+	c->check.answer = answer;
+	c->check.free = keys_check_free;
+	c->job = job;
+	c->msg = xmalloc(len ? len : 1);
+	memcpy(c->msg, msg, len);
+	c->len = len;
+	return auth_check_start(sk, &c->check);
+}
+
 /* Key of the per-name salts (scram_user_salt): random, once per process. */
 static bool user_salt(const char *username, uint8_t salt[SCRAM_SALT_LEN])
 {
@@ -601,6 +644,50 @@ static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
 	return scram_mock_secret(salt, sizeof(salt), cf->scram_iterations, out);
 }
 
+static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t *body, size_t len);
+
+/* The secret's keys are cached now: the SASL initial response again. */
+static void client_secret_answer(struct pgsocket *client, struct auth_check *check)
+{
+	struct keys_check *c = container_of(check, struct keys_check, check);
+	struct pguser *user = client_known_user(client);
+
+	if (!c->job->ok || !user) {
+		fail_auth(client);
+		return;
+	}
+	scram_keys_job_store(c->job, &user->client_scram_cache);
+	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+	if (auth_scram_first(client, c->msg, c->len) != SBUF_CLOSED)
+		sbuf_continue(&client->sbuf);
+}
+
+/*
+ * A user with a plain-text password in auth_file logging in with SCRAM for
+ * the first time (per password): the secret it is checked against costs a
+ * PBKDF2 of scram_iterations rounds, built on a worker while the client
+ * waits.  False: nothing to build (cached, or not a plain password), or no
+ * worker free (built inline).
+ */
+static bool build_client_secret_off_loop(struct pgsocket *client, const uint8_t *body, size_t len)
+{
+	struct pguser *user = client_known_user(client);
+	uint8_t salt[SCRAM_SALT_LEN];
+	struct scram_keys_job *job;
+
+	if (!user || !user->secret || password_type_of(user->secret) != PASSWORD_PLAIN || !user->secret[0] ||
+	    !user_salt(client->user_name, salt))
+		return false;
+	job = scram_keys_job_new(user->secret, salt, sizeof(salt), cf->scram_iterations, &user->client_scram_cache);
+	if (!job)
+		return false;
+	client->auth_phase = AUTH_PHASE_VERIFY;
+	if (start_keys_check(client, job, body, len, client_secret_answer))
+		return true;
+	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
+	return false;
+}
+
 static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t *body, size_t len)
 {
 	const char *mech;
@@ -617,6 +704,8 @@ static enum sbuf_result auth_scram_first(struct pgsocket *client, const uint8_t 
 		disconnect_client(client, true, "client selected an invalid SASL authentication mechanism");
 		return SBUF_CLOSED;
 	}
+	if (build_client_secret_off_loop(client, body, len))
+		return SBUF_DONE;	/* client_secret_answer goes on */
 	client->scram_srv = xcalloc(1, sizeof(*client->scram_srv));
 	if (!load_scram_secret(client, &client->scram_srv->secret)) {
 		fail_auth(client);
@@ -764,23 +853,10 @@ static bool answer_server_first(struct pgsocket *server, struct pguser *user, co
 	return true;
 }
 
-/* The server-first message waits, with the server paused, for its keys. */
-struct server_keys_check {
-	struct auth_check check;
-	struct scram_keys_job *job;
-	uint8_t *msg;
-	size_t len;
-};
-
-static void derive_server_keys(struct auth_check *check)
-{
-	scram_keys_job_run(container_of(check, struct server_keys_check, check)->job);
-}
-
 /* Keys in the user's cache: the answer does not run PBKDF2 again. */
 static void server_keys_answer(struct pgsocket *server, struct auth_check *check)
 {
-	struct server_keys_check *c = container_of(check, struct server_keys_check, check);
+	struct keys_check *c = container_of(check, struct keys_check, check);
 	struct pguser *user = server->login_user;
 
 	scram_keys_job_store(c->job, &user->server_scram_cache);
@@ -789,15 +865,6 @@ static void server_keys_answer(struct pgsocket *server, struct auth_check *check
 		return;
 	}
 	sbuf_continue(&server->sbuf);
-}
-
-static void server_keys_check_free(struct auth_check *check)
-{
-	struct server_keys_check *c = container_of(check, struct server_keys_check, check);
-
-	scram_keys_job_free(c->job);
-	free(c->msg);
-	free(c);
 }
 
 /*
@@ -811,19 +878,8 @@ static bool derive_server_keys_off_loop(struct pgsocket *server, struct pguser *
 {
 	struct scram_keys_job *job = scram_client_keys_job(server->scram_cli, &user->server_scram_cache,
 							   (const char *)msg, len);
-	struct server_keys_check *c;
 
-	if (!job)
-		return false;
-	c = xcalloc(1, sizeof(*c));
-	c->check.run = derive_server_keys;
-	c->check.answer = server_keys_answer;
-	c->check.free = server_keys_check_free;
-	c->job = job;
-	c->msg = xmalloc(len);
-	memcpy(c->msg, msg, len);
-	c->len = len;
-	return auth_check_start(server, &c->check);
+	return job && start_keys_check(server, job, msg, len, server_keys_answer);
 }
 
 bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len)

@@ -222,7 +222,7 @@ enum auth_phase {
 	AUTH_PHASE_SCRAM_FINAL,
 	AUTH_PHASE_PLUGIN,		/* cleartext password for client_auth plugins */
 	AUTH_PHASE_PAM,			/* cleartext password for PAM, then PAM's answer */
-	AUTH_PHASE_VERIFY,		/* cleartext password checked against a SCRAM secret (auth_check.c) */
+	AUTH_PHASE_VERIFY,		/* a password checked, or a SCRAM secret built, on a worker (auth_check.c) */
 	AUTH_PHASE_PEER,		/* the peer's system user looked up (auth_check.c) */
 	AUTH_PHASE_DONE,
 };

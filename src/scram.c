@@ -831,13 +831,22 @@ struct scram_keys_job *scram_client_keys_job(const struct scram_client *st, cons
 	if (st->use_keys || !st->password || !st->client_first_bare || st->server_first ||
 	    !read_server_first(st, server_first, len, &nonce, &salt, &salt_len, &iterations, &err))
 		return NULL;
-	if (keys_cached(cache, st->password, salt, salt_len, iterations)) {
-		free(salt);
+	job = scram_keys_job_new(st->password, salt, salt_len, iterations, cache);
+	free(salt);
+	return job;
+}
+
+struct scram_keys_job *scram_keys_job_new(const char *password, const uint8_t *salt, int salt_len, int iterations,
+					  const struct scram_keys_cache *cache)
+{
+	struct scram_keys_job *job;
+
+	if (keys_cached(cache, password, salt, salt_len, iterations))
 		return NULL;
-	}
 	job = xcalloc(1, sizeof(*job));
-	job->password = xstrdup(st->password);
-	job->salt = salt;
+	job->password = xstrdup(password);
+	job->salt = xmalloc((size_t)salt_len);
+	memcpy(job->salt, salt, (size_t)salt_len);
 	job->salt_len = salt_len;
 	job->iterations = iterations;
 	return job;

@@ -32,9 +32,10 @@ struct scram_secret {
 bool scram_parse_secret(const char *secret, struct scram_secret *out);
 
 /*
- * PBKDF2 runs on the event loop and costs about a millisecond at 4096
- * iterations.  A login with the same password, salt and iteration count as
- * the one before takes the keys that came out of it then.  Only for
+ * PBKDF2 costs about a millisecond at 4096 iterations (pgwarden runs it on
+ * a worker thread: scram_keys_job).  A login with the same password, salt
+ * and iteration count as the one before takes the keys that came out of it
+ * then.  Only for
  * passwords held in the clear anyway (the cache adds nothing an attacker
  * reading memory would not have): never for checking a client's password.
  */
@@ -117,6 +118,9 @@ struct scram_keys_job {
 };
 struct scram_keys_job *scram_client_keys_job(const struct scram_client *st, const struct scram_keys_cache *cache,
 					     const char *server_first, size_t len);
+/* The job for these inputs; NULL when cache already holds their keys. */
+struct scram_keys_job *scram_keys_job_new(const char *password, const uint8_t *salt, int salt_len, int iterations,
+					  const struct scram_keys_cache *cache);
 /* Any thread: derive the keys. */
 void scram_keys_job_run(struct scram_keys_job *job);
 /* The derived keys into cache, where scram_client_final finds them. */

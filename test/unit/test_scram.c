@@ -370,6 +370,42 @@ static void test_client_keys_job(void **unused)
 }
 
 /*
+ * The keys job for a secret built from a plain password (a client's first
+ * SCRAM login): run and stored, it gives the secret an inline build gives,
+ * and the builder takes its keys from the cache (spoiled, the secret
+ * changes); once stored, there is no job for the same inputs.
+ */
+static void test_secret_keys_job(void **unused)
+{
+	const uint8_t salt[SCRAM_SALT_LEN] = { 9, 8, 7 };
+	struct scram_keys_cache cache = { 0 };
+	struct scram_secret inline_built, from_cache;
+	struct scram_keys_job *job;
+
+	assert_true(scram_secret_from_password_salt("s3cr3t", salt, sizeof(salt), 4096, NULL, &inline_built));
+	job = scram_keys_job_new("s3cr3t", salt, sizeof(salt), 4096, &cache);
+	assert_non_null(job);
+	scram_keys_job_run(job);
+	assert_true(job->ok);
+	scram_keys_job_store(job, &cache);
+	scram_keys_job_free(job);
+	assert_null(scram_keys_job_new("s3cr3t", salt, sizeof(salt), 4096, &cache));
+	assert_non_null(job = scram_keys_job_new("s3cr3t", salt, sizeof(salt), 4097, &cache));
+	scram_keys_job_free(job);
+
+	assert_true(scram_secret_from_password_salt("s3cr3t", salt, sizeof(salt), 4096, &cache, &from_cache));
+	assert_memory_equal(from_cache.stored_key, inline_built.stored_key, SCRAM_KEY_LEN);
+	assert_memory_equal(from_cache.server_key, inline_built.server_key, SCRAM_KEY_LEN);
+	scram_secret_clear(&from_cache);
+	cache.server_key[0] ^= 1;
+	assert_true(scram_secret_from_password_salt("s3cr3t", salt, sizeof(salt), 4096, &cache, &from_cache));
+	assert_memory_not_equal(from_cache.server_key, inline_built.server_key, SCRAM_KEY_LEN);
+	scram_secret_clear(&from_cache);
+	scram_secret_clear(&inline_built);
+	scram_keys_cache_clear(&cache);
+}
+
+/*
  * Per-user salts: the same name gives the same salt, another name or another
  * nonce a different one; a secret made with one logs in with its password
  * only, and a mock secret with none.
@@ -715,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_secret_from_password),
 		cmocka_unit_test(test_client_keys_cache),
 		cmocka_unit_test(test_client_keys_job),
+		cmocka_unit_test(test_secret_keys_job),
 		cmocka_unit_test(test_user_salt_and_mock_secret),
 		cmocka_unit_test(test_format_rfc_secret),
 		cmocka_unit_test(test_use_keys_matches_password),
