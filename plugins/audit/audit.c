@@ -610,10 +610,11 @@ static bool parse_config(struct pgw_plugin *self, struct audit *a, const struct 
  * that the event loop and PostgreSQL, which clients wait on, need now.  At
  * idle priority it gives way to them the moment they wake: on 2 CPUs,
  * pgbench tpcb-like through pgwarden+audit went from 0.86-0.87x to
- * 0.92-0.95x of PgBouncer's TPS (doc/performance.md).  It still gets a
- * small share of a saturated CPU, and at queue_max clients wait for it
- * (backpressure): nothing is lost, only the window of records not yet on
- * disk grows.  Start-only: an unprivileged thread cannot leave SCHED_IDLE.
+ * 0.84-0.95x (mean 0.91) of PgBouncer's TPS (doc/performance.md).  It
+ * still gets a small share of a saturated CPU, and at queue_max clients
+ * wait for it (backpressure): nothing is lost, only the window of records
+ * not yet on disk grows.  Start-only: an unprivileged thread cannot leave
+ * SCHED_IDLE.
  */
 static void lower_writer_priority(struct pgw_plugin *self, struct audit *a)
 {
