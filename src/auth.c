@@ -608,6 +608,12 @@ static bool start_keys_check(struct pgsocket *sk, struct scram_keys_job *job, co
 	return auth_check_start(sk, &c->check);
 }
 
+/* A plain-text password to derive keys from (auth_file may hold "" too). */
+static bool plain_password(const char *secret)
+{
+	return secret && password_type_of(secret) == PASSWORD_PLAIN && secret[0];
+}
+
 /* Key of the per-name salts (scram_user_salt): random, once per process. */
 static bool user_salt(const char *username, uint8_t salt[SCRAM_SALT_LEN])
 {
@@ -637,7 +643,7 @@ static bool load_scram_secret(struct pgsocket *client, struct scram_secret *out)
 		return scram_parse_secret(secret, out);
 	if (!user_salt(client->user_name, salt))
 		return false;
-	if (secret && password_type_of(secret) == PASSWORD_PLAIN && secret[0])
+	if (plain_password(secret))
 		return scram_secret_from_password_salt(secret, salt, sizeof(salt), cf->scram_iterations,
 						       &user->client_scram_cache, out);
 	client->auth_phase = AUTH_PHASE_SCRAM_FIRST;
@@ -675,8 +681,7 @@ static bool build_client_secret_off_loop(struct pgsocket *client, const uint8_t 
 	uint8_t salt[SCRAM_SALT_LEN];
 	struct scram_keys_job *job;
 
-	if (!user || !user->secret || password_type_of(user->secret) != PASSWORD_PLAIN || !user->secret[0] ||
-	    !user_salt(client->user_name, salt))
+	if (!user || !plain_password(user->secret) || !user_salt(client->user_name, salt))
 		return false;
 	job = scram_keys_job_new(user->secret, salt, sizeof(salt), cf->scram_iterations, &user->client_scram_cache);
 	if (!job)
@@ -809,7 +814,7 @@ static bool start_server_scram(struct pgsocket *server, const char *secret, cons
 {
 	struct scram_client *sc = xcalloc(1, sizeof(*sc));
 
-	if (password_type_of(secret) == PASSWORD_PLAIN && secret[0]) {
+	if (plain_password(secret)) {
 		sc->password = xstrdup(secret);
 	} else if (password_type_of(secret) == PASSWORD_SCRAM && user->has_scram_keys) {
 		sc->use_keys = true;
@@ -896,7 +901,7 @@ bool server_answer_auth(struct pgsocket *server, const uint8_t *body, size_t len
 
 	switch (code) {
 	case AUTH_REQ_PASSWORD:
-		if (password_type_of(secret) != PASSWORD_PLAIN || !secret[0])
+		if (!plain_password(secret))
 			return server_auth_fail(server, "server login failed: wrong password type");
 		send_password_msg(server, secret, strlen(secret) + 1);
 		return true;

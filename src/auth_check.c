@@ -31,7 +31,6 @@ static void run_check(void *arg)
 	if (atomic_load(&check->abandoned) || plugin_workers_exiting())
 		return;
 	check->run(check);
-	check->ran = true;
 }
 
 static void stop_watching(struct auth_check *check)
@@ -66,8 +65,12 @@ static void check_done(void *arg)
 
 	list_del(&check->node);
 	stop_watching(check);
-	/* at exit (workers_shutdown) nobody is answered: the process ends */
-	if (check->sk && check->ran && !plugin_workers_exiting()) {
+	/*
+	 * At exit (workers_shutdown) nobody is answered: the process ends.  Not
+	 * exiting now means not exiting when the worker looked either, so a
+	 * check whose socket is still here has run.
+	 */
+	if (check->sk && !plugin_workers_exiting()) {
 		check->sk->auth_check_waiting = false;
 		check->answer(check->sk, check);
 	}
@@ -78,7 +81,6 @@ bool auth_check_start(struct pgsocket *sk, struct auth_check *check)
 {
 	check->sk = sk;
 	atomic_init(&check->abandoned, false);
-	check->ran = false;
 	check->watching = false;
 	if (login_worker_submit(run_check, check_done, check) < 0) {
 		check->free(check);

@@ -425,7 +425,6 @@ struct auth_check {
 	struct list_node node;		/* in flight, on the loop thread */
 	struct pgsocket *sk;		/* the client or server waiting; NULL once gone */
 	atomic_bool abandoned;		/* sk went: the worker need not run it */
-	bool ran;			/* set by the worker; read on the loop after it */
 	bool watching;			/* client_gone is added */
 	struct event client_gone;	/* the paused client hung up */
 	void (*run)(struct auth_check *check);	/* on a worker thread: the slow part */

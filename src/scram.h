@@ -35,9 +35,9 @@ bool scram_parse_secret(const char *secret, struct scram_secret *out);
  * PBKDF2 costs about a millisecond at 4096 iterations (pgwarden runs it on
  * a worker thread: scram_keys_job).  A login with the same password, salt
  * and iteration count as the one before takes the keys that came out of it
- * then.  Only for
- * passwords held in the clear anyway (the cache adds nothing an attacker
- * reading memory would not have): never for checking a client's password.
+ * then.  Only for passwords held in the clear anyway (the cache adds
+ * nothing an attacker reading memory would not have): never for checking
+ * a client's password.
  */
 struct scram_keys_cache {
 	bool valid;
