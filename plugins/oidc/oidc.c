@@ -14,6 +14,7 @@
 #include "oidc_config.h"
 #include "oidc_fetch.h"
 #include "oidc_keys.h"
+#include "curl_exit.h"
 
 #include <pgwarden/plugin.h>
 #include <stddef.h>
@@ -367,9 +368,7 @@ static void start_fetch(struct oidc *o)
 	job->jwks_uri = o->conf->jwks_uri ? strdup(o->conf->jwks_uri) : NULL;
 	job->ca_file = o->conf->ca_file ? strdup(o->conf->ca_file) : NULL;
 	job->timeout_s = (long)o->conf->http_timeout;
-	/* a core older than host->exiting: the exit waits up to http_timeout */
-	if (host->size >= offsetof(struct pgw_host, exiting) + sizeof(host->exiting))
-		job->exiting = host->exiting;
+	job->exiting = host_exiting_fn(host);
 	job->owner = o;
 	o->fetching = true;
 	o->last_fetch = now_s();

@@ -2,6 +2,7 @@
  * HTTPS GETs for the OIDC plugin's keys (see oidc_fetch.h).
  */
 #include "oidc_fetch.h"
+#include "curl_exit.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -34,16 +35,6 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* libcurl calls this at least once a second, connecting or not: the exit
- * of pgwarden does not wait for a silent issuer until http_timeout. */
-static int abandon_on_exit(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	struct oidc_fetch *job = arg;
-
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return job->exiting && job->exiting();
-}
-
 /* GET url; the body (NUL-terminated) or NULL with job->err. */
 static char *https_get(struct oidc_fetch *job, const char *url, size_t *len)
 {
@@ -72,9 +63,7 @@ static char *https_get(struct oidc_fetch *job, const char *url, size_t *len)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abandon_on_exit);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, job);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_give_up_on_exit(h, &job->exiting);	/* not wait for a silent issuer until http_timeout */
 	rc = curl_easy_perform(h);
 	curl_easy_cleanup(h);
 	if (rc != CURLE_OK) {

@@ -6,6 +6,7 @@
  * RELOAD never pulls it from under a running request.
  */
 #include "redact_notify.h"
+#include "curl_exit.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@ struct notify_job {
 	struct pgw_timer *retry;
 	char *url, *ca_file, *body;
 	int attempt;
-	int (*exiting)(void);		/* host->exiting, NULL on older cores */
+	pgw_exiting_fn exiting;		/* host->exiting, NULL on older cores */
 	long status;
 	char err[CURL_ERROR_SIZE + 64];
 };
@@ -62,19 +63,6 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-static bool exiting(const struct notify_job *j)
-{
-	return j->exiting && j->exiting();
-}
-
-/* libcurl calls this at least once a second: pgwarden's exit does not wait
- * for a silent webhook until POST_TIMEOUT_S, once per queued request. */
-static int abandon_on_exit(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return exiting(arg);
-}
-
 /* Worker thread: no host calls but exiting(). */
 static void post(void *arg)
 {
@@ -86,7 +74,7 @@ static void post(void *arg)
 
 	j->status = 0;
 	j->err[0] = '\0';
-	if (exiting(j)) {
+	if (pgw_exiting(j->exiting)) {
 		snprintf(j->err, sizeof(j->err), "abandoned: pgwarden is exiting");
 		return;
 	}
@@ -109,9 +97,7 @@ static void post(void *arg)
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abandon_on_exit);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, j);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_give_up_on_exit(h, &j->exiting);	/* not wait POST_TIMEOUT_S per queued request */
 	rc = curl_easy_perform(h);
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		snprintf(j->err, sizeof(j->err), "abandoned: pgwarden is exiting");
@@ -176,7 +162,7 @@ static void posted(void *arg)
 		job_free(j);
 		return;
 	}
-	if (j->attempt >= MAX_ATTEMPTS || exiting(j)) {
+	if (j->attempt >= MAX_ATTEMPTS || pgw_exiting(j->exiting)) {
 		n->host->log(n->self, PGW_LOG_WARNING, "approval webhook: gave up after %d attempts: %s", j->attempt,
 			     j->err);
 		job_free(j);
@@ -200,8 +186,7 @@ void notifier_send(struct notifier *n, const char *body)
 	j->url = strdup(n->url);
 	j->ca_file = n->ca_file ? strdup(n->ca_file) : NULL;
 	j->body = strdup(body);
-	if (n->host->size >= offsetof(struct pgw_host, exiting) + sizeof(n->host->exiting))
-		j->exiting = n->host->exiting;
+	j->exiting = host_exiting_fn(n->host);
 	submit(j);
 }
 
