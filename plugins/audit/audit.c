@@ -82,6 +82,7 @@ struct audit {
 	struct held *held, **held_tail;	/* statements waiting for the queue to drain */
 	atomic_bool wake_pending;	/* a call_on_loop is on its way (writer sets, loop clears) */
 	bool synchronous;
+	bool writer_idle;		/* the writer runs at SCHED_IDLE (fixed at startup) */
 	struct pending_result *pending, **pending_tail;	/* in ticket order */
 	struct json_text record;	/* the record being written (loop thread) */
 	struct capture_buf capture;	/* the statement being captured (loop thread) */
@@ -620,9 +621,20 @@ static void lower_writer_priority(struct pgw_plugin *self, struct audit *a)
 {
 	int err = audit_store_idle_priority(a->store);
 
+	a->writer_idle = err == 0;
 	if (err)
 		host->log(self, PGW_LOG_WARNING, "writer_priority = idle: %s; the writer runs at normal priority",
 			  strerror(err));
+}
+
+/*
+ * With synchronous = on every result waits for the writer's commit, so a
+ * writer that only gets idle CPU would hold every client up on a busy
+ * host: there the default is normal.
+ */
+static const char *default_writer_priority(const struct audit *a)
+{
+	return a->synchronous ? "normal" : "idle";
 }
 
 static bool open_store(struct pgw_plugin *self, struct audit *a, const struct pgw_kv *config, int n)
@@ -638,7 +650,7 @@ static bool open_store(struct pgw_plugin *self, struct audit *a, const struct pg
 		host->set_error(self, "file and key_file must be set");
 		return false;
 	}
-	if (!parse_choice(self, "writer_priority", cfg(config, n, "writer_priority", "idle"), priority_names, &idle))
+	if (!parse_choice(self, "writer_priority", cfg(config, n, "writer_priority", default_writer_priority(a)), priority_names, &idle))
 		return false;
 	if (!audit_key_load(key_file, true, &sc.key, err, sizeof(err))) {
 		host->set_error(self, "%s", err);
@@ -678,6 +690,10 @@ static int on_reload(struct pgw_plugin *self, const struct pgw_kv *config, int n
 	a->params = next.params;
 	a->sample_rows = next.sample_rows;
 	a->queue_max = next.queue_max;
+	if (next.synchronous && !a->synchronous && a->writer_idle)
+		host->log(self, PGW_LOG_WARNING, "synchronous = on with the writer at idle priority (writer_priority "
+			  "is read at startup): every result now waits for a writer that gets only idle CPU; "
+			  "restart to run it at normal priority");
 	a->synchronous = next.synchronous;
 	if (next.flush_ms != a->flush_ms) {
 		a->flush_ms = next.flush_ms;

@@ -292,11 +292,30 @@ def writer_policy(p):
 
 def test_writer_priority(audited):
     """The writer thread runs at idle priority (SCHED_IDLE) by default,
-    at normal priority with writer_priority = normal."""
+    at normal priority with writer_priority = normal, and by default also
+    with synchronous = on (every result waits for it there); idle when
+    asked for even then."""
     p, _ = audited()
     assert writer_policy(p) == SCHED_IDLE
     p, _ = audited(writer_priority="normal")
     assert writer_policy(p) == SCHED_OTHER
+    p, _ = audited(synchronous="on")
+    assert writer_policy(p) == SCHED_OTHER
+    p, _ = audited(synchronous="on", writer_priority="idle")
+    assert writer_policy(p) == SCHED_IDLE
+
+
+def test_synchronous_reload_with_idle_writer_warns(audited):
+    """synchronous = on by RELOAD cannot raise the idle writer (start-only):
+    the log says so, and statements still run, each result committed first."""
+    p, a = audited()
+    p.configure(extra_ini=a.ini_section + "synchronous = on\n")
+    p.reload()
+    p.wait_log(r"WARNING.*synchronous = on with the writer at idle priority.*restart")
+    with p.connect() as c:
+        c.execute("SELECT 1")
+        assert pending_records(p) == 0
+    assert writer_policy(p) == SCHED_IDLE
 
 
 def test_idle_writer_keeps_up_while_every_cpu_is_busy(audited):
