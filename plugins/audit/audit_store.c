@@ -476,16 +476,23 @@ fail:
 	return false;
 }
 
+/*
+ * Under the lock, which the event loop needs for every record: the whole
+ * queue when it fits in a batch (the usual case) is taken without walking
+ * it.  A walk of a few hundred records is a few microseconds, and an
+ * idle-priority writer preempted in the middle of it would leave the loop
+ * waiting on the lock until the writer got a CPU back.
+ */
 static struct event *take_batch(struct audit_store *st)
 {
-	struct event *first = st->head, *last = first;
-	int n = 1;
+	struct event *first = st->head, *last = st->tail;
+	int n = st->queue_len;
 
 	if (!first)
 		return NULL;
-	while (last->next && n < st->cfg.batch_max) {
-		last = last->next;
-		n++;
+	if (n > st->cfg.batch_max) {
+		for (last = first, n = 1; n < st->cfg.batch_max; n++)
+			last = last->next;
 	}
 	st->head = last->next;
 	if (!st->head)
@@ -545,6 +552,23 @@ static void wait_for_work(struct audit_store *st, bool retrying)
 		;
 }
 
+/*
+ * Under the lock; calls the commit callback without it (it wakes the event
+ * loop, a system call), so that the loop, which takes the lock for every
+ * record, never waits for that.
+ */
+static void tell_committed(struct audit_store *st)
+{
+	void (*on_commit)(void *) = st->on_commit;
+	void *arg = st->on_commit_arg;
+
+	if (!on_commit)
+		return;
+	pthread_mutex_unlock(&st->lock);
+	on_commit(arg);
+	pthread_mutex_lock(&st->lock);
+}
+
 static void *writer_main(void *arg)
 {
 	struct audit_store *st = arg;
@@ -588,8 +612,7 @@ static void *writer_main(void *arg)
 			snprintf(st->last_error, sizeof(st->last_error), "%s", err);
 		}
 		retrying = !ok;
-		if (st->on_commit)
-			st->on_commit(st->on_commit_arg);
+		tell_committed(st);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return NULL;
@@ -679,6 +702,7 @@ static void enqueue(struct audit_store *st, const char *kind, int64_t at_us, con
 		    bool captured)
 {
 	struct event *e = malloc(sizeof(*e) + len + 1);
+	bool wake;
 
 	if (!e)
 		abort();	/* no record may be lost quietly */
@@ -699,9 +723,10 @@ static void enqueue(struct audit_store *st, const char *kind, int64_t at_us, con
 	st->tail = e;
 	st->queued++;
 	/* the writer sleeps until its window ends: wake it only to start one */
-	if (++st->queue_len == 1 || st->queue_len == st->cfg.batch_max)
-		pthread_cond_signal(&st->wake);
+	wake = ++st->queue_len == 1 || st->queue_len == st->cfg.batch_max;
 	pthread_mutex_unlock(&st->lock);
+	if (wake)	/* after unlocking: the writer would only wait for the lock */
+		pthread_cond_signal(&st->wake);
 }
 
 void audit_store_put(struct audit_store *st, const char *kind, int64_t at_us, const char *record, size_t len)
