@@ -17,6 +17,7 @@
 #define _GNU_SOURCE		/* SCHED_IDLE, pthread_setname_np */
 #endif
 #include "audit_store.h"
+#include "text_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +50,6 @@ struct event {
 	_Alignas(max_align_t) char data[];
 };
 
-struct analysis;
-
 struct audit_store {
 	struct audit_store_config cfg;
 	char *path;
@@ -74,9 +73,10 @@ struct audit_store {
 	char last_error[256];
 	void (*on_commit)(void *arg);
 	void *on_commit_arg;
-	struct analysis *analyses;	/* writer thread only: by exact text */
-	struct analysis *by_normalized;	/* writer thread only: by normalized text */
-	struct analysis *by_shape;	/* writer thread only: by shape key (sql_shape.h) */
+	/* writer thread only: what a statement's SQL gives (kind, fingerprint,
+	 * normalized text), as JSON members, by its exact text, its normalized
+	 * text and its shape key (sql_shape.h); see put_analysis */
+	struct text_cache *by_text, *by_normalized, *by_shape;
 	struct audit_hasher *hasher;	/* writer thread (and open, before it starts) */
 	struct json_text row;		/* writer thread: the record as stored */
 };
@@ -172,8 +172,8 @@ bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **
 }
 
 /*
- * Parsing is most of the writer's work.  Three caches, writer thread only,
- * direct-mapped (a colliding text replaces the slot's entry):
+ * Parsing is most of the writer's work.  Three caches, writer thread only
+ * (text_cache.h: a new text replaces the least recently used of its set):
  *  - by exact text: prepared statements and ORMs repeat their texts, which
  *    then cost no parse at all;
  *  - by shape key: literal values vary (WHERE id = 42, = 43, ...); the shape
@@ -185,53 +185,8 @@ bool audit_analyze_sql(const char *sql, char **kind, char **fingerprint, char **
  *    with the same normalized form is the same.
  * Only a statement shape never seen before is parsed three times.
  */
-#define ANALYSIS_SLOTS 4096
+#define ANALYSIS_ENTRIES 4096
 #define ANALYSIS_MAX_SHAPE 4096
-
-struct analysis {
-	char *sql;			/* the key: exact text, or normalized text */
-	char *fields;			/* "kind":...,"fingerprint":...,"normalized":... */
-	size_t fields_len;
-};
-
-/* A slot number for a text: eight bytes a step (a byte-at-a-time FNV over
- * every statement's text and shape was a visible part of the writer). */
-static uint32_t text_hash(const char *s)
-{
-	size_t len = strlen(s);
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
-
-	for (; len >= 8; s += 8, len -= 8) {
-		memcpy(&w, s, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	w = 0;
-	memcpy(&w, s, len);
-	h = (h ^ w) * 0xff51afd7ed558ccdull;
-	return (uint32_t)(h ^ (h >> 29));
-}
-
-static void analysis_clear(struct analysis *a)
-{
-	free(a->sql);
-	free(a->fields);
-	memset(a, 0, sizeof(*a));
-}
-
-static void analysis_set(struct analysis *a, const char *key, const char *fields, size_t fields_len)
-{
-	analysis_clear(a);
-	a->sql = strdup(key);
-	a->fields = malloc(fields_len + 1);
-	memcpy(a->fields, fields, fields_len + 1);
-	a->fields_len = fields_len;
-}
-
-static struct analysis *slot(struct analysis *table, const char *key)
-{
-	return &table[text_hash(key) % ANALYSIS_SLOTS];
-}
 
 /* The three keys a statement record gets from its SQL, as JSON text. */
 static void analysis_fields(struct json_text *out, const char *kind, const char *fingerprint,
@@ -257,52 +212,44 @@ static void analyse_fields(const char *sql, struct json_text *fields, char **nor
 	free(fingerprint);
 }
 
-static const struct analysis *analyse_cached(struct audit_store *st, const char *sql)
+/* Appends to row the keys sql gives ("kind":...,"fingerprint":...,"normalized":...). */
+static void put_analysis(struct audit_store *st, const char *sql, struct json_text *row)
 {
-	struct analysis *exact = slot(st->analyses, sql), *found;
 	char shape[ANALYSIS_MAX_SHAPE + 1];
 	bool has_shape;
 	PgQueryNormalizeResult norm;
 	struct json_text built = { 0 };
-	const char *fields = NULL;
-	size_t fields_len = 0;
+	const char *fields;
+	size_t len;
 	char *normalized = NULL;
 
-	if (exact->sql && strcmp(exact->sql, sql) == 0)
-		return exact;
-	has_shape = sql_shape_key(sql, shape, sizeof(shape));
-	if (has_shape) {
-		found = slot(st->by_shape, shape);
-		if (found->sql && strcmp(found->sql, shape) == 0)
-			return found;
+	fields = text_cache_get(st->by_text, 0, sql, &len);
+	has_shape = !fields && sql_shape_key(sql, shape, sizeof(shape));
+	if (has_shape)
+		fields = text_cache_get(st->by_shape, 0, shape, &len);
+	if (fields) {
+		jt_raw(row, fields, len);
+		return;
 	}
 	norm = pg_query_normalize(sql);
-	if (!norm.error && norm.normalized_query) {
-		found = slot(st->by_normalized, norm.normalized_query);
-		if (found->sql && strcmp(found->sql, norm.normalized_query) == 0) {
-			fields = found->fields;
-			fields_len = found->fields_len;
-		}
-	}
+	fields = !norm.error && norm.normalized_query ? text_cache_get(st->by_normalized, 0, norm.normalized_query, &len)
+						      : NULL;
 	if (!fields) {
 		analyse_fields(sql, &built, &normalized);
 		fields = built.buf;
-		fields_len = built.len;
+		len = built.len;
 		if (normalized)
-			analysis_set(slot(st->by_normalized, normalized), normalized, fields, fields_len);
+			text_cache_put(st->by_normalized, 0, normalized, fields, len);
 	}
+	jt_raw(row, fields, len);	/* before a put below may replace what fields points to */
 	/* the shape key stands for the text only where normalize agrees */
-	if (has_shape && !norm.error && norm.normalized_query && sql_shape_agrees(shape, norm.normalized_query)) {
-		found = slot(st->by_shape, shape);
-		analysis_set(found, shape, fields, fields_len);
-	} else {
-		found = exact;
-		analysis_set(found, sql, fields, fields_len);
-	}
+	if (has_shape && !norm.error && norm.normalized_query && sql_shape_agrees(shape, norm.normalized_query))
+		text_cache_put(st->by_shape, 0, shape, row->buf + row->len - len, len);
+	else
+		text_cache_put(st->by_text, 0, sql, row->buf + row->len - len, len);
 	pg_query_free_normalize_result(norm);
 	jt_free(&built);
 	free(normalized);
-	return found;
 }
 
 /*
@@ -320,10 +267,8 @@ static const char *stored_record(struct audit_store *st, const struct event *e, 
 	jt_reset(&st->row);
 	jt_open(&st->row, '{');
 	audit_capture_render(e->data, &st->row);
-	if ((sql = audit_capture_sql(e->data))) {
-		const struct analysis *a = analyse_cached(st, sql);
-		jt_raw(&st->row, a->fields, a->fields_len);
-	}
+	if ((sql = audit_capture_sql(e->data)))
+		put_analysis(st, sql, &st->row);
 	jt_close(&st->row, '}');
 	*len = st->row.len;
 	return st->row.buf;
@@ -631,17 +576,9 @@ static void store_free(struct audit_store *st)
 	}
 	sqlite3_finalize(st->insert);
 	sqlite3_close(st->db);
-	for (int i = 0; i < ANALYSIS_SLOTS; i++) {
-		if (st->analyses)
-			analysis_clear(&st->analyses[i]);
-		if (st->by_normalized)
-			analysis_clear(&st->by_normalized[i]);
-		if (st->by_shape)
-			analysis_clear(&st->by_shape[i]);
-	}
-	free(st->analyses);
-	free(st->by_normalized);
-	free(st->by_shape);
+	text_cache_free(st->by_text);
+	text_cache_free(st->by_normalized);
+	text_cache_free(st->by_shape);
 	jt_free(&st->row);
 	audit_hasher_free(st->hasher);
 	pthread_mutex_destroy(&st->lock);
@@ -654,6 +591,7 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 {
 	struct audit_store *st = calloc(1, sizeof(*st));
 
+	err[0] = '\0';
 	st->cfg = *cfg;
 	st->path = strdup(cfg->path);
 	st->cfg.path = st->path;
@@ -661,9 +599,9 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 		st->cfg.flush_ms = 20;
 	if (st->cfg.batch_max <= 0)
 		st->cfg.batch_max = 5000;
-	st->analyses = calloc(ANALYSIS_SLOTS, sizeof(*st->analyses));
-	st->by_normalized = calloc(ANALYSIS_SLOTS, sizeof(*st->by_normalized));
-	st->by_shape = calloc(ANALYSIS_SLOTS, sizeof(*st->by_shape));
+	st->by_text = text_cache_new(ANALYSIS_ENTRIES);
+	st->by_normalized = text_cache_new(ANALYSIS_ENTRIES);
+	st->by_shape = text_cache_new(ANALYSIS_ENTRIES);
 	st->hasher = audit_hasher_new(&cfg->key);
 	OPENSSL_cleanse(&st->cfg.key, sizeof(st->cfg.key));	/* the hasher keeps it */
 	pthread_mutex_init(&st->lock, NULL);
@@ -672,9 +610,11 @@ struct audit_store *audit_store_open(const struct audit_store_config *cfg, char 
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);	/* the window ignores clock changes */
 	pthread_cond_init(&st->wake, &attr);
 	pthread_condattr_destroy(&attr);
-	if (!st->hasher)
+	if (!st->by_text || !st->by_normalized || !st->by_shape)
+		snprintf(err, errlen, "out of memory");
+	else if (!st->hasher)
 		snprintf(err, errlen, "cannot set up HMAC-SHA256");
-	if (!st->hasher || !open_db(st, err, errlen) || pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+	if (err[0] || !open_db(st, err, errlen) || pthread_create(&st->thread, NULL, writer_main, st) != 0) {
 		if (!err[0])
 			snprintf(err, errlen, "cannot start the audit writer thread");
 		store_free(st);

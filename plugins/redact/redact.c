@@ -735,10 +735,8 @@ static void on_unload(struct pgw_plugin *self)
 		free(p->sql);
 		free(p);
 	}
-	verdict_cache_clear(r->cache);
-	verdict_cache_clear(r->shapes);
-	free(r->cache);
-	free(r->shapes);
+	verdict_cache_free(r->cache);
+	verdict_cache_free(r->shapes);
 	EVP_MAC_CTX_free(r->hmac);
 	free(r);
 }
@@ -776,10 +774,24 @@ int pgwarden_plugin_init(const struct pgw_host *h, struct pgw_plugin *self, cons
 		return -1;
 	}
 	r = calloc(1, sizeof(*r));
+	if (r) {
+		r->cache = verdict_cache_new();
+		r->shapes = verdict_cache_new();
+	}
+	if (!r || !r->cache || !r->shapes) {
+		host->set_error(self, "out of memory");
+		if (r) {
+			verdict_cache_free(r->cache);
+			verdict_cache_free(r->shapes);
+			free(r);
+		}
+		approvals_free(approvals);
+		policy_set_free(set);
+		OPENSSL_cleanse(key, sizeof(key));
+		return -1;
+	}
 	r->self = self;
 	r->approvals = approvals;
-	r->cache = calloc(1, sizeof(*r->cache));
-	r->shapes = calloc(1, sizeof(*r->shapes));
 	install(r, set, config, n, key);
 	OPENSSL_cleanse(key, sizeof(key));
 	host->set_private(self, r);

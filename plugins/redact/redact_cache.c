@@ -2,26 +2,37 @@
  * The redact plugin's verdict cache (see redact_cache.h).
  */
 #include "redact_cache.h"
+#include "text_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a: only picks the slot; the stored text decides a hit. */
-static struct verdict_cache_entry *slot_of(struct verdict_cache *c, int policy, const char *text)
+struct verdict_cache *verdict_cache_new(void)
 {
-	uint64_t h = 14695981039346656037ULL ^ (uint64_t)policy;
+	struct verdict_cache *c = calloc(1, sizeof(*c));
 
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-		h = (h ^ *p) * 1099511628211ULL;
-	return &c->slots[h % VERDICT_CACHE_SLOTS];
+	if (c && !(c->entries = text_cache_new(VERDICT_CACHE_ENTRIES))) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void verdict_cache_free(struct verdict_cache *c)
+{
+	if (!c)
+		return;
+	text_cache_free(c->entries);
+	free(c);
 }
 
 bool verdict_cache_get(struct verdict_cache *c, int policy, const char *normalized, struct guard_verdict *out)
 {
-	struct verdict_cache_entry *e = slot_of(c, policy, normalized);
+	size_t len;
+	const void *v = text_cache_get(c->entries, policy, normalized, &len);
 
-	if (e->text && e->policy == policy && strcmp(e->text, normalized) == 0) {
-		*out = e->verdict;
+	if (v && len == sizeof(*out)) {
+		memcpy(out, v, sizeof(*out));
 		c->hits++;
 		return true;
 	}
@@ -31,21 +42,11 @@ bool verdict_cache_get(struct verdict_cache *c, int policy, const char *normaliz
 
 void verdict_cache_put(struct verdict_cache *c, int policy, const char *normalized, const struct guard_verdict *v)
 {
-	struct verdict_cache_entry *e;
-
-	if (strlen(normalized) > VERDICT_CACHE_MAX_TEXT)
-		return;
-	e = slot_of(c, policy, normalized);
-	free(e->text);
-	e->text = strdup(normalized);
-	e->policy = policy;
-	e->verdict = *v;
+	if (strlen(normalized) <= VERDICT_CACHE_MAX_TEXT)
+		text_cache_put(c->entries, policy, normalized, v, sizeof(*v));
 }
 
 void verdict_cache_clear(struct verdict_cache *c)
 {
-	for (int i = 0; i < VERDICT_CACHE_SLOTS; i++) {
-		free(c->slots[i].text);
-		c->slots[i].text = NULL;
-	}
+	text_cache_clear(c->entries);
 }

@@ -33,7 +33,7 @@
  *    operation, INTO, COPY or CREATE TABLE AS - or, for the analyst, in a
  *    predicate of that SELECT - and no NATURAL or USING join merges one.
  */
-/* fuzz-build: plugins/redact/redact.c plugins/redact/redact_policy.c plugins/redact/redact_guard.c plugins/redact/redact_cache.c plugins/redact/redact_lineage.c plugins/redact/redact_catalog.c plugins/redact/redact_mask.c plugins/redact/redact_approval.c plugins/redact/redact_notify.c plugins/common/sql_shape.c -- -ljansson -lcrypto -lpg_query -lcurl */
+/* fuzz-build: plugins/redact/redact.c plugins/redact/redact_policy.c plugins/redact/redact_guard.c plugins/redact/redact_cache.c plugins/redact/redact_lineage.c plugins/redact/redact_catalog.c plugins/redact/redact_mask.c plugins/redact/redact_approval.c plugins/redact/redact_notify.c plugins/common/sql_shape.c plugins/common/text_cache.c -- -ljansson -lcrypto -lpg_query -lcurl */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <stdbool.h>
