@@ -200,15 +200,15 @@ static enum check_result check_mapping(struct oidc *o, struct pgw_session *s, st
 static bool signature_ok(struct oidc *o, const struct oidc_key *key, const struct oidc_token *t)
 {
 	unsigned char hash[32];
-	int64_t until = oidc_token_int(t, "exp") + o->conf->policy.clock_skew;
+	int64_t until = oidc_token_int(t, "exp") + o->conf->policy.clock_skew, now = now_s();
 
 	if (oidc_cache_hash(t->raw, t->raw_len, hash) < 0)
 		return oidc_key_verify(key, t);
-	if (oidc_cache_verified(o->cache, hash, now_s()))
+	if (oidc_cache_verified(o->cache, hash, now))
 		return true;
 	if (!oidc_key_verify(key, t))
 		return false;
-	oidc_cache_remember(o->cache, hash, until);
+	oidc_cache_remember(o->cache, hash, until, now);
 	return true;
 }
 

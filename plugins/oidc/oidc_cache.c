@@ -12,18 +12,30 @@ int oidc_cache_hash(const char *token, size_t len, unsigned char hash[32])
 	return EVP_Digest(token, len, hash, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -1;
 }
 
-static struct oidc_cache_entry *slot_of(struct oidc_cache *c, const unsigned char hash[32])
+/* The OIDC_CACHE_WAYS entries a token may sit in. */
+static struct oidc_cache_entry *set_of(struct oidc_cache *c, const unsigned char hash[32])
 {
 	uint32_t h;
 	memcpy(&h, hash, sizeof(h));
-	return &c->slots[h % OIDC_CACHE_SLOTS];
+	return &c->slots[(h % (OIDC_CACHE_SLOTS / OIDC_CACHE_WAYS)) * OIDC_CACHE_WAYS];
+}
+
+static struct oidc_cache_entry *find(struct oidc_cache *c, const unsigned char hash[32])
+{
+	struct oidc_cache_entry *set = set_of(c, hash);
+
+	for (int i = 0; i < OIDC_CACHE_WAYS; i++) {
+		if (set[i].until && memcmp(set[i].hash, hash, sizeof(set[i].hash)) == 0)
+			return &set[i];
+	}
+	return NULL;
 }
 
 int oidc_cache_verified(struct oidc_cache *c, const unsigned char hash[32], int64_t now)
 {
-	struct oidc_cache_entry *e = slot_of(c, hash);
+	struct oidc_cache_entry *e = find(c, hash);
 
-	if (e->until > now && memcmp(e->hash, hash, sizeof(e->hash)) == 0) {
+	if (e && e->until > now) {
 		c->hits++;
 		return 1;
 	}
@@ -31,9 +43,27 @@ int oidc_cache_verified(struct oidc_cache *c, const unsigned char hash[32], int6
 	return 0;
 }
 
-void oidc_cache_remember(struct oidc_cache *c, const unsigned char hash[32], int64_t until)
+/* The entry for a new token: an empty or expired one of its set, else the
+ * one that expires first (it had the least time left to save). */
+static struct oidc_cache_entry *victim(struct oidc_cache *c, const unsigned char hash[32], int64_t now)
 {
-	struct oidc_cache_entry *e = slot_of(c, hash);
+	struct oidc_cache_entry *set = set_of(c, hash), *soonest = &set[0];
+
+	for (int i = 0; i < OIDC_CACHE_WAYS; i++) {
+		if (set[i].until <= now)
+			return &set[i];
+		if (set[i].until < soonest->until)
+			soonest = &set[i];
+	}
+	return soonest;
+}
+
+void oidc_cache_remember(struct oidc_cache *c, const unsigned char hash[32], int64_t until, int64_t now)
+{
+	struct oidc_cache_entry *e = find(c, hash);
+
+	if (!e)
+		e = victim(c, hash, now);
 	memcpy(e->hash, hash, sizeof(e->hash));
 	e->until = until;
 }
