@@ -281,8 +281,10 @@ def test_flush_ms_follows_reload(audited):
 def test_queue_longer_than_a_batch_is_written_in_order(audited):
     """6,000 records queued within one long window (flush_ms = 10000) are
     more than a batch (5,000): the writer commits a full batch as soon as
-    there is one, the rest waits for its window (here: the shutdown), and
-    every record is on file once, in order (the chain verifies)."""
+    there is one, without waiting for the window, and every record is on
+    file once, in order (the chain verifies).  (What is left after a full
+    batch is due at once, so whether any of it is still queued when the
+    first batch is on file depends on when the writer got the lock.)"""
     p, a = audited(flush_ms="10000")
     count = 6000
     with p.connect() as c, c.pipeline():
@@ -290,7 +292,6 @@ def test_queue_longer_than_a_batch_is_written_in_order(audited):
             c.execute("SELECT %s::int", (i,))
     wait_for(lambda: int(p.admin_rows("SHOW AUDIT")[0]["written"]) >= 5000, timeout=30,
              what="the first full batch written before its window ends")
-    assert pending_records(p) > 0
     p.stop()
     assert len(a.rows("SELECT id FROM statements WHERE sql = 'SELECT $1::int'")) == count
     out = a.verify()
