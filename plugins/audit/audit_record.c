@@ -72,31 +72,34 @@ enum member_type { M_INT, M_TEXT, M_JSON, M_DIGEST };
 /* The record's keys in their order (doc/audit.md); index: into ints or texts. */
 static const struct member {
 	const char *key;
+	size_t key_len;
 	enum member_type type;
 	int index;
 } members[] = {
-	{ "session", M_INT, CAP_SESSION },
-	{ "start_us", M_INT, CAP_START_US },
-	{ "duration_us", M_INT, CAP_DURATION_US },
-	{ "sql", M_TEXT, CAP_SQL },
-	{ "original_sql", M_TEXT, CAP_ORIGINAL_SQL },
-	{ "statement_name", M_TEXT, CAP_STATEMENT_NAME },
-	{ "statement_index", M_INT, CAP_STATEMENT_INDEX },
-	{ "params", M_JSON, CAP_PARAMS_JSON },
-	{ "command_tag", M_TEXT, CAP_COMMAND_TAG },
-	{ "rows_returned", M_INT, CAP_ROWS_RETURNED },
-	{ "rows_affected", M_INT, CAP_ROWS_AFFECTED },
-	{ "bytes_returned", M_INT, CAP_BYTES_RETURNED },
-	{ "columns", M_JSON, CAP_COLUMNS_JSON },
-	{ "masked_columns", M_JSON, CAP_MASKED_JSON },
-	{ "result_sha256", M_DIGEST, 0 },
-	{ "result_sample", M_JSON, CAP_SAMPLE_JSON },
-	{ "sqlstate", M_TEXT, CAP_SQLSTATE },
-	{ "error", M_TEXT, CAP_ERROR },
-	{ "decision", M_TEXT, CAP_DECISION },
-	{ "decided_by", M_TEXT, CAP_DECIDED_BY },
-	{ "decision_note", M_TEXT, CAP_DECISION_NOTE },
-	{ "run", M_TEXT, CAP_RUN },
+#define MEMBER(key, type, index) { key, sizeof(key) - 1, type, index }
+	MEMBER("session", M_INT, CAP_SESSION),
+	MEMBER("start_us", M_INT, CAP_START_US),
+	MEMBER("duration_us", M_INT, CAP_DURATION_US),
+	MEMBER("sql", M_TEXT, CAP_SQL),
+	MEMBER("original_sql", M_TEXT, CAP_ORIGINAL_SQL),
+	MEMBER("statement_name", M_TEXT, CAP_STATEMENT_NAME),
+	MEMBER("statement_index", M_INT, CAP_STATEMENT_INDEX),
+	MEMBER("params", M_JSON, CAP_PARAMS_JSON),
+	MEMBER("command_tag", M_TEXT, CAP_COMMAND_TAG),
+	MEMBER("rows_returned", M_INT, CAP_ROWS_RETURNED),
+	MEMBER("rows_affected", M_INT, CAP_ROWS_AFFECTED),
+	MEMBER("bytes_returned", M_INT, CAP_BYTES_RETURNED),
+	MEMBER("columns", M_JSON, CAP_COLUMNS_JSON),
+	MEMBER("masked_columns", M_JSON, CAP_MASKED_JSON),
+	MEMBER("result_sha256", M_DIGEST, 0),
+	MEMBER("result_sample", M_JSON, CAP_SAMPLE_JSON),
+	MEMBER("sqlstate", M_TEXT, CAP_SQLSTATE),
+	MEMBER("error", M_TEXT, CAP_ERROR),
+	MEMBER("decision", M_TEXT, CAP_DECISION),
+	MEMBER("decided_by", M_TEXT, CAP_DECIDED_BY),
+	MEMBER("decision_note", M_TEXT, CAP_DECISION_NOTE),
+	MEMBER("run", M_TEXT, CAP_RUN),
+#undef MEMBER
 };
 
 /* A member whose value is null is left out (a JSON reader, json_extract
@@ -110,19 +113,19 @@ static void render_member(const struct capture *c, const struct member *m, struc
 
 	switch (m->type) {
 	case M_INT:
-		jt_key(out, m->key);
+		jt_name(out, m->key, m->key_len);
 		jt_int(out, c->ints[m->index]);
 		break;
 	case M_TEXT:
 		if (!text)
 			break;
-		jt_key(out, m->key);
+		jt_name(out, m->key, m->key_len);
 		jt_str(out, text);
 		break;
 	case M_JSON:
 		if (!text || !text[0])
 			break;
-		jt_key(out, m->key);
+		jt_name(out, m->key, m->key_len);
 		jt_raw(out, text, strlen(text));
 		break;
 	case M_DIGEST:
@@ -131,7 +134,7 @@ static void render_member(const struct capture *c, const struct member *m, struc
 		quoted[0] = '"';
 		audit_hex(c->digest, sizeof(c->digest), quoted + 1);
 		quoted[sizeof(quoted) - 2] = '"';
-		jt_key(out, m->key);
+		jt_name(out, m->key, m->key_len);
 		jt_raw(out, quoted, sizeof(quoted) - 1);
 		break;
 	}

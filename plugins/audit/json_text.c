@@ -214,27 +214,34 @@ static bool plain_ascii(const char *s, size_t len)
 	return true;
 }
 
+/* A key known to need no escaping, written between quotes as it is. */
+void jt_name(struct json_text *j, const char *name, size_t len)
+{
+	separate(j);
+	reserve(j, len + 3);
+	char *out = j->buf + j->len;
+	*out++ = '"';
+	memcpy(out, name, len);
+	out += len;
+	*out++ = '"';
+	*out++ = ':';
+	j->len = (size_t)(out - j->buf);
+	j->buf[j->len] = '\0';
+}
+
 /* Keys are mostly the record's own names: those skip the UTF-8 check and
  * the escaping pass (column names and such take the long way). */
 void jt_key(struct json_text *j, const char *key)
 {
 	size_t len = strlen(key);
 
-	separate(j);
-	if (!plain_ascii(key, len)) {
-		append_string(j, (const uint8_t *)key, len, false);
-		append_char(j, ':');
+	if (plain_ascii(key, len)) {
+		jt_name(j, key, len);
 		return;
 	}
-	reserve(j, len + 3);
-	char *out = j->buf + j->len;
-	*out++ = '"';
-	memcpy(out, key, len);
-	out += len;
-	*out++ = '"';
-	*out++ = ':';
-	j->len = (size_t)(out - j->buf);
-	j->buf[j->len] = '\0';
+	separate(j);
+	append_string(j, (const uint8_t *)key, len, false);
+	append_char(j, ':');
 }
 
 void jt_bytes(struct json_text *j, const uint8_t *data, int64_t len, bool binary)

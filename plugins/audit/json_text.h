@@ -33,6 +33,8 @@ struct json_text {
 void jt_open(struct json_text *j, char bracket);	/* '{' or '[' */
 void jt_close(struct json_text *j, char bracket);	/* '}' or ']' */
 void jt_key(struct json_text *j, const char *key);
+/* A key of printable ASCII without '"' or '\\' (the caller's own names), len bytes. */
+void jt_name(struct json_text *j, const char *name, size_t len);
 void jt_int(struct json_text *j, int64_t v);
 void jt_null(struct json_text *j);
 /* NULL gives null; not UTF-8: the hex form, as jt_bytes */

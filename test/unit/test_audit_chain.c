@@ -53,6 +53,40 @@ static void test_known_answers(void **state)
 	audit_hasher_free(h);
 }
 
+static struct audit_key long_key(char fill, size_t len)
+{
+	struct audit_key k;
+
+	memset(k.bytes, fill, len);
+	k.len = len;
+	return k;
+}
+
+/* HMAC's key handling at SHA-256's 64-byte block: a key of exactly one
+ * block is used as it is (the key files hold 64 hex digits), a longer one
+ * is hashed first (Python's hmac module gave the answers). */
+static void test_key_lengths_around_the_block_size(void **state)
+{
+	(void)state;
+	static const struct { char fill; size_t len; const char *genesis, *record; } cases[] = {
+		{ 'x', 64, "9e66865c315245a296894efacbf3fdbc8fb19f07b5d71a5cf01861bd50d4cc32",
+		  "e8b2133fa53d899c108e8edd337842285f61efb64bea83657d1de65cc9f29e81" },
+		{ 'L', 200, "4f47eba6d42d2a37e7c809cdf5411c64a0e796d0b9e2dc70c735f8bf2399aa69",
+		  "dc85a35ee5babe91ed35545f211e210b461b79126e3cab47cd1a20319fcec2da" },
+	};
+	char out[65];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct audit_key k = long_key(cases[i].fill, cases[i].len);
+		struct audit_hasher *h = audit_hasher_new(&k);
+		assert_true(audit_chain_genesis(h, out));
+		assert_string_equal(out, cases[i].genesis);
+		hash_of(h, "abc", 7, "statement", 1700000000000000, "{\"sql\":\"SELECT 1\"}", out);
+		assert_string_equal(out, cases[i].record);
+		audit_hasher_free(h);
+	}
+}
+
 static void test_every_column_changes_the_hash(void **state)
 {
 	(void)state;
@@ -170,6 +204,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers),
+		cmocka_unit_test(test_key_lengths_around_the_block_size),
 		cmocka_unit_test(test_every_column_changes_the_hash),
 		cmocka_unit_test(test_genesis_and_hashes_depend_on_the_key),
 		cmocka_unit_test(test_key_file_created_private),
