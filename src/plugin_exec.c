@@ -158,10 +158,9 @@ static bool parse_bind(struct named *portal, const struct sbuf_pkt *pkt)
 
 static void push_entry(struct exec_state *ex, uint8_t type, struct named *what)
 {
-	struct exec_entry *e = xcalloc(1, sizeof(*e));
+	struct exec_entry *e = xmalloc(sizeof(*e));	/* per statement: util.h */
 
-	e->type = type;
-	e->what = what;
+	*e = (struct exec_entry){ .type = type, .what = what };
 	if (ex->tail)
 		ex->tail->next = e;
 	else
@@ -171,10 +170,9 @@ static void push_entry(struct exec_state *ex, uint8_t type, struct named *what)
 
 static struct named *named_sql(const char *name, const char *sql, const char *original, const char *note)
 {
-	struct named *n = xcalloc(1, sizeof(*n));
+	struct named *n = xmalloc(sizeof(*n));	/* per statement: util.h */
 
-	n->name = xstrdup(name);
-	n->sql = xstrdup(sql);
+	*n = (struct named){ .name = xstrdup(name), .sql = xstrdup(sql) };
 	if (original && strcmp(original, sql) != 0)
 		n->original_sql = xstrdup(original);
 	if (note)

@@ -49,10 +49,9 @@ struct pgw_session *plugin_session_of(struct pgsocket *client)
 
 static struct pgw_request *request_new(struct pgw_session *s, enum request_kind kind)
 {
-	struct pgw_request *req = xcalloc(1, sizeof(*req));
+	struct pgw_request *req = xmalloc(sizeof(*req));	/* per statement: util.h */
 
-	req->kind = kind;
-	req->session = s;
+	*req = (struct pgw_request){ .kind = kind, .session = s };
 	s->req = req;
 	return req;
 }

@@ -29,7 +29,14 @@ usec_t get_time_usec(void);
 /* Wall clock, for log lines and SHOW output. */
 usec_t get_wall_usec(void);
 
-/* Allocation: abort with a log line on out-of-memory, like xmalloc. */
+/*
+ * Allocation: abort with a log line on out-of-memory, like xmalloc.
+ * Objects made and freed per statement are better xmalloc'd and set with a
+ * compound literal: glibc's calloc() bypasses the per-thread cache, which
+ * makes a calloc'd object cost ~250 instructions to get and, its cache bin
+ * full of freed ones calloc never reuses, ~100 to free, against ~50 for
+ * both through malloc().
+ */
 void *xmalloc(size_t len);
 void *xcalloc(size_t n, size_t len);
 void *xrealloc(void *p, size_t len);
