@@ -34,8 +34,8 @@ struct audit_key {
  */
 bool audit_key_load(const char *path, bool create, struct audit_key *key, char *err, size_t errlen);
 
-/* An HMAC ready for one key: fetched and keyed once, used per record.
- * One per thread. */
+/* An HMAC ready for one key: keyed once (the SHA-256 states after the
+ * key's pad blocks), used per record.  One per thread. */
 struct audit_hasher;
 struct audit_hasher *audit_hasher_new(const struct audit_key *key);
 void audit_hasher_free(struct audit_hasher *h);
