@@ -190,12 +190,14 @@ static struct named *execution_of(struct exec_state *ex, const char *portal_name
 	if (!portal)
 		return named_sql(portal_name, "", NULL, NULL);
 	stmt = *find_named(&ex->statements, portal->statement_name);
-	n = xcalloc(1, sizeof(*n));
-	n->name = xstrdup(portal_name);
-	n->statement_name = xstrdup(portal->statement_name);
-	n->sql = xstrdup(stmt ? stmt->sql : "");
-	n->original_sql = stmt && stmt->original_sql ? xstrdup(stmt->original_sql) : NULL;
-	n->note = stmt && stmt->note ? xstrdup(stmt->note) : NULL;
+	n = xmalloc(sizeof(*n));	/* per statement: util.h */
+	*n = (struct named){
+		.name = xstrdup(portal_name),
+		.statement_name = xstrdup(portal->statement_name),
+		.sql = xstrdup(stmt ? stmt->sql : ""),
+		.original_sql = stmt && stmt->original_sql ? xstrdup(stmt->original_sql) : NULL,
+		.note = stmt && stmt->note ? xstrdup(stmt->note) : NULL,
+	};
 	copy_params(n, portal);
 	return n;
 }
@@ -254,7 +256,8 @@ void plugin_exec_client_msg(struct pgsocket *client, const struct sbuf_pkt *pkt)
 			put_named(&ex->statements, named_sql(name, sql, original, note));
 		break;
 	case 'B': {
-		struct named *portal = xcalloc(1, sizeof(*portal));
+		struct named *portal = xmalloc(sizeof(*portal));	/* per statement: util.h */
+		*portal = (struct named){ 0 };
 		if (parse_bind(portal, pkt))
 			put_named(&ex->portals, portal);
 		else

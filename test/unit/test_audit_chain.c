@@ -18,13 +18,18 @@
 
 #include "audit_chain.h"
 
-static struct audit_key key_of(char fill)
+static struct audit_key key_of_length(char fill, size_t len)
 {
 	struct audit_key k;
 
-	memset(k.bytes, fill, 32);
-	k.len = 32;
+	memset(k.bytes, fill, len);
+	k.len = len;
 	return k;
+}
+
+static struct audit_key key_of(char fill)
+{
+	return key_of_length(fill, 32);
 }
 
 static void hash_of(struct audit_hasher *h, const char *prev, int64_t seq, const char *kind, int64_t at,
@@ -53,15 +58,6 @@ static void test_known_answers(void **state)
 	audit_hasher_free(h);
 }
 
-static struct audit_key long_key(char fill, size_t len)
-{
-	struct audit_key k;
-
-	memset(k.bytes, fill, len);
-	k.len = len;
-	return k;
-}
-
 /* HMAC's key handling at SHA-256's 64-byte block: a key of exactly one
  * block is used as it is (the key files hold 64 hex digits), a longer one
  * is hashed first (Python's hmac module gave the answers). */
@@ -77,7 +73,7 @@ static void test_key_lengths_around_the_block_size(void **state)
 	char out[65];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct audit_key k = long_key(cases[i].fill, cases[i].len);
+		struct audit_key k = key_of_length(cases[i].fill, cases[i].len);
 		struct audit_hasher *h = audit_hasher_new(&k);
 		assert_true(audit_chain_genesis(h, out));
 		assert_string_equal(out, cases[i].genesis);
