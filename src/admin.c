@@ -87,8 +87,13 @@ void admin_prepare_pool(struct pgpool *pool)
 	if (pool->welcome_ready)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(params); i++) {
-		pktbuf_param_status(&pool->welcome, params[i][0], params[i][1]);
-		varcache_set(&pool->server_defaults, params[i][0], params[i][1]);
+		int id = varcache_lookup(params[i][0]);
+		if (id >= 0) {
+			varcache_set_id(&pool->server_defaults, id, params[i][1]);
+			pool->welcome_tracked |= 1u << id;
+		} else {
+			pktbuf_param_status(&pool->welcome, params[i][0], params[i][1]);
+		}
 	}
 	pool->welcome_ready = true;
 }

@@ -17,30 +17,19 @@
 
 /* ---------------- welcome ---------------- */
 
-/* Replay the server's ParameterStatus, but with the client's own values for
- * the parameters we track per client. */
-static void add_welcome_params(struct pgsocket *client, struct pktbuf *pb)
-{
-	const struct pktbuf *w = &client->pool->welcome;
-	size_t pos = 0;
-
-	while (pos + 5 <= w->len) {
-		uint32_t len = read_be32(w->data + pos + 1);
-		const char *name = (const char *)w->data + pos + 5;
-		if (varcache_lookup(name) < 0)
-			pktbuf_put_bytes(pb, w->data + pos, len + 1);
-		pos += len + 1;
-	}
-	varcache_send_all(&client->vars, pb);
-}
-
 static void send_welcome(struct pgsocket *client)
 {
 	struct pktbuf pb;
 
 	pktbuf_init(&pb);
+	/* Room for the usual welcome at once: the tracked parameters, the key
+	 * and ReadyForQuery come to about 200 bytes. */
+	pktbuf_reserve(&pb, client->pool->welcome.len + 256);
 	pktbuf_auth_request(&pb, AUTH_REQ_OK, NULL, 0);
-	add_welcome_params(client, &pb);
+	/* The server's ParameterStatus, then the client's own values of the
+	 * parameters tracked per client (the welcome holds only the others). */
+	pktbuf_put_bytes(&pb, client->pool->welcome.data, client->pool->welcome.len);
+	varcache_send_all(&client->vars, client->pool->welcome_tracked, &pb);
 	pktbuf_backend_key(&pb, client->cancel_key);
 	if (cf->login_notify_message && cf->login_notify_message[0])
 		pktbuf_notice(&pb, "00000", cf->login_notify_message);
@@ -150,8 +139,8 @@ static bool read_startup_params(struct pgsocket *client, struct pktreader *r, ui
 			dbname = value;
 		} else if (is_protocol_option(name)) {
 			n_options++;
-		} else if (varcache_lookup(name) >= 0) {
-			varcache_set(&client->vars, name, value);
+		} else if (varcache_set(&client->vars, name, value)) {
+			/* a parameter tracked per client: kept */
 		} else if (ignored_param(name)) {
 			slog_debug(client, "ignoring startup parameter: %s=%s", name, value);
 		} else {
@@ -449,13 +438,12 @@ enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_p
 	}
 }
 
-void accept_client(int fd, bool is_unix)
+void accept_client(int fd, bool is_unix, const struct sockaddr_storage *peer, socklen_t peer_len)
 {
 	struct pgsocket *client = socket_alloc(false);
-	socklen_t len = sizeof(client->remote_addr);
 
 	client->is_unix = is_unix;
-	getpeername(fd, (struct sockaddr *)&client->remote_addr, &len);
+	memcpy(&client->remote_addr, peer, MIN((size_t)peer_len, sizeof(client->remote_addr)));
 	client->peer_uid = -1;
 	if (is_unix) {
 		struct ucred cred;

@@ -75,7 +75,9 @@ static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 
 	/* Take a few per wakeup so a connect storm cannot starve the loop. */
 	for (int i = 0; i < 32; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				back_off(l);
@@ -85,7 +87,7 @@ static void accept_cb(evutil_socket_t fd, short what UNUSED, void *arg)
 		}
 		if (!l->is_unix)
 			tune_tcp_socket(cfd);
-		accept_client(cfd, l->is_unix);
+		accept_client(cfd, l->is_unix, &peer, peer_len);
 	}
 }
 

@@ -48,6 +48,7 @@ enum var_id {
 #define VAR_MAX_LEN 128		/* longer values are cut, as before interning */
 #define VAR_EXTRA_MAX 8		/* track_extra_parameters beyond the VAR_COUNT above */
 #define VAR_NAME_MAX 63		/* PostgreSQL's NAMEDATALEN - 1 */
+_Static_assert(VAR_COUNT + VAR_EXTRA_MAX <= 32, "a uint32_t holds a bit per tracked parameter");
 
 /* Values are interned: every connection with the same TimeZone points at one
  * copy (thousands of clients share a handful of values), and equal values
@@ -73,7 +74,12 @@ void varcache_copy(struct varcache *dst, const struct varcache *src);
 bool varcache_build_sync(const struct varcache *client, const struct varcache *server, struct pktbuf *pb);
 /* Fill in what the client did not set from the pool's defaults. */
 void varcache_fill_unset(struct varcache *dst, const struct varcache *defaults);
-void varcache_send_all(const struct varcache *vc, struct pktbuf *pb);
+/* ParameterStatus for each value set, and for each id in reported (a bit
+ * per id) even if unset. */
+void varcache_send_all(const struct varcache *vc, uint32_t reported, struct pktbuf *pb);
+/* Copy the ParameterStatus messages of untracked parameters; returns the
+ * tracked ones seen, a bit per id. */
+uint32_t varcache_put_untracked(struct pktbuf *pb, const uint8_t *params, size_t len);
 
 /* ---- statistics (stats.c) ---- */
 struct stats {
@@ -194,9 +200,11 @@ struct pgpool {
 	struct list_node login_servers;
 	struct list_node cancel_clients;	/* CL_CANCEL waiting for a connect */
 
-	/* ParameterStatus of the first server login, replayed to clients. */
+	/* ParameterStatus of the first server login, replayed to clients: the
+	 * untracked ones as they came, the tracked ones in server_defaults. */
 	bool welcome_ready;
 	struct pktbuf welcome;
+	uint32_t welcome_tracked;	/* tracked ones it reported, a bit per var id */
 	struct varcache server_defaults;
 
 	usec_t last_connect_time;
@@ -392,7 +400,7 @@ int peer_cancels_in_flight(int id);
 
 /* ---- client.c ---- */
 enum sbuf_result client_proto(struct sbuf *sb, enum sbuf_event ev, struct sbuf_pkt *pkt);
-void accept_client(int fd, bool is_unix);
+void accept_client(int fd, bool is_unix, const struct sockaddr_storage *peer, socklen_t peer_len);
 bool finish_client_login(struct pgsocket *client);
 /* Look up (or auto-create) the database for a login; false after disconnecting. */
 bool client_use_database(struct pgsocket *client, const char *name);

@@ -21,7 +21,7 @@ void pktbuf_free(struct pktbuf *pb)
 	pktbuf_init(pb);
 }
 
-static void pktbuf_reserve(struct pktbuf *pb, size_t extra)
+void pktbuf_reserve(struct pktbuf *pb, size_t extra)
 {
 	if (pb->len + extra <= pb->cap)
 		return;
@@ -119,12 +119,20 @@ void pktbuf_auth_request(struct pktbuf *pb, uint32_t code, const void *extra, si
 	pktbuf_end(pb);
 }
 
+/* In one piece: a login sends a dozen of these. */
 void pktbuf_param_status(struct pktbuf *pb, const char *name, const char *value)
 {
-	pktbuf_begin(pb, 'S');
-	pktbuf_put_string(pb, name);
-	pktbuf_put_string(pb, value);
-	pktbuf_end(pb);
+	size_t name_len = strlen(name) + 1, value_len = strlen(value) + 1;
+	uint32_t len = htonl((uint32_t)(4 + name_len + value_len));
+	uint8_t *p;
+
+	pktbuf_reserve(pb, 5 + name_len + value_len);
+	p = pb->data + pb->len;
+	p[0] = 'S';
+	memcpy(p + 1, &len, 4);
+	memcpy(p + 5, name, name_len);
+	memcpy(p + 5 + name_len, value, value_len);
+	pb->len += 5 + name_len + value_len;
 }
 
 void pktbuf_backend_key(struct pktbuf *pb, const uint8_t key[8])

@@ -54,6 +54,7 @@ struct pktbuf {
 void pktbuf_init(struct pktbuf *pb);
 void pktbuf_reset(struct pktbuf *pb);
 void pktbuf_free(struct pktbuf *pb);
+void pktbuf_reserve(struct pktbuf *pb, size_t extra);	/* room for extra more bytes */
 
 void pktbuf_begin(struct pktbuf *pb, uint8_t type);	/* type 0: startup-style, no type byte */
 void pktbuf_end(struct pktbuf *pb);

@@ -269,14 +269,16 @@ static enum sbuf_result login_failed(struct pgsocket *server, const uint8_t *bod
 	return SBUF_CLOSED;
 }
 
-/* First login of a pool: remember what PostgreSQL told us, for clients. */
+/* First login of a pool: remember what PostgreSQL told us, for clients
+ * (the parameters tracked per connection go to server_defaults instead). */
 static void save_welcome(struct pgsocket *server)
 {
 	struct pgpool *pool = server->pool;
 	if (pool->welcome_ready)
 		return;
 	pktbuf_reset(&pool->welcome);
-	pktbuf_put_bytes(&pool->welcome, server->login_params.data, server->login_params.len);
+	pool->welcome_tracked = varcache_put_untracked(&pool->welcome, server->login_params.data,
+						       server->login_params.len);
 	varcache_copy(&pool->server_defaults, &server->vars);
 	pool->welcome_ready = true;
 }

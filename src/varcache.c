@@ -202,9 +202,33 @@ void varcache_copy(struct varcache *dst, const struct varcache *src)
 		put_value(dst, i, strpool_share(value_of(src, i)));
 }
 
-void varcache_send_all(const struct varcache *vc, struct pktbuf *pb)
+/* The ParameterStatus messages in params whose parameter is not tracked per
+ * connection: the part of a server's welcome every client shares.  Returns
+ * the tracked ones it reported, for varcache_send_all. */
+uint32_t varcache_put_untracked(struct pktbuf *pb, const uint8_t *params, size_t len)
 {
-	for (int i = 0; i < VAR_COUNT + n_extra; i++)
-		if (value_of(vc, i))
-			pktbuf_param_status(pb, varcache_name(i), value_of(vc, i));
+	uint32_t reported = 0;
+	size_t pos = 0;
+
+	while (pos + 5 <= len) {
+		uint32_t msg_len = read_be32(params + pos + 1);
+		int id = varcache_lookup((const char *)params + pos + 5);
+		if (id < 0)
+			pktbuf_put_bytes(pb, params + pos, msg_len + 1);
+		else
+			reported |= 1u << id;
+		pos += msg_len + 1;
+	}
+	return reported;
+}
+
+/* A value is sent if set; one the server reported is sent even when empty
+ * (application_name is "" by default), as PostgreSQL and PgBouncer do. */
+void varcache_send_all(const struct varcache *vc, uint32_t reported, struct pktbuf *pb)
+{
+	for (int i = 0; i < VAR_COUNT + n_extra; i++) {
+		const char *value = value_of(vc, i);
+		if (value || (reported & (1u << i)))
+			pktbuf_param_status(pb, varcache_name(i), value ? value : "");
+	}
 }

@@ -67,6 +67,7 @@ class RawConn:
         self.sock.connect((host, port))
         self.buf = b""
         self.params = {}
+        self.login_param_names = []	# in the order of the login's ParameterStatus
         self.backend_key = None
         self.notices = []
 
@@ -193,6 +194,7 @@ class RawConn:
             elif mtype == b"S":
                 k, v, _ = body.split(b"\0", 2)
                 self.params[k.decode()] = v.decode()
+                self.login_param_names.append(k.decode())
             elif mtype == b"K":
                 self.backend_key = struct.unpack("!II", body)
             elif mtype == b"v":

@@ -38,6 +38,27 @@ def test_startup_parameters_follow_the_client(pgwarden):
         b.terminate()
 
 
+def test_welcome_reports_each_parameter_once(pgwarden, pg):
+    """Every parameter PostgreSQL reports at login reaches the client
+    exactly once: the shared ones with the server's values, the ones
+    tracked per client with the client's own, for the pool's first client
+    and for the ones after it."""
+    p = tx_pooler(pgwarden)
+    direct = RawConn("127.0.0.1", pg.port).login("md5user", "appdb", PASSWORDS["md5user"])
+    direct.terminate()
+    for tz in ("America/New_York", "Asia/Tokyo"):
+        conn = p.raw().login("md5user", "appdb", PASSWORDS["md5user"], TimeZone=tz)
+        try:
+            names = conn.login_param_names
+            assert len(names) == len(set(names)), names
+            assert set(names) == set(direct.login_param_names)
+            assert conn.params["TimeZone"] == tz
+            for name in ("server_version", "server_encoding", "integer_datetimes", "session_authorization"):
+                assert conn.params[name] == direct.params[name]
+        finally:
+            conn.terminate()
+
+
 def test_set_commands_follow_the_client(pgwarden):
     p = tx_pooler(pgwarden)
     with p.connect() as a, p.connect() as b:
